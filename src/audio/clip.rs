@@ -1,0 +1,75 @@
+use std::path::Path;
+
+use super::{level, AudioError, Resampler};
+
+/// A mono stretch of audio: f32 samples in [-1, 1] at one sample rate.
+///
+/// Every stage of the pipeline takes and gives `Clip`s; multi-channel sources are downmixed
+/// when decoded so nothing downstream has to care about channel layouts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clip {
+    pub samples: Vec<f32>,
+    pub rate: u32,
+}
+
+impl Clip {
+    pub fn new(samples: Vec<f32>, rate: u32) -> Self {
+        Clip { samples, rate }
+    }
+
+    /// `seconds` of digital silence.
+    pub fn silence(seconds: f64, rate: u32) -> Self {
+        Clip::new(vec![0.0; (seconds * rate as f64).round() as usize], rate)
+    }
+
+    /// Reads any WAV, FLAC, MP3 or OGG Vorbis file, downmixed to mono.
+    pub fn open(path: impl AsRef<Path>) -> Result<Clip, AudioError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| AudioError::Read { path: path.into(), source })?;
+        Clip::decode(bytes, path)
+    }
+
+    /// Decodes an in-memory file; `name` is used for the format hint and in errors.
+    pub fn decode(bytes: Vec<u8>, name: impl AsRef<Path>) -> Result<Clip, AudioError> {
+        super::decode::decode(bytes, name.as_ref())
+    }
+
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    pub fn duration(&self) -> f64 {
+        self.samples.len() as f64 / self.rate as f64
+    }
+
+    /// Root-mean-square level of the whole clip, in dBFS (a full-scale sine is -3 dBFS).
+    pub fn rms_dbfs(&self) -> f64 {
+        level::to_dbfs(level::rms(&self.samples))
+    }
+
+    pub fn peak_dbfs(&self) -> f64 {
+        level::to_dbfs(level::peak(&self.samples))
+    }
+
+    /// The same audio at `rate`. A no-op when the rate already matches.
+    pub fn resample(self, rate: u32) -> Result<Clip, AudioError> {
+        if rate == self.rate {
+            return Ok(self);
+        }
+        Resampler::new(self.rate, rate)?.process(&self)
+    }
+
+    /// Scales the clip so its RMS is `dbfs`; silent clips stay silent.
+    pub fn normalized_to(mut self, dbfs: f64) -> Clip {
+        let rms = level::rms(&self.samples);
+        if rms > 0.0 {
+            let gain = (level::from_dbfs(dbfs) / rms) as f32;
+            self.samples.iter_mut().for_each(|s| *s *= gain);
+        }
+        self
+    }
+}

@@ -1,0 +1,74 @@
+use std::io::Cursor;
+use std::path::Path;
+
+use symphonia::core::codecs::audio::AudioDecoderOptions;
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatOptions, TrackType};
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+
+use super::{AudioError, Clip};
+
+pub(super) fn decode(bytes: Vec<u8>, path: &Path) -> Result<Clip, AudioError> {
+    let unsupported = |reason: String| AudioError::Unsupported { path: path.into(), reason };
+    let corrupt = |reason: String| AudioError::Corrupt { path: path.into(), reason };
+    if bytes.is_empty() {
+        return Err(AudioError::Empty { path: path.into() });
+    }
+
+    let mut hint = Hint::new();
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
+    let mut format = symphonia::default::get_probe()
+        .probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
+        .map_err(|e| unsupported(e.to_string()))?;
+    let track = format
+        .default_track(TrackType::Audio)
+        .ok_or_else(|| unsupported("no audio track".into()))?;
+    let track_id = track.id;
+    let params = track
+        .codec_params
+        .as_ref()
+        .and_then(|p| p.audio())
+        .ok_or_else(|| unsupported("no audio codec parameters".into()))?;
+    let mut decoder = symphonia::default::get_codecs()
+        .make_audio_decoder(params, &AudioDecoderOptions::default())
+        .map_err(|e| unsupported(e.to_string()))?;
+
+    let mut mono = Vec::new();
+    let mut interleaved: Vec<f32> = Vec::new();
+    let mut rate = None;
+    loop {
+        let packet = match format.next_packet() {
+            Ok(Some(packet)) => packet,
+            Ok(None) => break,
+            // A truncated file ends in an unexpected EOF: keep what decoded.
+            Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(corrupt(e.to_string())),
+        };
+        if packet.track_id != track_id {
+            continue;
+        }
+        let buf = match decoder.decode(&packet) {
+            Ok(buf) => buf,
+            // One bad packet is a glitch, not a reason to lose the file.
+            Err(SymError::DecodeError(_)) => continue,
+            Err(e) => return Err(corrupt(e.to_string())),
+        };
+        let spec = buf.spec();
+        let channels = spec.channels().count().max(1);
+        rate.get_or_insert(spec.rate());
+        interleaved.resize(buf.samples_interleaved(), 0.0);
+        buf.copy_to_slice_interleaved(&mut interleaved);
+        let scale = 1.0 / channels as f32;
+        mono.extend(interleaved.chunks_exact(channels).map(|f| f.iter().sum::<f32>() * scale));
+    }
+
+    match rate {
+        Some(rate) if !mono.is_empty() => Ok(Clip::new(mono, rate)),
+        _ => Err(AudioError::Empty { path: path.into() }),
+    }
+}

@@ -1,0 +1,84 @@
+//! The command line: the only place that prints for humans and maps errors to exit codes.
+
+mod noise;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::audio::AudioError;
+use crate::noise::NoiseError;
+
+/// Test voice agents the way callers reach them: as sound, over a websocket, in noisy places.
+#[derive(Parser)]
+#[command(name = "voicesim", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Mix, list and inspect noise profiles.
+    #[command(subcommand)]
+    Noise(noise::NoiseCommand),
+}
+
+/// Exit codes are part of the interface: scripts and CI branch on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Every test passed / the command did what was asked.
+    Ok = 0,
+    /// Some test failed.
+    Failed = 1,
+    /// The input was wrong: a file, a suite, a profile, a flag.
+    BadInput = 2,
+    /// The agent or a provider could not be reached.
+    Unreachable = 3,
+}
+
+/// An error on its way to the user: what to print and how to exit.
+#[derive(Debug)]
+pub struct CliError {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn bad_input(message: impl Into<String>) -> Self {
+        CliError { exit: Exit::BadInput, message: message.into() }
+    }
+}
+
+impl From<NoiseError> for CliError {
+    fn from(e: NoiseError) -> Self {
+        CliError::bad_input(e.to_string())
+    }
+}
+
+impl From<AudioError> for CliError {
+    fn from(e: AudioError) -> Self {
+        CliError::bad_input(e.to_string())
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // clap uses 2 for usage errors and 0 for --help/--version: the same contract as ours.
+            return ExitCode::from(e.exit_code() as u8);
+        }
+    };
+    let result = match cli.command {
+        Command::Noise(cmd) => noise::run(cmd),
+    };
+    match result {
+        Ok(exit) => ExitCode::from(exit as u8),
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            ExitCode::from(e.exit as u8)
+        }
+    }
+}

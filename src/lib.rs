@@ -1,0 +1,24 @@
+//! voicesim tests voice agents the way callers reach them: as sound, over a websocket,
+//! in noisy places.
+//!
+//! The audio side is a set of small stages around one type, [`audio::Clip`]. A
+//! [`noise::MicTimeline`] is the caller's microphone: background noise and bursts for the
+//! whole call, the caller's utterances mixed in when queued, 20 ms [`audio::Frame`]s out.
+//!
+//! ```
+//! use voicesim::audio::{Clip, Encoding};
+//! use voicesim::noise::{MicTimeline, NoiseProfile};
+//!
+//! let profile = NoiseProfile::bundled("cafe").unwrap();
+//! let mut mic = MicTimeline::new(&profile, 8_000, 7).unwrap();
+//! // One second of a 440 Hz tone stands in for the caller's speech.
+//! let tone: Vec<f32> = (0..16_000).map(|i| (i as f32 * 440.0 * std::f32::consts::TAU / 16_000.0).sin() * 0.3).collect();
+//! mic.say(Clip::new(tone, 16_000)).unwrap();
+//! let frame = mic.next_frame();
+//! let wire = Encoding::Mulaw.encode(&frame.samples); // what a Twilio media event carries
+//! assert_eq!(wire.len(), 160);
+//! ```
+
+pub mod audio;
+pub mod cli;
+pub mod noise;

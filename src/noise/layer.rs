@@ -1,0 +1,179 @@
+//! The layers a microphone timeline sums: looped backgrounds, scheduled bursts, queued speech.
+//! Each one adds its samples for a span of the timeline into a buffer.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Exp};
+
+/// Builds a seamlessly loopable version of `samples`: the last `xfade` samples are faded out
+/// over the first `xfade` faded in (equal power, right for uncorrelated noise), so the loop is
+/// `len - xfade` long and has no click where it wraps.
+pub(super) fn make_loop(samples: &[f32], xfade: usize) -> Vec<f32> {
+    let n = samples.len();
+    let xfade = xfade.min(n / 4);
+    if xfade == 0 {
+        return samples.to_vec();
+    }
+    let body = n - xfade;
+    let mut out = samples[..body].to_vec();
+    for i in 0..xfade {
+        let t = (i as f32 + 0.5) / xfade as f32 * std::f32::consts::FRAC_PI_2;
+        // Overwrite the start: head fading in under the tail fading out.
+        out[i] = samples[i] * t.sin() + samples[body + i] * t.cos();
+    }
+    out
+}
+
+/// A background recording looped forever from an offset.
+pub(super) struct Loop {
+    samples: Arc<Vec<f32>>,
+    pos: usize,
+    gain: f32,
+}
+
+impl Loop {
+    pub(super) fn new(samples: Arc<Vec<f32>>, offset: usize, gain: f32) -> Self {
+        let pos = if samples.is_empty() { 0 } else { offset % samples.len() };
+        Loop { samples, pos, gain }
+    }
+
+    pub(super) fn add_to(&mut self, out: &mut [f32]) {
+        let n = self.samples.len();
+        if n == 0 {
+            return;
+        }
+        let mut i = 0;
+        while i < out.len() {
+            let take = (n - self.pos).min(out.len() - i);
+            for (o, s) in out[i..i + take].iter_mut().zip(&self.samples[self.pos..self.pos + take]) {
+                *o += s * self.gain;
+            }
+            i += take;
+            self.pos = (self.pos + take) % n;
+        }
+    }
+}
+
+/// When a burst's next occurrence starts, in samples from the start of the call.
+pub(super) enum Schedule {
+    At(VecDeque<u64>),
+    Poisson { rng: ChaCha8Rng, gap: Exp<f64>, next: u64, rate: u32 },
+}
+
+impl Schedule {
+    fn peek(&self) -> Option<u64> {
+        match self {
+            Schedule::At(times) => times.front().copied(),
+            Schedule::Poisson { next, .. } => Some(*next),
+        }
+    }
+
+    fn advance(&mut self) {
+        match self {
+            Schedule::At(times) => {
+                times.pop_front();
+            }
+            Schedule::Poisson { rng, gap, next, rate } => {
+                // At least one sample apart so the schedule always moves forward.
+                let seconds: f64 = gap.sample(rng);
+                *next += ((seconds * *rate as f64) as u64).max(1);
+            }
+        }
+    }
+
+    pub(super) fn poisson(mut rng: ChaCha8Rng, per_minute: f64, rate: u32) -> Schedule {
+        let gap = Exp::new(per_minute / 60.0).unwrap_or_else(|_| Exp::new(1.0).expect("1.0 is a valid rate"));
+        let first: f64 = gap.sample(&mut rng);
+        Schedule::Poisson { rng, gap, next: (first * rate as f64) as u64, rate }
+    }
+}
+
+/// A burst sound and the times it starts; occurrences may overlap.
+pub(super) struct BurstTrack {
+    pub(super) label: String,
+    pub(super) snr: f64,
+    samples: Arc<Vec<f32>>,
+    gain: f32,
+    schedule: Schedule,
+    playing: Vec<u64>,
+}
+
+impl BurstTrack {
+    pub(super) fn new(label: String, snr: f64, samples: Arc<Vec<f32>>, gain: f32, schedule: Schedule) -> Self {
+        BurstTrack { label, snr, samples, gain, schedule, playing: Vec::new() }
+    }
+
+    /// Adds the burst for the span starting at sample `t0`; returns the start times that fell
+    /// in this span.
+    pub(super) fn add_to(&mut self, out: &mut [f32], t0: u64) -> Vec<u64> {
+        let t1 = t0 + out.len() as u64;
+        let mut started = Vec::new();
+        while let Some(start) = self.schedule.peek().filter(|&s| s < t1) {
+            self.schedule.advance();
+            if start + self.samples.len() as u64 > t0 {
+                self.playing.push(start);
+                started.push(start);
+            }
+        }
+        let len = self.samples.len() as u64;
+        for &start in &self.playing {
+            let from = start.max(t0);
+            let to = (start + len).min(t1);
+            for t in from..to {
+                out[(t - t0) as usize] += self.samples[(t - start) as usize] * self.gain;
+            }
+        }
+        self.playing.retain(|&start| start + len > t1);
+        started
+    }
+}
+
+/// The caller's utterances, played back to back as they are queued.
+#[derive(Default)]
+pub(super) struct SpeechQueue {
+    queue: VecDeque<Vec<f32>>,
+    pos: usize,
+}
+
+impl SpeechQueue {
+    pub(super) fn push(&mut self, samples: Vec<f32>) {
+        if !samples.is_empty() {
+            self.queue.push_back(samples);
+        }
+    }
+
+    pub(super) fn is_speaking(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.queue.clear();
+        self.pos = 0;
+    }
+
+    /// Adds speech into `out`, which it fills from the start while utterances last; returns how
+    /// many samples it covered and pushes (offset, started) for each utterance start and end.
+    pub(super) fn add_to(&mut self, out: &mut [f32], marks: &mut Vec<(usize, bool)>) -> usize {
+        let mut i = 0;
+        while i < out.len() {
+            let Some(current) = self.queue.front() else { break };
+            if self.pos == 0 {
+                marks.push((i, true));
+            }
+            let take = (current.len() - self.pos).min(out.len() - i);
+            for (o, s) in out[i..i + take].iter_mut().zip(&current[self.pos..self.pos + take]) {
+                *o += s;
+            }
+            i += take;
+            self.pos += take;
+            if self.pos == current.len() {
+                self.queue.pop_front();
+                self.pos = 0;
+                marks.push((i, false));
+            }
+        }
+        i
+    }
+}
