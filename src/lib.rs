@@ -7,10 +7,11 @@
 //!
 //! ```
 //! use voicesim::audio::{Clip, Encoding};
-//! use voicesim::noise::{MicTimeline, NoiseProfile};
+//! use voicesim::noise::{LoadedNoise, MicTimeline, NoiseProfile};
 //!
-//! let profile = NoiseProfile::bundled("cafe").unwrap();
-//! let mut mic = MicTimeline::new(&profile, 8_000, 7).unwrap();
+//! // A bundled profile's recordings, decoded and resampled once for 8 kHz calls.
+//! let cafe = LoadedNoise::load(&NoiseProfile::bundled("cafe").unwrap(), 8_000).unwrap();
+//! let mut mic = MicTimeline::new(&cafe, 7); // seed 7: same seed, same audio
 //! // One second of a 440 Hz tone stands in for the caller's speech.
 //! let tone: Vec<f32> = (0..16_000).map(|i| (i as f32 * 440.0 * std::f32::consts::TAU / 16_000.0).sin() * 0.3).collect();
 //! mic.say(Clip::new(tone, 16_000)).unwrap();

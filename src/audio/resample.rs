@@ -1,5 +1,5 @@
 use audioadapter_buffers::direct::InterleavedSlice;
-use rubato::{Fft, FixedSync, Resampler as _};
+use rubato::{Fft, FixedSync, Resampler as _, WindowFunction};
 
 use super::{AudioError, Clip};
 
@@ -22,7 +22,13 @@ impl Resampler {
         if from == 0 || to == 0 {
             return Err(err("sample rates must be positive".into()));
         }
-        let inner = Fft::<f32>::new(from as usize, to as usize, 1024, 1, FixedSync::Both)
+        // rubato trims a delay of half the output FFT size; with an odd size that is half a
+        // sample off (48k->8k measured 0.5 samples late), so use an even number of the
+        // smallest blocks the rate pair allows, which makes both FFT sizes even.
+        let (from_us, to_us) = (from as usize, to as usize);
+        let min_block_in = from_us / gcd(from_us, to_us);
+        let blocks = (1024 / min_block_in).max(1).next_multiple_of(2);
+        let inner = Fft::<f32>::new_custom(from_us, to_us, blocks * min_block_in, 1, 1, WindowFunction::BlackmanHarris2, FixedSync::Both)
             .map_err(|e| err(e.to_string()))?;
         Ok(Resampler { from, to, inner })
     }
@@ -47,5 +53,13 @@ impl Resampler {
         let input = InterleavedSlice::new(&clip.samples, 1, clip.len()).map_err(|e| err(e.to_string()))?;
         let out = self.inner.process_all(&input, clip.len(), None).map_err(|e| err(e.to_string()))?;
         Ok(Clip::new(out.take_data(), self.to))
+    }
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
     }
 }

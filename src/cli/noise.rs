@@ -36,10 +36,10 @@ pub struct MixArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(8000..=48000))]
     rate: Option<u32>,
     /// Seconds of noise before the speech starts.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
     lead: f64,
     /// Seconds of noise after the speech ends.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
     tail: f64,
 }
 
@@ -51,7 +51,7 @@ pub struct ShowArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// How many seconds of a call to place bursts in.
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = 60.0, allow_negative_numbers = true)]
     duration: f64,
     /// Timeline rate in Hz.
     #[arg(long, default_value_t = 16000, value_parser = clap::value_parser!(u32).range(8000..=48000))]

@@ -177,3 +177,32 @@ impl SpeechQueue {
         i
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Largest step between neighbouring samples of the loop played twice, wrap included.
+    fn max_step(samples: &[f32]) -> f32 {
+        let twice: Vec<f32> = samples.iter().chain(samples).copied().collect();
+        twice.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn the_loop_point_has_no_click() {
+        // A ramp jumps from 1 back to 0 when looped naively.
+        let ramp: Vec<f32> = (0..1000).map(|i| i as f32 / 1000.0).collect();
+        assert!(max_step(&ramp) > 0.99);
+        let looped = make_loop(&ramp, 100);
+        assert_eq!(looped.len(), 900);
+        assert!(max_step(&looped) < 0.02, "{}", max_step(&looped));
+    }
+
+    #[test]
+    fn a_loop_plays_from_its_offset_and_wraps() {
+        let mut l = Loop::new(Arc::new(vec![1.0, 2.0, 3.0]), 4, 2.0);
+        let mut out = [0.0; 7];
+        l.add_to(&mut out);
+        assert_eq!(out, [4.0, 6.0, 2.0, 4.0, 6.0, 2.0, 4.0]);
+    }
+}

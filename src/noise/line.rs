@@ -1,4 +1,4 @@
-use biquad::{Biquad, Coefficients, DirectForm2Transposed, ToHertz, Type, Q_BUTTERWORTH_F32};
+use biquad::{Biquad, Coefficients, DirectForm2Transposed, ToHertz, Type};
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +68,9 @@ impl Line {
     }
 }
 
+/// Section Qs of a 4th-order Butterworth filter: 1 / (2 cos(pi/8)) and 1 / (2 cos(3pi/8)).
+const BUTTERWORTH_4TH_Q: [f32; 2] = [0.541_196_1, 1.306_563];
+
 /// The running state of a [`Line`] on one call.
 pub(super) struct LineState {
     band: Vec<DirectForm2Transposed<f32>>,
@@ -78,12 +81,16 @@ pub(super) struct LineState {
 impl LineState {
     pub(super) fn new(line: &Line, rate: u32) -> Self {
         let mut band = Vec::new();
-        // Two cascaded 2nd-order sections per edge: 24 dB/octave, like a channel bank filter.
-        // The low-pass needs the rate to exceed 6.8 kHz; every supported rate does.
+        // A 4th-order Butterworth at each edge (two sections with these Qs): flat in the
+        // band, 24 dB/octave outside, like a channel bank filter. The low-pass needs the rate
+        // to exceed 6.8 kHz; every supported rate does.
         if line.telephone_band && rate as f32 > 2.0 * 3400.0 {
-            for (kind, f0) in [(Type::HighPass, 300.0), (Type::HighPass, 300.0), (Type::LowPass, 3400.0), (Type::LowPass, 3400.0)] {
-                if let Ok(c) = Coefficients::<f32>::from_params(kind, (rate as f32).hz(), f0.hz(), Q_BUTTERWORTH_F32) {
-                    band.push(DirectForm2Transposed::<f32>::new(c));
+            for kind in [Type::HighPass, Type::LowPass] {
+                let f0: f32 = if kind == Type::HighPass { 300.0 } else { 3400.0 };
+                for q in BUTTERWORTH_4TH_Q {
+                    if let Ok(c) = Coefficients::<f32>::from_params(kind, (rate as f32).hz(), f0.hz(), q) {
+                        band.push(DirectForm2Transposed::<f32>::new(c));
+                    }
                 }
             }
         }

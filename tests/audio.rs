@@ -1,0 +1,196 @@
+//! The audio core against real files and known signals.
+
+use std::path::PathBuf;
+
+use voicesim::audio::{level, write_wav, AudioError, Clip, Encoding, Frame, Resampler, SUPPORTED_RATES};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/audio").join(name)
+}
+
+fn sine(freq: f32, rate: u32, seconds: f32, amp: f32) -> Clip {
+    let n = (rate as f32 * seconds) as usize;
+    // Phase in f64: in f32, i * freq loses whole radians after a few thousand samples.
+    let step = freq as f64 * std::f64::consts::TAU / rate as f64;
+    Clip::new((0..n).map(|i| ((i as f64 * step).sin() as f32) * amp).collect(), rate)
+}
+
+/// Frequency from the rising zero crossings between the first and the last one.
+fn frequency(samples: &[f32], rate: u32) -> f64 {
+    let rising: Vec<usize> = (1..samples.len()).filter(|&i| samples[i - 1] < 0.0 && samples[i] >= 0.0).collect();
+    let span = (rising[rising.len() - 1] - rising[0]) as f64 / rate as f64;
+    (rising.len() - 1) as f64 / span
+}
+
+#[test]
+fn decodes_every_format_to_mono_at_its_own_rate() {
+    // Each file is a 0.5 s, 440 Hz sine at -6 dBFS peak (-9 dBFS RMS), both channels alike.
+    for (file, rate) in [
+        ("formats/tone_44k_stereo.wav", 44_100),
+        ("formats/tone_22k.flac", 22_050),
+        ("formats/tone_48k_stereo.mp3", 48_000),
+        ("formats/tone_16k.ogg", 16_000),
+        ("formats/tone_8k_mulaw.wav", 8_000),
+    ] {
+        let clip = Clip::open(fixture(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(clip.rate, rate, "{file}");
+        assert!((clip.duration() - 0.5).abs() < 0.06, "{file}: {} s", clip.duration());
+        // Measure the middle: MP3 pads both ends with encoder delay.
+        let middle = &clip.samples[clip.len() / 4..clip.len() * 3 / 4];
+        let freq = frequency(middle, clip.rate);
+        assert!((freq - 440.0).abs() < 2.0, "{file}: {freq} Hz");
+        let rms = level::to_dbfs(level::rms(middle));
+        assert!((rms - -9.03).abs() < 1.0, "{file}: {rms} dBFS");
+    }
+}
+
+#[test]
+fn stereo_is_downmixed_by_averaging_channels() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lr.wav");
+    let left = sine(440.0, 16_000, 0.2, 0.5);
+    let right = Clip::new(vec![0.0; left.len()], 16_000);
+    write_wav(&path, &[&left, &right]).unwrap();
+    let mono = Clip::open(&path).unwrap();
+    assert_eq!(mono.len(), left.len());
+    let expected = level::rms(&left.samples) / 2.0;
+    assert!((level::rms(&mono.samples) - expected).abs() < 1e-3);
+}
+
+#[test]
+fn bad_files_give_errors_that_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.wav");
+    std::fs::write(&empty, b"").unwrap();
+    let junk = dir.path().join("junk.wav");
+    std::fs::write(&junk, b"this is not audio at all, just text pretending to be a wav file").unwrap();
+    let header_only = dir.path().join("header.wav");
+    write_wav(&header_only, &[&Clip::new(Vec::new(), 8000)]).unwrap();
+    let truncated = dir.path().join("truncated.wav");
+    let whole = std::fs::read(fixture("formats/tone_44k_stereo.wav")).unwrap();
+    std::fs::write(&truncated, &whole[..whole.len() / 2 + 1]).unwrap();
+
+    assert!(matches!(Clip::open(&empty), Err(AudioError::Empty { .. })));
+    assert!(matches!(Clip::open(&header_only), Err(AudioError::Empty { .. })));
+    let err = Clip::open(&junk).unwrap_err();
+    assert!(matches!(err, AudioError::Unsupported { .. }), "{err}");
+    assert!(err.to_string().contains("junk.wav"), "{err}");
+    let err = Clip::open(dir.path().join("missing.wav")).unwrap_err();
+    assert!(matches!(err, AudioError::Read { .. }) && err.to_string().contains("missing.wav"));
+    // A cut-off file keeps the audio before the cut.
+    let clip = Clip::open(&truncated).unwrap();
+    assert!((clip.duration() - 0.25).abs() < 0.01, "{}", clip.duration());
+}
+
+#[test]
+fn wav_round_trip_keeps_16_bit_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.wav");
+    let clip = sine(1000.0, 24_000, 0.1, 0.8);
+    write_wav(&path, &[&clip]).unwrap();
+    let back = Clip::open(&path).unwrap();
+    assert_eq!(back.rate, 24_000);
+    assert_eq!(back.len(), clip.len());
+    let max_err = clip.samples.iter().zip(&back.samples).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(max_err <= 1.0 / 32768.0, "{max_err}");
+}
+
+/// SNR of `got` against `want`, over the middle (edges carry filter transients).
+fn snr_against(want: &[f32], got: &[f32]) -> f64 {
+    let n = want.len().min(got.len());
+    let (a, b) = (n / 10, n - n / 10);
+    let err: Vec<f32> = want[a..b].iter().zip(&got[a..b]).map(|(w, g)| w - g).collect();
+    level::snr_db(&want[a..b], &err)
+}
+
+#[test]
+fn a_1khz_sine_survives_48k_to_8k_to_48k_at_60_db() {
+    let original = sine(1000.0, 48_000, 1.0, 0.5);
+    let down = original.clone().resample(8_000).unwrap();
+    assert_eq!(down.len(), 8_000);
+    let up = down.resample(48_000).unwrap();
+    assert_eq!(up.len(), original.len());
+    let snr = snr_against(&original.samples, &up.samples);
+    assert!(snr >= 60.0, "round trip SNR {snr:.1} dB");
+}
+
+#[test]
+fn resamples_between_every_pair_of_supported_rates() {
+    for from in SUPPORTED_RATES {
+        let clip = sine(440.0, from, 0.5, 0.5);
+        for to in SUPPORTED_RATES {
+            let out = clip.clone().resample(to).unwrap();
+            assert_eq!(out.rate, to);
+            let expected = (clip.len() as u64 * to as u64 / from as u64) as i64;
+            assert!((out.len() as i64 - expected).abs() <= 1, "{from}->{to}: {} vs {expected}", out.len());
+            // Same tone, same level: compare with a sine generated at the target rate.
+            let reference = sine(440.0, to, 0.5, 0.5);
+            let snr = snr_against(&reference.samples, &out.samples);
+            assert!(snr >= 50.0, "{from}->{to}: {snr:.1} dB");
+        }
+    }
+}
+
+#[test]
+fn a_resampler_is_reusable_and_rejects_the_wrong_rate() {
+    let mut r = Resampler::new(16_000, 8_000).unwrap();
+    let a = r.process(&sine(300.0, 16_000, 0.3, 0.4)).unwrap();
+    let b = r.process(&sine(300.0, 16_000, 0.3, 0.4)).unwrap();
+    assert_eq!(a, b, "state must not leak from one clip into the next");
+    assert!(r.process(&sine(300.0, 8_000, 0.3, 0.4)).is_err());
+    assert!(Resampler::new(0, 8_000).is_err());
+}
+
+#[test]
+fn g711_round_trip_is_within_codec_quantization() {
+    let clip = sine(1000.0, 8_000, 1.0, 0.5);
+    for enc in [Encoding::Mulaw, Encoding::Alaw] {
+        let bytes = enc.encode(&clip.samples);
+        assert_eq!(bytes.len(), clip.len());
+        let back = enc.decode(&bytes);
+        let snr = snr_against(&clip.samples, &back);
+        // G.711 gives about 38 dB SQNR for a signal near full scale.
+        assert!((33.0..45.0).contains(&snr), "{enc:?}: {snr:.1} dB");
+    }
+}
+
+#[test]
+fn g711_matches_the_standard_code_points() {
+    // Silence is 0xFF in mu-law (what Twilio sends) and 0xD5 in A-law.
+    assert_eq!(Encoding::Mulaw.encode(&[0.0]), vec![0xFF]);
+    assert_eq!(Encoding::Alaw.encode(&[0.0]), vec![0xD5]);
+    // Full-scale positive and negative.
+    assert_eq!(Encoding::Mulaw.encode(&[1.0, -1.0]), vec![0x80, 0x00]);
+    assert_eq!(Encoding::Alaw.encode(&[1.0, -1.0]), vec![0xAA, 0x2A]);
+}
+
+#[test]
+fn pcm16_is_little_endian_and_exact() {
+    let bytes = Encoding::Pcm16.encode(&[0.5, -0.5, 1.5]);
+    assert_eq!(bytes, vec![0x00, 0x40, 0x00, 0xC0, 0xFF, 0x7F], "1.5 must saturate to 32767");
+    let samples: Vec<f32> = (-32768..32768).step_by(97).map(|i| i as f32 / 32768.0).collect();
+    assert_eq!(Encoding::Pcm16.decode(&Encoding::Pcm16.encode(&samples)), samples);
+}
+
+#[test]
+fn frames_are_20_ms_and_the_last_is_padded() {
+    for (rate, n) in [(8_000, 160), (16_000, 320), (24_000, 480), (44_100, 882), (48_000, 960)] {
+        assert_eq!(Frame::samples_per_frame(rate), n);
+    }
+    let clip = Clip::new(vec![0.25; 350], 8_000);
+    let frames: Vec<Frame> = clip.frames().collect();
+    assert_eq!(frames.len(), 3);
+    assert_eq!(frames[2].start_ms(), 40);
+    assert!(frames.iter().all(|f| f.samples.len() == 160));
+    assert_eq!(frames[2].samples[29], 0.25);
+    assert_eq!(frames[2].samples[30], 0.0);
+}
+
+#[test]
+fn real_speech_fixtures_decode() {
+    for name in ["speech_orig_16k.wav", "hts1a.wav"] {
+        let clip = Clip::open(fixture(name)).unwrap();
+        assert_eq!(clip.rate, 16_000);
+        assert!(clip.duration() > 2.0 && clip.rms_dbfs() > -40.0, "{name}");
+    }
+}
