@@ -309,3 +309,16 @@ fn the_microphone_never_runs_dry() {
         assert!(level::rms(&frame.samples) > 0.0, "frame {} is silent", frame.index);
     }
 }
+
+#[test]
+fn an_snr_override_moves_all_layers_together_to_the_combined_target() {
+    let profile = NoiseProfile::bundled("call-center").unwrap();
+    let before: Vec<f64> = MicTimeline::new(&LoadedNoise::load(&profile, 8_000).unwrap(), 0).background_snrs().to_vec();
+    let moved = profile.with_background_snr(10.0).unwrap();
+    let after: Vec<f64> = MicTimeline::new(&LoadedNoise::load(&moved, 8_000).unwrap(), 0).background_snrs().to_vec();
+    assert_eq!(after.len(), 2);
+    assert!(((after[1] - after[0]) - (before[1] - before[0])).abs() < 1e-9, "layers keep their balance");
+    let combined = -10.0 * after.iter().map(|s| 10f64.powf(-s / 10.0)).sum::<f64>().log10();
+    assert!((combined - 10.0).abs() < 1e-9, "{combined}");
+    assert!(NoiseProfile::bundled("cafe").unwrap().with_background_snr(f64::NAN).is_err());
+}

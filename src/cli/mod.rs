@@ -1,5 +1,6 @@
 //! The command line: the only place that prints for humans and maps errors to exit codes.
 
+mod demo;
 mod noise;
 
 use std::process::ExitCode;
@@ -19,6 +20,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Render real speech through every bundled noise profile and report the SNR achieved.
+    Demo(demo::DemoArgs),
     /// Mix, list and inspect noise profiles.
     #[command(subcommand)]
     Noise(noise::NoiseCommand),
@@ -72,6 +75,7 @@ pub fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Noise(cmd) => noise::run(cmd),
     };
     match result {

@@ -23,7 +23,7 @@ pub struct MixArgs {
     /// A bundled profile name (see `voicesim noise list`) or a profile .yaml file.
     #[arg(long, short)]
     profile: String,
-    /// Override every background layer's SNR, in dB.
+    /// Background SNR in dB: all background layers move together to sit at this level.
     #[arg(long, allow_negative_numbers = true)]
     snr: Option<f64>,
     /// Seed for loop offsets, burst times and SNR ranges; the same seed gives the same file.

@@ -242,13 +242,26 @@ impl NoiseProfile {
         }
     }
 
-    /// The same profile with every background layer at `snr` dB (the CLI's `--snr`).
+    /// The same profile with its background at `snr` dB (the CLI's `--snr`): every layer moves
+    /// by the same number of dB, so the layers keep their balance and together (their powers
+    /// summed) sit at `snr`. Ranges move with their midpoint.
     pub fn with_background_snr(mut self, snr: f64) -> Result<NoiseProfile, NoiseError> {
         if !(snr.is_finite() && (-30.0..=60.0).contains(&snr)) {
             return Err(NoiseError::Profile { place: "--snr".into(), message: format!("{snr} dB is outside -30..=60 dB") });
         }
-        for bg in &mut self.background {
-            bg.snr = Snr::Db(snr);
+        let nominal = |s: Snr| match s {
+            Snr::Db(db) => db,
+            Snr::Range([lo, hi]) => (lo + hi) / 2.0,
+        };
+        let combined_power: f64 = self.background.iter().map(|bg| 10f64.powf(-nominal(bg.snr) / 10.0)).sum();
+        if combined_power > 0.0 {
+            let shift = snr + 10.0 * combined_power.log10();
+            for bg in &mut self.background {
+                bg.snr = match bg.snr {
+                    Snr::Db(db) => Snr::Db(db + shift),
+                    Snr::Range([lo, hi]) => Snr::Range([lo + shift, hi + shift]),
+                };
+            }
         }
         Ok(self)
     }

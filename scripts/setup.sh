@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what voicesim needs to build and run on a fresh Debian machine; quick when all is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "error: cargo not found; install a Rust toolchain (https://rustup.rs) and run this again" >&2
+  exit 2
+fi
+
+# System packages, one per line in scripts/apt-packages.txt (comments start with #).
+missing=()
+while read -r pkg; do
+  [ -n "$pkg" ] || continue
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done < <(sed 's/#.*//' scripts/apt-packages.txt)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
