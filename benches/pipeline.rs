@@ -8,14 +8,21 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use voicesim::audio::{Clip, Encoding, FRAME_MS};
 use voicesim::noise::{LoadedNoise, MicTimeline, NoiseProfile};
 
-const SPEECH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/audio/speech_orig_16k.wav");
+const SPEECH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/audio/speech_orig_16k.wav"
+);
 
 fn mic_pipeline(c: &mut Criterion) {
     let speech = Clip::open(SPEECH).expect("bundled speech fixture");
     let mut group = c.benchmark_group("mic 16k speech -> 8k mu-law");
     group.sample_size(20);
-    for (name, profile) in [("cafe", "cafe"), ("call-center (2 backgrounds, band filter)", "call-center")] {
-        let noise = LoadedNoise::load(&NoiseProfile::bundled(profile).expect("bundled"), 8_000).expect("loads");
+    for (name, profile) in [
+        ("cafe", "cafe"),
+        ("call-center (2 backgrounds, band filter)", "call-center"),
+    ] {
+        let noise = LoadedNoise::load(&NoiseProfile::bundled(profile).expect("bundled"), 8_000)
+            .expect("loads");
         // Ten seconds of call (the 10.8 s utterance is still going at the end).
         let seconds = 10;
         let frames = seconds * 1000 / FRAME_MS as u64;
@@ -39,9 +46,10 @@ fn mic_pipeline(c: &mut Criterion) {
 
 fn profile_load(c: &mut Criterion) {
     let profile = NoiseProfile::bundled("call-center").expect("bundled");
-    c.bench_function("load call-center profile at 8 kHz (once per process and rate)", |b| {
-        b.iter(|| LoadedNoise::load(&profile, 8_000).expect("loads"))
-    });
+    c.bench_function(
+        "load call-center profile at 8 kHz (once per process and rate)",
+        |b| b.iter(|| LoadedNoise::load(&profile, 8_000).expect("loads")),
+    );
 }
 
 criterion_group!(benches, mic_pipeline, profile_load);

@@ -2,22 +2,33 @@
 
 use std::path::PathBuf;
 
-use voicesim::audio::{level, write_wav, AudioError, Clip, Encoding, Frame, Resampler, SUPPORTED_RATES};
+use voicesim::audio::{
+    level, write_wav, AudioError, Clip, Encoding, Frame, Resampler, SUPPORTED_RATES,
+};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/audio").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/audio")
+        .join(name)
 }
 
 fn sine(freq: f32, rate: u32, seconds: f32, amp: f32) -> Clip {
     let n = (rate as f32 * seconds) as usize;
     // Phase in f64: in f32, i * freq loses whole radians after a few thousand samples.
     let step = freq as f64 * std::f64::consts::TAU / rate as f64;
-    Clip::new((0..n).map(|i| ((i as f64 * step).sin() as f32) * amp).collect(), rate)
+    Clip::new(
+        (0..n)
+            .map(|i| ((i as f64 * step).sin() as f32) * amp)
+            .collect(),
+        rate,
+    )
 }
 
 /// Frequency from the rising zero crossings between the first and the last one.
 fn frequency(samples: &[f32], rate: u32) -> f64 {
-    let rising: Vec<usize> = (1..samples.len()).filter(|&i| samples[i - 1] < 0.0 && samples[i] >= 0.0).collect();
+    let rising: Vec<usize> = (1..samples.len())
+        .filter(|&i| samples[i - 1] < 0.0 && samples[i] >= 0.0)
+        .collect();
     let span = (rising[rising.len() - 1] - rising[0]) as f64 / rate as f64;
     (rising.len() - 1) as f64 / span
 }
@@ -34,7 +45,11 @@ fn decodes_every_format_to_mono_at_its_own_rate() {
     ] {
         let clip = Clip::open(fixture(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(clip.rate, rate, "{file}");
-        assert!((clip.duration() - 0.5).abs() < 0.06, "{file}: {} s", clip.duration());
+        assert!(
+            (clip.duration() - 0.5).abs() < 0.06,
+            "{file}: {} s",
+            clip.duration()
+        );
         // Measure the middle: MP3 pads both ends with encoder delay.
         let middle = &clip.samples[clip.len() / 4..clip.len() * 3 / 4];
         let freq = frequency(middle, clip.rate);
@@ -63,7 +78,11 @@ fn bad_files_give_errors_that_name_the_file() {
     let empty = dir.path().join("empty.wav");
     std::fs::write(&empty, b"").unwrap();
     let junk = dir.path().join("junk.wav");
-    std::fs::write(&junk, b"this is not audio at all, just text pretending to be a wav file").unwrap();
+    std::fs::write(
+        &junk,
+        b"this is not audio at all, just text pretending to be a wav file",
+    )
+    .unwrap();
     let header_only = dir.path().join("header.wav");
     write_wav(&header_only, &[&Clip::new(Vec::new(), 8000)]).unwrap();
     let truncated = dir.path().join("truncated.wav");
@@ -71,7 +90,10 @@ fn bad_files_give_errors_that_name_the_file() {
     std::fs::write(&truncated, &whole[..whole.len() / 2 + 1]).unwrap();
 
     assert!(matches!(Clip::open(&empty), Err(AudioError::Empty { .. })));
-    assert!(matches!(Clip::open(&header_only), Err(AudioError::Empty { .. })));
+    assert!(matches!(
+        Clip::open(&header_only),
+        Err(AudioError::Empty { .. })
+    ));
     let err = Clip::open(&junk).unwrap_err();
     assert!(matches!(err, AudioError::Unsupported { .. }), "{err}");
     assert!(err.to_string().contains("junk.wav"), "{err}");
@@ -91,7 +113,12 @@ fn wav_round_trip_keeps_16_bit_samples() {
     let back = Clip::open(&path).unwrap();
     assert_eq!(back.rate, 24_000);
     assert_eq!(back.len(), clip.len());
-    let max_err = clip.samples.iter().zip(&back.samples).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    let max_err = clip
+        .samples
+        .iter()
+        .zip(&back.samples)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
     assert!(max_err <= 1.0 / 32768.0, "{max_err}");
 }
 
@@ -99,7 +126,11 @@ fn wav_round_trip_keeps_16_bit_samples() {
 fn snr_against(want: &[f32], got: &[f32]) -> f64 {
     let n = want.len().min(got.len());
     let (a, b) = (n / 10, n - n / 10);
-    let err: Vec<f32> = want[a..b].iter().zip(&got[a..b]).map(|(w, g)| w - g).collect();
+    let err: Vec<f32> = want[a..b]
+        .iter()
+        .zip(&got[a..b])
+        .map(|(w, g)| w - g)
+        .collect();
     level::snr_db(&want[a..b], &err)
 }
 
@@ -122,7 +153,11 @@ fn resamples_between_every_pair_of_supported_rates() {
             let out = clip.clone().resample(to).unwrap();
             assert_eq!(out.rate, to);
             let expected = (clip.len() as u64 * to as u64 / from as u64) as i64;
-            assert!((out.len() as i64 - expected).abs() <= 1, "{from}->{to}: {} vs {expected}", out.len());
+            assert!(
+                (out.len() as i64 - expected).abs() <= 1,
+                "{from}->{to}: {} vs {expected}",
+                out.len()
+            );
             // Same tone, same level: compare with a sine generated at the target rate.
             let reference = sine(440.0, to, 0.5, 0.5);
             let snr = snr_against(&reference.samples, &out.samples);
@@ -167,14 +202,30 @@ fn g711_matches_the_standard_code_points() {
 #[test]
 fn pcm16_is_little_endian_and_exact() {
     let bytes = Encoding::Pcm16.encode(&[0.5, -0.5, 1.5]);
-    assert_eq!(bytes, vec![0x00, 0x40, 0x00, 0xC0, 0xFF, 0x7F], "1.5 must saturate to 32767");
-    let samples: Vec<f32> = (-32768..32768).step_by(97).map(|i| i as f32 / 32768.0).collect();
-    assert_eq!(Encoding::Pcm16.decode(&Encoding::Pcm16.encode(&samples)), samples);
+    assert_eq!(
+        bytes,
+        vec![0x00, 0x40, 0x00, 0xC0, 0xFF, 0x7F],
+        "1.5 must saturate to 32767"
+    );
+    let samples: Vec<f32> = (-32768..32768)
+        .step_by(97)
+        .map(|i| i as f32 / 32768.0)
+        .collect();
+    assert_eq!(
+        Encoding::Pcm16.decode(&Encoding::Pcm16.encode(&samples)),
+        samples
+    );
 }
 
 #[test]
 fn frames_are_20_ms_and_the_last_is_padded() {
-    for (rate, n) in [(8_000, 160), (16_000, 320), (24_000, 480), (44_100, 882), (48_000, 960)] {
+    for (rate, n) in [
+        (8_000, 160),
+        (16_000, 320),
+        (24_000, 480),
+        (44_100, 882),
+        (48_000, 960),
+    ] {
         assert_eq!(Frame::samples_per_frame(rate), n);
     }
     let clip = Clip::new(vec![0.25; 350], 8_000);

@@ -6,11 +6,18 @@ use std::process::{Command, Output};
 use voicesim::audio::{write_wav, Clip};
 
 fn voicesim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_voicesim")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_voicesim"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 const SPEECH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/audio/hts1a.wav");
@@ -19,14 +26,31 @@ const SPEECH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/audio/hts1a.
 fn noise_mix_writes_the_noisy_call_at_the_requested_rate() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.wav");
-    let o = voicesim(&["noise", "mix", SPEECH, "--profile", "cafe", "--snr", "5", "--seed", "1", "-o", out.to_str().unwrap(), "--rate", "8000"]);
+    let o = voicesim(&[
+        "noise",
+        "mix",
+        SPEECH,
+        "--profile",
+        "cafe",
+        "--snr",
+        "5",
+        "--seed",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+        "--rate",
+        "8000",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let clip = Clip::open(&out).unwrap();
     assert_eq!(clip.rate, 8000);
     // 0.5 s lead + 3 s speech (rounded up to whole frames) + 0.5 s tail.
     assert!((clip.duration() - 4.0).abs() < 0.03, "{}", clip.duration());
     let report = text(&o);
-    assert!(report.contains("babble.wav at 5.0 dB SNR") && report.contains("measured SNR"), "{report}");
+    assert!(
+        report.contains("babble.wav at 5.0 dB SNR") && report.contains("measured SNR"),
+        "{report}"
+    );
     // The noise is there before the speech starts.
     assert!(voicesim::audio::level::rms(&clip.samples[..3000]) > 0.001);
 }
@@ -36,7 +60,17 @@ fn noise_mix_is_bit_identical_for_the_same_seed() {
     let dir = tempfile::tempdir().unwrap();
     let run = |name: &str, seed: &str| {
         let out = dir.path().join(name);
-        let o = voicesim(&["noise", "mix", SPEECH, "-p", "office", "--seed", seed, "-o", out.to_str().unwrap()]);
+        let o = voicesim(&[
+            "noise",
+            "mix",
+            SPEECH,
+            "-p",
+            "office",
+            "--seed",
+            seed,
+            "-o",
+            out.to_str().unwrap(),
+        ]);
         assert!(o.status.success(), "{}", text(&o));
         std::fs::read(out).unwrap()
     };
@@ -47,12 +81,29 @@ fn noise_mix_is_bit_identical_for_the_same_seed() {
 #[test]
 fn noise_mix_takes_a_profile_file() {
     let dir = tempfile::tempdir().unwrap();
-    let noise = Clip::new((0..16_000).map(|i| ((i * 7919 % 200) as f32 / 100.0 - 1.0) * 0.3).collect(), 16_000);
+    let noise = Clip::new(
+        (0..16_000)
+            .map(|i| ((i * 7919 % 200) as f32 / 100.0 - 1.0) * 0.3)
+            .collect(),
+        16_000,
+    );
     write_wav(dir.path().join("hum.wav"), &[&noise]).unwrap();
     let profile = dir.path().join("mine.yaml");
-    std::fs::write(&profile, "name: mine\nbackground:\n  - file: hum.wav\n    snr: 12\n").unwrap();
+    std::fs::write(
+        &profile,
+        "name: mine\nbackground:\n  - file: hum.wav\n    snr: 12\n",
+    )
+    .unwrap();
     let out = dir.path().join("out.wav");
-    let o = voicesim(&["noise", "mix", SPEECH, "--profile", profile.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let o = voicesim(&[
+        "noise",
+        "mix",
+        SPEECH,
+        "--profile",
+        profile.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("hum.wav at 12.0 dB SNR"), "{}", text(&o));
 }
@@ -62,7 +113,10 @@ fn assert_bad_input(args: &[&str], must_mention: &[&str]) {
     assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
     let msg = text(&o);
     for m in must_mention {
-        assert!(msg.contains(m), "{args:?}: message should mention {m:?}: {msg}");
+        assert!(
+            msg.contains(m),
+            "{args:?}: message should mention {m:?}: {msg}"
+        );
     }
     assert!(!msg.contains("panicked"), "{msg}");
 }
@@ -72,17 +126,59 @@ fn bad_input_exits_2_with_a_message_that_names_the_problem() {
     let dir = tempfile::tempdir().unwrap();
     let d = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
     std::fs::write(d("empty.wav"), b"").unwrap();
-    std::fs::write(d("corrupt.wav"), b"RIFF\x10\x00\x00\x00WAVEfmt garbage here").unwrap();
+    std::fs::write(
+        d("corrupt.wav"),
+        b"RIFF\x10\x00\x00\x00WAVEfmt garbage here",
+    )
+    .unwrap();
     let out = d("out.wav");
 
-    assert_bad_input(&["noise", "mix", &d("missing.wav"), "-p", "cafe", "-o", &out], &["missing.wav"]);
-    assert_bad_input(&["noise", "mix", &d("empty.wav"), "-p", "cafe", "-o", &out], &["empty.wav", "no audio"]);
-    assert_bad_input(&["noise", "mix", &d("corrupt.wav"), "-p", "cafe", "-o", &out], &["corrupt.wav"]);
-    assert_bad_input(&["noise", "mix", SPEECH, "-p", "kitchen", "-o", &out], &["kitchen", "cafe", "street"]);
-    assert_bad_input(&["noise", "mix", SPEECH, "-p", "cafe", "--snr", "100", "-o", &out], &["--snr", "100"]);
-    assert_bad_input(&["noise", "mix", SPEECH, "-p", "cafe", "--rate", "1000", "-o", &out], &["--rate", "1000"]);
-    assert_bad_input(&["noise", "mix", SPEECH, "-p", "cafe", "--lead", "-1", "-o", &out], &["--lead"]);
-    assert_bad_input(&["noise", "mix", SPEECH, "-p", "cafe", "-o", &d("no/such/dir/out.wav")], &["out.wav"]);
+    assert_bad_input(
+        &["noise", "mix", &d("missing.wav"), "-p", "cafe", "-o", &out],
+        &["missing.wav"],
+    );
+    assert_bad_input(
+        &["noise", "mix", &d("empty.wav"), "-p", "cafe", "-o", &out],
+        &["empty.wav", "no audio"],
+    );
+    assert_bad_input(
+        &["noise", "mix", &d("corrupt.wav"), "-p", "cafe", "-o", &out],
+        &["corrupt.wav"],
+    );
+    assert_bad_input(
+        &["noise", "mix", SPEECH, "-p", "kitchen", "-o", &out],
+        &["kitchen", "cafe", "street"],
+    );
+    assert_bad_input(
+        &[
+            "noise", "mix", SPEECH, "-p", "cafe", "--snr", "100", "-o", &out,
+        ],
+        &["--snr", "100"],
+    );
+    assert_bad_input(
+        &[
+            "noise", "mix", SPEECH, "-p", "cafe", "--rate", "1000", "-o", &out,
+        ],
+        &["--rate", "1000"],
+    );
+    assert_bad_input(
+        &[
+            "noise", "mix", SPEECH, "-p", "cafe", "--lead", "-1", "-o", &out,
+        ],
+        &["--lead"],
+    );
+    assert_bad_input(
+        &[
+            "noise",
+            "mix",
+            SPEECH,
+            "-p",
+            "cafe",
+            "-o",
+            &d("no/such/dir/out.wav"),
+        ],
+        &["out.wav"],
+    );
     assert_bad_input(&["noise", "show", "kitchen"], &["kitchen"]);
     assert_bad_input(&["noise", "frobnicate"], &["frobnicate"]);
     assert!(!Path::new(&out).exists(), "no output on bad input");
@@ -102,7 +198,10 @@ fn noise_show_prints_levels_and_placed_bursts() {
     let o = voicesim(&["noise", "show", "cafe", "--seed", "1", "--duration", "60"]);
     assert!(o.status.success(), "{}", text(&o));
     let s = text(&o);
-    assert!(s.contains("babble.wav") && s.contains("dBFS RMS") && s.contains("19.50 s loop"), "{s}");
+    assert!(
+        s.contains("babble.wav") && s.contains("dBFS RMS") && s.contains("19.50 s loop"),
+        "{s}"
+    );
     // The seed-1 door slams, as the timeline places them.
     assert!(s.contains("9.56 s  door.wav"), "{s}");
     let again = voicesim(&["noise", "show", "cafe", "--seed", "1", "--duration", "60"]);

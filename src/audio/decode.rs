@@ -11,8 +11,14 @@ use symphonia::core::meta::MetadataOptions;
 use super::{AudioError, Clip};
 
 pub(super) fn decode(bytes: Vec<u8>, path: &Path) -> Result<Clip, AudioError> {
-    let unsupported = |reason: String| AudioError::Unsupported { path: path.into(), reason };
-    let corrupt = |reason: String| AudioError::Corrupt { path: path.into(), reason };
+    let unsupported = |reason: String| AudioError::Unsupported {
+        path: path.into(),
+        reason,
+    };
+    let corrupt = |reason: String| AudioError::Corrupt {
+        path: path.into(),
+        reason,
+    };
     if bytes.is_empty() {
         return Err(AudioError::Empty { path: path.into() });
     }
@@ -23,7 +29,12 @@ pub(super) fn decode(bytes: Vec<u8>, path: &Path) -> Result<Clip, AudioError> {
     }
     let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
     let mut format = symphonia::default::get_probe()
-        .probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
+        .probe(
+            &hint,
+            mss,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
         .map_err(|e| unsupported(e.to_string()))?;
     let track = format
         .default_track(TrackType::Audio)
@@ -64,7 +75,11 @@ pub(super) fn decode(bytes: Vec<u8>, path: &Path) -> Result<Clip, AudioError> {
         interleaved.resize(buf.samples_interleaved(), 0.0);
         buf.copy_to_slice_interleaved(&mut interleaved);
         let scale = 1.0 / channels as f32;
-        mono.extend(interleaved.chunks_exact(channels).map(|f| f.iter().sum::<f32>() * scale));
+        mono.extend(
+            interleaved
+                .chunks_exact(channels)
+                .map(|f| f.iter().sum::<f32>() * scale),
+        );
     }
 
     match rate {

@@ -29,7 +29,11 @@ impl Clip {
         self.samples.chunks(n).enumerate().map(move |(i, chunk)| {
             let mut samples = chunk.to_vec();
             samples.resize(n, 0.0);
-            Frame { index: i as u64, rate: self.rate, samples }
+            Frame {
+                index: i as u64,
+                rate: self.rate,
+                samples,
+            }
         })
     }
 }

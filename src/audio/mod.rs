@@ -21,7 +21,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum AudioError {
     #[error("{path}: cannot read: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: cannot write: {reason}")]
     Write { path: PathBuf, reason: String },
     #[error("{path}: not a supported audio file ({reason}); use WAV, FLAC, MP3 or OGG Vorbis")]

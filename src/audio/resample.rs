@@ -28,8 +28,16 @@ impl Resampler {
         let (from_us, to_us) = (from as usize, to as usize);
         let min_block_in = from_us / gcd(from_us, to_us);
         let blocks = (1024 / min_block_in).max(1).next_multiple_of(2);
-        let inner = Fft::<f32>::new_custom(from_us, to_us, blocks * min_block_in, 1, 1, WindowFunction::BlackmanHarris2, FixedSync::Both)
-            .map_err(|e| err(e.to_string()))?;
+        let inner = Fft::<f32>::new_custom(
+            from_us,
+            to_us,
+            blocks * min_block_in,
+            1,
+            1,
+            WindowFunction::BlackmanHarris2,
+            FixedSync::Both,
+        )
+        .map_err(|e| err(e.to_string()))?;
         Ok(Resampler { from, to, inner })
     }
 
@@ -43,15 +51,23 @@ impl Resampler {
 
     /// Resamples a whole clip; the output is aligned with the input (no added delay).
     pub fn process(&mut self, clip: &Clip) -> Result<Clip, AudioError> {
-        let err = |reason: String| AudioError::Resample { from: self.from, to: self.to, reason };
+        let err = |reason: String| AudioError::Resample {
+            from: self.from,
+            to: self.to,
+            reason,
+        };
         if clip.rate != self.from {
             return Err(err(format!("clip is at {} Hz", clip.rate)));
         }
         if clip.is_empty() {
             return Ok(Clip::new(Vec::new(), self.to));
         }
-        let input = InterleavedSlice::new(&clip.samples, 1, clip.len()).map_err(|e| err(e.to_string()))?;
-        let out = self.inner.process_all(&input, clip.len(), None).map_err(|e| err(e.to_string()))?;
+        let input =
+            InterleavedSlice::new(&clip.samples, 1, clip.len()).map_err(|e| err(e.to_string()))?;
+        let out = self
+            .inner
+            .process_all(&input, clip.len(), None)
+            .map_err(|e| err(e.to_string()))?;
         Ok(Clip::new(out.take_data(), self.to))
     }
 }

@@ -6,7 +6,10 @@ use super::{AudioError, Clip};
 /// taken from the longest, shorter ones padded with silence).
 pub fn write_wav(path: impl AsRef<Path>, channels: &[&Clip]) -> Result<(), AudioError> {
     let path = path.as_ref();
-    let fail = |reason: String| AudioError::Write { path: path.into(), reason };
+    let fail = |reason: String| AudioError::Write {
+        path: path.into(),
+        reason,
+    };
     let Some(first) = channels.first() else {
         return Err(fail("no channels to write".into()));
     };
@@ -24,7 +27,9 @@ pub fn write_wav(path: impl AsRef<Path>, channels: &[&Clip]) -> Result<(), Audio
     for i in 0..frames {
         for c in channels {
             let s = c.samples.get(i).copied().unwrap_or(0.0);
-            writer.write_sample(super::codec::to_i16(s)).map_err(|e| fail(e.to_string()))?;
+            writer
+                .write_sample(super::codec::to_i16(s))
+                .map_err(|e| fail(e.to_string()))?;
         }
     }
     writer.finalize().map_err(|e| fail(e.to_string()))

@@ -7,7 +7,10 @@ use crate::audio::{write_wav, Clip};
 use crate::noise::{LoadedNoise, MicTimeline, NoiseProfile};
 
 /// Real human speech (codec2's speech_orig_16k.wav, LGPL-2.1), so the demo works anywhere.
-static SPEECH: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/audio/speech_orig_16k.wav"));
+static SPEECH: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/audio/speech_orig_16k.wav"
+));
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -23,18 +26,24 @@ const SNRS: [Option<f64>; 5] = [None, Some(20.0), Some(10.0), Some(5.0), Some(0.
 const RATE: u32 = 8_000;
 
 pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| CliError::bad_input(format!("{}: cannot create folder: {e}", args.out.display())))?;
+    std::fs::create_dir_all(&args.out).map_err(|e| {
+        CliError::bad_input(format!("{}: cannot create folder: {e}", args.out.display()))
+    })?;
     let speech = Clip::decode(SPEECH.to_vec(), "speech_orig_16k.wav")?;
     println!(
         "voicesim demo: {:.1} s of real speech through every bundled noise profile, as an {} kHz phone line hears it",
         speech.duration(),
         RATE / 1000
     );
-    println!("SNR = 20*log10(RMS speech / RMS noise), measured over the utterance, bursts included\n");
+    println!(
+        "SNR = 20*log10(RMS speech / RMS noise), measured over the utterance, bursts included\n"
+    );
     print!("{:<12}", "profile");
     for snr in SNRS {
-        print!("{:>12}", snr.map_or("clean".to_string(), |s| format!("{s} dB")));
+        print!(
+            "{:>12}",
+            snr.map_or("clean".to_string(), |s| format!("{s} dB"))
+        );
     }
     println!();
     for name in NoiseProfile::bundled_names() {
@@ -52,13 +61,22 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
                 call.samples.extend(mic.next_frame().samples);
             }
             call.samples.extend(mic.render(0.5).samples);
-            let file = args.out.join(format!("{name}_{}.wav", snr.map_or("clean".into(), |s| format!("{s}dB"))));
+            let file = args.out.join(format!(
+                "{name}_{}.wav",
+                snr.map_or("clean".into(), |s| format!("{s}dB"))
+            ));
             write_wav(&file, &[&call])?;
-            let cell = mic.measured_snr_db().map_or("clean".to_string(), |m| format!("{m:.1} dB"));
+            let cell = mic
+                .measured_snr_db()
+                .map_or("clean".to_string(), |m| format!("{m:.1} dB"));
             print!("{cell:>12}");
         }
         println!();
     }
-    println!("\nlisten: {}/*.wav (e.g. {}/cafe_5dB.wav)", args.out.display(), args.out.display());
+    println!(
+        "\nlisten: {}/*.wav (e.g. {}/cafe_5dB.wav)",
+        args.out.display(),
+        args.out.display()
+    );
     Ok(Exit::Ok)
 }

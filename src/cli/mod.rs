@@ -49,7 +49,10 @@ pub struct CliError {
 
 impl CliError {
     pub fn bad_input(message: impl Into<String>) -> Self {
-        CliError { exit: Exit::BadInput, message: message.into() }
+        CliError {
+            exit: Exit::BadInput,
+            message: message.into(),
+        }
     }
 }
 

@@ -70,7 +70,9 @@ fn seconds(name: &str, value: f64, max: f64) -> Result<f64, CliError> {
     if value.is_finite() && (0.0..=max).contains(&value) {
         Ok(value)
     } else {
-        Err(CliError::bad_input(format!("--{name} {value} must be between 0 and {max} seconds")))
+        Err(CliError::bad_input(format!(
+            "--{name} {value} must be between 0 and {max} seconds"
+        )))
     }
 }
 
@@ -95,15 +97,31 @@ fn mix(args: MixArgs) -> Result<Exit, CliError> {
     out.samples.extend(mic.render(tail).samples);
     write_wav(&args.output, &[&out])?;
 
-    println!("wrote {}: {:.2} s at {} Hz", args.output.display(), out.duration(), rate);
-    println!("  speech   {} ({speech_secs:.2} s, normalized to -20 dBFS RMS, starts at {lead:.2} s)", args.input.display());
+    println!(
+        "wrote {}: {:.2} s at {} Hz",
+        args.output.display(),
+        out.duration(),
+        rate
+    );
+    println!(
+        "  speech   {} ({speech_secs:.2} s, normalized to -20 dBFS RMS, starts at {lead:.2} s)",
+        args.input.display()
+    );
     println!("  profile  {} (seed {})", profile.name, args.seed);
     for (bg, snr) in profile.background.iter().zip(mic.background_snrs()) {
         println!("  noise    {} at {snr:.1} dB SNR", bg.file);
     }
     for event in mic.take_events() {
-        if let MicEvent::Burst { at_ms, file, snr_db } = event {
-            println!("  burst    {file} at {:.2} s ({snr_db:.1} dB SNR)", at_ms / 1000.0);
+        if let MicEvent::Burst {
+            at_ms,
+            file,
+            snr_db,
+        } = event
+        {
+            println!(
+                "  burst    {file} at {:.2} s ({snr_db:.1} dB SNR)",
+                at_ms / 1000.0
+            );
         }
     }
     if !profile.line.is_clean() {
@@ -141,7 +159,9 @@ fn list() -> Result<Exit, CliError> {
         let profile = NoiseProfile::bundled(name)?;
         println!("{name:<12} {}", profile.description);
     }
-    println!("\nUse one with --profile NAME, or write your own .yaml (see `voicesim noise show cafe`).");
+    println!(
+        "\nUse one with --profile NAME, or write your own .yaml (see `voicesim noise show cafe`)."
+    );
     Ok(Exit::Ok)
 }
 
@@ -171,18 +191,42 @@ fn show(args: ShowArgs) -> Result<Exit, CliError> {
             println!("  {file:<16} {secs:>6.2} s       {rms:>6.1} dBFS RMS  {peak:>6.1} dBFS peak  SNR {}  {timing}", burst.snr);
         }
     }
-    println!("\nline: {}", if profile.line.is_clean() { "clean".to_string() } else { describe_line(&profile) });
+    println!(
+        "\nline: {}",
+        if profile.line.is_clean() {
+            "clean".to_string()
+        } else {
+            describe_line(&profile)
+        }
+    );
 
     let mut mic = MicTimeline::new(&noise, args.seed);
     let frames = (duration * 1000.0 / FRAME_MS as f64).ceil() as usize;
     for _ in 0..frames {
         mic.next_frame();
     }
-    let snrs: Vec<String> = mic.background_snrs().iter().map(|s| format!("{s:.1} dB")).collect();
-    println!("\nwith seed {} over {duration} s: background SNR {}", args.seed, if snrs.is_empty() { "-".into() } else { snrs.join(", ") });
+    let snrs: Vec<String> = mic
+        .background_snrs()
+        .iter()
+        .map(|s| format!("{s:.1} dB"))
+        .collect();
+    println!(
+        "\nwith seed {} over {duration} s: background SNR {}",
+        args.seed,
+        if snrs.is_empty() {
+            "-".into()
+        } else {
+            snrs.join(", ")
+        }
+    );
     let mut placed = 0;
     for event in mic.take_events() {
-        if let MicEvent::Burst { at_ms, file, snr_db } = event {
+        if let MicEvent::Burst {
+            at_ms,
+            file,
+            snr_db,
+        } = event
+        {
             placed += 1;
             println!("  {:>8.2} s  {file} ({snr_db:.1} dB SNR)", at_ms / 1000.0);
         }

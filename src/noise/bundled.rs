@@ -24,7 +24,8 @@ pub(crate) static FILES: &[(&str, &[u8])] = fixtures![
     "street.wav",
 ];
 
-pub(crate) static PROFILES: &[(&str, &str)] = profiles!["cafe", "call-center", "car", "office", "street"];
+pub(crate) static PROFILES: &[(&str, &str)] =
+    profiles!["cafe", "call-center", "car", "office", "street"];
 
 pub(crate) fn file(name: &str) -> Option<&'static [u8]> {
     FILES.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)

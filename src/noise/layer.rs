@@ -35,7 +35,11 @@ pub(super) struct Loop {
 
 impl Loop {
     pub(super) fn new(samples: Arc<Vec<f32>>, offset: usize, gain: f32) -> Self {
-        let pos = if samples.is_empty() { 0 } else { offset % samples.len() };
+        let pos = if samples.is_empty() {
+            0
+        } else {
+            offset % samples.len()
+        };
         Loop { samples, pos, gain }
     }
 
@@ -47,7 +51,10 @@ impl Loop {
         let mut i = 0;
         while i < out.len() {
             let take = (n - self.pos).min(out.len() - i);
-            for (o, s) in out[i..i + take].iter_mut().zip(&self.samples[self.pos..self.pos + take]) {
+            for (o, s) in out[i..i + take]
+                .iter_mut()
+                .zip(&self.samples[self.pos..self.pos + take])
+            {
                 *o += s * self.gain;
             }
             i += take;
@@ -59,7 +66,12 @@ impl Loop {
 /// When a burst's next occurrence starts, in samples from the start of the call.
 pub(super) enum Schedule {
     At(VecDeque<u64>),
-    Poisson { rng: ChaCha8Rng, gap: Exp<f64>, next: u64, rate: u32 },
+    Poisson {
+        rng: Box<ChaCha8Rng>,
+        gap: Exp<f64>,
+        next: u64,
+        rate: u32,
+    },
 }
 
 impl Schedule {
@@ -75,18 +87,29 @@ impl Schedule {
             Schedule::At(times) => {
                 times.pop_front();
             }
-            Schedule::Poisson { rng, gap, next, rate } => {
+            Schedule::Poisson {
+                rng,
+                gap,
+                next,
+                rate,
+            } => {
                 // At least one sample apart so the schedule always moves forward.
-                let seconds: f64 = gap.sample(rng);
+                let seconds: f64 = gap.sample(rng.as_mut());
                 *next += ((seconds * *rate as f64) as u64).max(1);
             }
         }
     }
 
     pub(super) fn poisson(mut rng: ChaCha8Rng, per_minute: f64, rate: u32) -> Schedule {
-        let gap = Exp::new(per_minute / 60.0).unwrap_or_else(|_| Exp::new(1.0).expect("1.0 is a valid rate"));
+        let gap = Exp::new(per_minute / 60.0)
+            .unwrap_or_else(|_| Exp::new(1.0).expect("1.0 is a valid rate"));
         let first: f64 = gap.sample(&mut rng);
-        Schedule::Poisson { rng, gap, next: (first * rate as f64) as u64, rate }
+        Schedule::Poisson {
+            rng: Box::new(rng),
+            gap,
+            next: (first * rate as f64) as u64,
+            rate,
+        }
     }
 }
 
@@ -101,8 +124,21 @@ pub(super) struct BurstTrack {
 }
 
 impl BurstTrack {
-    pub(super) fn new(label: String, snr: f64, samples: Arc<Vec<f32>>, gain: f32, schedule: Schedule) -> Self {
-        BurstTrack { label, snr, samples, gain, schedule, playing: Vec::new() }
+    pub(super) fn new(
+        label: String,
+        snr: f64,
+        samples: Arc<Vec<f32>>,
+        gain: f32,
+        schedule: Schedule,
+    ) -> Self {
+        BurstTrack {
+            label,
+            snr,
+            samples,
+            gain,
+            schedule,
+            playing: Vec::new(),
+        }
     }
 
     /// Adds the burst for the span starting at sample `t0`; returns the start times that fell
@@ -158,12 +194,17 @@ impl SpeechQueue {
     pub(super) fn add_to(&mut self, out: &mut [f32], marks: &mut Vec<(usize, bool)>) -> usize {
         let mut i = 0;
         while i < out.len() {
-            let Some(current) = self.queue.front() else { break };
+            let Some(current) = self.queue.front() else {
+                break;
+            };
             if self.pos == 0 {
                 marks.push((i, true));
             }
             let take = (current.len() - self.pos).min(out.len() - i);
-            for (o, s) in out[i..i + take].iter_mut().zip(&current[self.pos..self.pos + take]) {
+            for (o, s) in out[i..i + take]
+                .iter_mut()
+                .zip(&current[self.pos..self.pos + take])
+            {
                 *o += s;
             }
             i += take;
@@ -185,7 +226,10 @@ mod tests {
     /// Largest step between neighbouring samples of the loop played twice, wrap included.
     fn max_step(samples: &[f32]) -> f32 {
         let twice: Vec<f32> = samples.iter().chain(samples).copied().collect();
-        twice.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max)
+        twice
+            .windows(2)
+            .map(|w| (w[1] - w[0]).abs())
+            .fold(0.0, f32::max)
     }
 
     #[test]

@@ -40,7 +40,11 @@ fn one() -> f64 {
 impl GilbertElliott {
     /// Long-run fraction of frames lost.
     pub fn mean_loss(&self) -> f64 {
-        let in_bad = if self.p + self.r > 0.0 { self.p / (self.p + self.r) } else { 0.0 };
+        let in_bad = if self.p + self.r > 0.0 {
+            self.p / (self.p + self.r)
+        } else {
+            0.0
+        };
         in_bad * self.loss_bad + (1.0 - in_bad) * self.loss_good
     }
 }
@@ -58,9 +62,17 @@ impl Line {
             }
         }
         if let Some(ge) = &self.packet_loss {
-            for (name, v) in [("p", ge.p), ("r", ge.r), ("loss_good", ge.loss_good), ("loss_bad", ge.loss_bad)] {
+            for (name, v) in [
+                ("p", ge.p),
+                ("r", ge.r),
+                ("loss_good", ge.loss_good),
+                ("loss_bad", ge.loss_bad),
+            ] {
                 if !(0.0..=1.0).contains(&v) {
-                    return Err((format!("packet_loss.{name}"), format!("{v} is not a probability in 0..=1")));
+                    return Err((
+                        format!("packet_loss.{name}"),
+                        format!("{v} is not a probability in 0..=1"),
+                    ));
                 }
             }
         }
@@ -86,9 +98,15 @@ impl LineState {
         // to exceed 6.8 kHz; every supported rate does.
         if line.telephone_band && rate as f32 > 2.0 * 3400.0 {
             for kind in [Type::HighPass, Type::LowPass] {
-                let f0: f32 = if kind == Type::HighPass { 300.0 } else { 3400.0 };
+                let f0: f32 = if kind == Type::HighPass {
+                    300.0
+                } else {
+                    3400.0
+                };
                 for q in BUTTERWORTH_4TH_Q {
-                    if let Ok(c) = Coefficients::<f32>::from_params(kind, (rate as f32).hz(), f0.hz(), q) {
+                    if let Ok(c) =
+                        Coefficients::<f32>::from_params(kind, (rate as f32).hz(), f0.hz(), q)
+                    {
                         band.push(DirectForm2Transposed::<f32>::new(c));
                     }
                 }
@@ -96,7 +114,9 @@ impl LineState {
         }
         LineState {
             band,
-            clip: line.clip_dbfs.map(|d| crate::audio::level::from_dbfs(d) as f32),
+            clip: line
+                .clip_dbfs
+                .map(|d| crate::audio::level::from_dbfs(d) as f32),
             loss: line.packet_loss.map(|ge| (ge, false)),
         }
     }
@@ -110,7 +130,11 @@ impl LineState {
             frame.iter_mut().for_each(|s| *s = s.clamp(-limit, limit));
         }
         if let Some((ge, bad)) = &mut self.loss {
-            *bad = if *bad { !rng.random_bool(ge.r) } else { rng.random_bool(ge.p) };
+            *bad = if *bad {
+                !rng.random_bool(ge.r)
+            } else {
+                rng.random_bool(ge.p)
+            };
             let loss = if *bad { ge.loss_bad } else { ge.loss_good };
             if rng.random_bool(loss) {
                 frame.fill(0.0);

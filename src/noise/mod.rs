@@ -36,7 +36,10 @@ pub enum NoiseError {
     #[error("unknown noise profile {name:?}; bundled profiles are: {}; or give a path to a .yaml file", known.join(", "))]
     UnknownProfile { name: String, known: Vec<String> },
     #[error("cannot read noise profile {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Audio(#[from] AudioError),
 }

@@ -143,14 +143,20 @@ impl NoiseProfile {
     pub fn bundled(name: &str) -> Result<NoiseProfile, NoiseError> {
         let yaml = bundled::profile(name).ok_or_else(|| NoiseError::UnknownProfile {
             name: name.into(),
-            known: Self::bundled_names().iter().map(|s| s.to_string()).collect(),
+            known: Self::bundled_names()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         })?;
         Self::parse(yaml, &format!("<bundled>/{name}.yaml"), Base::Bundled)
     }
 
     pub fn load(path: impl AsRef<Path>) -> Result<NoiseProfile, NoiseError> {
         let path = path.as_ref();
-        let yaml = std::fs::read_to_string(path).map_err(|source| NoiseError::Read { path: path.into(), source })?;
+        let yaml = std::fs::read_to_string(path).map_err(|source| NoiseError::Read {
+            path: path.into(),
+            source,
+        })?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Self::parse(&yaml, &path.display().to_string(), Base::Dir(dir))
     }
@@ -161,7 +167,10 @@ impl NoiseProfile {
         let path = Path::new(name_or_path);
         let looks_like_path = name_or_path.contains(std::path::MAIN_SEPARATOR)
             || name_or_path.contains('/')
-            || matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
+            || matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml")
+            );
         if looks_like_path || (bundled::profile(name_or_path).is_none() && path.is_file()) {
             Self::load(path)
         } else {
@@ -172,11 +181,18 @@ impl NoiseProfile {
     /// Parses and validates profile YAML; `origin` names the file in errors.
     pub fn parse(yaml: &str, origin: &str, base: Base) -> Result<NoiseProfile, NoiseError> {
         let mut profile: NoiseProfile = serde_norway::from_str(yaml).map_err(|e| {
+            let mut message = e.to_string();
             let place = match e.location() {
-                Some(loc) => format!("{origin}:{}:{}", loc.line(), loc.column()),
+                Some(loc) => {
+                    // The place goes in front, as compilers do; drop serde's copy at the end.
+                    if let Some(cut) = message.rfind(" at line ") {
+                        message.truncate(cut);
+                    }
+                    format!("{origin}:{}:{}", loc.line(), loc.column())
+                }
                 None => origin.to_string(),
             };
-            NoiseError::Profile { place, message: e.to_string() }
+            NoiseError::Profile { place, message }
         })?;
         profile.base = base;
         profile.validate(origin)?;
@@ -184,7 +200,10 @@ impl NoiseProfile {
     }
 
     fn validate(&self, origin: &str) -> Result<(), NoiseError> {
-        let fail = |field: String, message: String| NoiseError::Profile { place: format!("{origin}: {field}"), message };
+        let fail = |field: String, message: String| NoiseError::Profile {
+            place: format!("{origin}: {field}"),
+            message,
+        };
         if self.name.trim().is_empty() {
             return Err(fail("name".into(), "must not be empty".into()));
         }
@@ -192,35 +211,63 @@ impl NoiseProfile {
             Snr::Db(db) if !(-30.0..=60.0).contains(&db) => {
                 Err(fail(field, format!("{db} dB is outside -30..=60 dB")))
             }
-            Snr::Range([lo, hi]) if lo > hi => Err(fail(field, format!("range [{lo}, {hi}] has min > max; write [{hi}, {lo}]"))),
-            Snr::Range([lo, hi]) if !(-30.0..=60.0).contains(&lo) || !(-30.0..=60.0).contains(&hi) => {
-                Err(fail(field, format!("range [{lo}, {hi}] is outside -30..=60 dB")))
+            Snr::Range([lo, hi]) if lo > hi => Err(fail(
+                field,
+                format!("range [{lo}, {hi}] has min > max; write [{hi}, {lo}]"),
+            )),
+            Snr::Range([lo, hi])
+                if !(-30.0..=60.0).contains(&lo) || !(-30.0..=60.0).contains(&hi) =>
+            {
+                Err(fail(
+                    field,
+                    format!("range [{lo}, {hi}] is outside -30..=60 dB"),
+                ))
             }
             _ => Ok(()),
         };
         for (i, bg) in self.background.iter().enumerate() {
             check_snr(format!("background[{i}].snr"), bg.snr)?;
-            self.source(&bg.file).map_err(|m| fail(format!("background[{i}].file"), m))?;
+            self.source(&bg.file)
+                .map_err(|m| fail(format!("background[{i}].file"), m))?;
         }
         for (i, burst) in self.bursts.iter().enumerate() {
             check_snr(format!("bursts[{i}].snr"), burst.snr)?;
-            self.source(&burst.file).map_err(|m| fail(format!("bursts[{i}].file"), m))?;
+            self.source(&burst.file)
+                .map_err(|m| fail(format!("bursts[{i}].file"), m))?;
             match (&burst.at, burst.per_minute) {
-                (Some(_), Some(_)) => return Err(fail(format!("bursts[{i}]"), "give either `at` or `per_minute`, not both".into())),
-                (None, None) => return Err(fail(format!("bursts[{i}]"), "needs `at: [seconds, ...]` or `per_minute: N`".into())),
+                (Some(_), Some(_)) => {
+                    return Err(fail(
+                        format!("bursts[{i}]"),
+                        "give either `at` or `per_minute`, not both".into(),
+                    ))
+                }
+                (None, None) => {
+                    return Err(fail(
+                        format!("bursts[{i}]"),
+                        "needs `at: [seconds, ...]` or `per_minute: N`".into(),
+                    ))
+                }
                 (Some(at), None) => {
                     if let Some(t) = at.iter().find(|t| !t.is_finite() || **t < 0.0) {
-                        return Err(fail(format!("bursts[{i}].at"), format!("{t} is not a time in seconds >= 0")));
+                        return Err(fail(
+                            format!("bursts[{i}].at"),
+                            format!("{t} is not a time in seconds >= 0"),
+                        ));
                     }
                 }
                 (None, Some(rate)) => {
                     if !(rate.is_finite() && rate > 0.0 && rate <= 600.0) {
-                        return Err(fail(format!("bursts[{i}].per_minute"), format!("{rate} must be in (0, 600]")));
+                        return Err(fail(
+                            format!("bursts[{i}].per_minute"),
+                            format!("{rate} must be in (0, 600]"),
+                        ));
                     }
                 }
             }
         }
-        self.line.validate().map_err(|(field, m)| fail(format!("line.{field}"), m))
+        self.line
+            .validate()
+            .map_err(|(field, m)| fail(format!("line.{field}"), m))
     }
 
     /// Resolves a file name of this profile.
@@ -236,7 +283,10 @@ impl NoiseProfile {
                 if path.is_file() {
                     Ok(Source::File(path))
                 } else {
-                    Err(format!("{} does not exist; paths are relative to the profile's folder", path.display()))
+                    Err(format!(
+                        "{} does not exist; paths are relative to the profile's folder",
+                        path.display()
+                    ))
                 }
             }
         }
@@ -247,13 +297,20 @@ impl NoiseProfile {
     /// summed) sit at `snr`. Ranges move with their midpoint.
     pub fn with_background_snr(mut self, snr: f64) -> Result<NoiseProfile, NoiseError> {
         if !(snr.is_finite() && (-30.0..=60.0).contains(&snr)) {
-            return Err(NoiseError::Profile { place: "--snr".into(), message: format!("{snr} dB is outside -30..=60 dB") });
+            return Err(NoiseError::Profile {
+                place: "--snr".into(),
+                message: format!("{snr} dB is outside -30..=60 dB"),
+            });
         }
         let nominal = |s: Snr| match s {
             Snr::Db(db) => db,
             Snr::Range([lo, hi]) => (lo + hi) / 2.0,
         };
-        let combined_power: f64 = self.background.iter().map(|bg| 10f64.powf(-nominal(bg.snr) / 10.0)).sum();
+        let combined_power: f64 = self
+            .background
+            .iter()
+            .map(|bg| 10f64.powf(-nominal(bg.snr) / 10.0))
+            .sum();
         if combined_power > 0.0 {
             let shift = snr + 10.0 * combined_power.log10();
             for bg in &mut self.background {

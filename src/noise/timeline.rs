@@ -1,9 +1,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use rand::RngExt;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand::RngExt;
 use serde::Serialize;
 
 use super::layer::{make_loop, BurstTrack, Loop, Schedule, SpeechQueue};
@@ -33,31 +33,44 @@ struct Sound {
 
 impl LoadedNoise {
     pub fn load(profile: &NoiseProfile, rate: u32) -> Result<LoadedNoise, NoiseError> {
-        let sound = |file: &str, field: String, crossfade_ms: Option<u32>| -> Result<Sound, NoiseError> {
-            let source = profile
-                .source(file)
-                .map_err(|message| NoiseError::Profile { place: format!("{}: {field}", profile.name), message })?;
-            let clip = source.load()?.resample(rate)?;
-            let samples = match crossfade_ms {
-                Some(ms) => make_loop(&clip.samples, (ms as u64 * rate as u64 / 1000) as usize),
-                None => clip.samples,
+        let sound =
+            |file: &str, field: String, crossfade_ms: Option<u32>| -> Result<Sound, NoiseError> {
+                let source = profile
+                    .source(file)
+                    .map_err(|message| NoiseError::Profile {
+                        place: format!("{}: {field}", profile.name),
+                        message,
+                    })?;
+                let clip = source.load()?.resample(rate)?;
+                let samples = match crossfade_ms {
+                    Some(ms) => make_loop(&clip.samples, (ms as u64 * rate as u64 / 1000) as usize),
+                    None => clip.samples,
+                };
+                let rms = level::rms(&samples);
+                if rms == 0.0 {
+                    return Err(NoiseError::Profile {
+                        place: format!("{}: {field}", profile.name),
+                        message: format!("{source} is silent; a noise file needs sound in it"),
+                    });
+                }
+                Ok(Sound {
+                    label: file.to_string(),
+                    samples: Arc::new(samples),
+                    rms,
+                })
             };
-            let rms = level::rms(&samples);
-            if rms == 0.0 {
-                return Err(NoiseError::Profile {
-                    place: format!("{}: {field}", profile.name),
-                    message: format!("{source} is silent; a noise file needs sound in it"),
-                });
-            }
-            Ok(Sound { label: file.to_string(), samples: Arc::new(samples), rms })
-        };
         let backgrounds = (profile.background.iter().enumerate())
             .map(|(i, bg)| sound(&bg.file, format!("background[{i}]"), Some(bg.crossfade_ms)))
             .collect::<Result<_, _>>()?;
         let bursts = (profile.bursts.iter().enumerate())
             .map(|(i, b)| sound(&b.file, format!("bursts[{i}]"), None))
             .collect::<Result<_, _>>()?;
-        Ok(LoadedNoise { profile: profile.clone(), rate, backgrounds, bursts })
+        Ok(LoadedNoise {
+            profile: profile.clone(),
+            rate,
+            backgrounds,
+            bursts,
+        })
     }
 
     /// (label, duration in seconds, RMS dBFS, peak dBFS) of each background loop, then each burst.
@@ -65,7 +78,12 @@ impl LoadedNoise {
         (self.backgrounds.iter().chain(&self.bursts))
             .map(|s| {
                 let d = s.samples.len() as f64 / self.rate as f64;
-                (s.label.clone(), d, level::to_dbfs(s.rms), level::to_dbfs(level::peak(&s.samples)))
+                (
+                    s.label.clone(),
+                    d,
+                    level::to_dbfs(s.rms),
+                    level::to_dbfs(level::peak(&s.samples)),
+                )
             })
             .collect()
     }
@@ -75,10 +93,20 @@ impl LoadedNoise {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum MicEvent {
-    SpeechStarted { at_ms: f64 },
-    SpeechEnded { at_ms: f64 },
-    Burst { at_ms: f64, file: String, snr_db: f64 },
-    FrameLost { at_ms: f64 },
+    SpeechStarted {
+        at_ms: f64,
+    },
+    SpeechEnded {
+        at_ms: f64,
+    },
+    Burst {
+        at_ms: f64,
+        file: String,
+        snr_db: f64,
+    },
+    FrameLost {
+        at_ms: f64,
+    },
 }
 
 /// Random streams, one per purpose, so adding a burst never moves the background offsets.
@@ -125,11 +153,20 @@ impl MicTimeline {
         let profile = &noise.profile;
         let mut backgrounds = Vec::new();
         let mut background_snrs = Vec::new();
-        for (i, (bg, sound)) in profile.background.iter().zip(&noise.backgrounds).enumerate() {
+        for (i, (bg, sound)) in profile
+            .background
+            .iter()
+            .zip(&noise.backgrounds)
+            .enumerate()
+        {
             let mut rng = rng(seed, STREAM_BACKGROUND + i as u64);
             let snr = bg.snr.pick(&mut rng);
             let offset = rng.random_range(0..sound.samples.len());
-            backgrounds.push(Loop::new(sound.samples.clone(), offset, gain_for(sound.rms, snr)));
+            backgrounds.push(Loop::new(
+                sound.samples.clone(),
+                offset,
+                gain_for(sound.rms, snr),
+            ));
             background_snrs.push(snr);
         }
         let bursts = (profile.bursts.iter().zip(&noise.bursts).enumerate())
@@ -138,13 +175,22 @@ impl MicTimeline {
                 let snr = burst.snr.pick(&mut rng);
                 let schedule = match burst.timing() {
                     Timing::At(times) => {
-                        let mut starts: Vec<u64> = times.iter().map(|t| (t * rate as f64).round() as u64).collect();
+                        let mut starts: Vec<u64> = times
+                            .iter()
+                            .map(|t| (t * rate as f64).round() as u64)
+                            .collect();
                         starts.sort_unstable();
                         Schedule::At(starts.into())
                     }
                     Timing::PerMinute(per_minute) => Schedule::poisson(rng, per_minute, rate),
                 };
-                BurstTrack::new(sound.label.clone(), snr, sound.samples.clone(), gain_for(sound.rms, snr), schedule)
+                BurstTrack::new(
+                    sound.label.clone(),
+                    snr,
+                    sound.samples.clone(),
+                    gain_for(sound.rms, snr),
+                    schedule,
+                )
             })
             .collect();
         MicTimeline {
@@ -182,11 +228,14 @@ impl MicTimeline {
         } else {
             let resampler = match self.resamplers.entry(clip.rate) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => e.insert(Resampler::new(clip.rate, self.rate)?),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(Resampler::new(clip.rate, self.rate)?)
+                }
             };
             resampler.process(&clip)?
         };
-        self.speech.push(clip.normalized_to(SPEECH_REF_DBFS).samples);
+        self.speech
+            .push(clip.normalized_to(SPEECH_REF_DBFS).samples);
         Ok(())
     }
 
@@ -199,7 +248,9 @@ impl MicTimeline {
     pub fn stop_speaking(&mut self) {
         if self.speech.is_speaking() {
             self.speech.clear();
-            self.events.push(MicEvent::SpeechEnded { at_ms: self.elapsed_ms() });
+            self.events.push(MicEvent::SpeechEnded {
+                at_ms: self.elapsed_ms(),
+            });
         }
     }
 
@@ -230,7 +281,11 @@ impl MicTimeline {
         }
         for burst in &mut self.bursts {
             for start in burst.add_to(&mut samples, t0) {
-                self.events.push(MicEvent::Burst { at_ms: ms(start), file: burst.label.clone(), snr_db: burst.snr });
+                self.events.push(MicEvent::Burst {
+                    at_ms: ms(start),
+                    file: burst.label.clone(),
+                    snr_db: burst.snr,
+                });
             }
         }
         let mut speech = vec![0.0f32; n];
@@ -238,7 +293,11 @@ impl MicTimeline {
         let covered = self.speech.add_to(&mut speech, &mut self.marks);
         for &(offset, started) in &self.marks {
             let at_ms = ms(t0 + offset as u64);
-            self.events.push(if started { MicEvent::SpeechStarted { at_ms } } else { MicEvent::SpeechEnded { at_ms } });
+            self.events.push(if started {
+                MicEvent::SpeechStarted { at_ms }
+            } else {
+                MicEvent::SpeechEnded { at_ms }
+            });
         }
         for (s, x) in samples[..covered].iter_mut().zip(&speech[..covered]) {
             self.speech_energy += (*x as f64) * (*x as f64);
@@ -248,7 +307,11 @@ impl MicTimeline {
         if !self.line.apply(&mut samples, &mut self.line_rng) {
             self.events.push(MicEvent::FrameLost { at_ms: ms(t0) });
         }
-        let frame = Frame { index: self.index, rate: self.rate, samples };
+        let frame = Frame {
+            index: self.index,
+            rate: self.rate,
+            samples,
+        };
         self.index += 1;
         frame
     }
