@@ -57,3 +57,8 @@ pub(crate) fn to_i16(s: f32) -> i16 {
 pub(crate) fn from_i16(s: i16) -> f32 {
     s as f32 / 32768.0
 }
+
+/// The value `s` has after a trip through 16-bit PCM.
+pub fn quantize_i16(s: f32) -> f32 {
+    from_i16(to_i16(s))
+}

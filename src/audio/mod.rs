@@ -10,10 +10,10 @@ mod resample;
 mod wav;
 
 pub use clip::Clip;
-pub use codec::Encoding;
+pub use codec::{quantize_i16, Encoding};
 pub use frame::{Frame, FRAME_MS};
 pub use resample::{Resampler, SUPPORTED_RATES};
-pub use wav::write_wav;
+pub use wav::{wav_bytes, write_wav};
 
 use std::path::PathBuf;
 

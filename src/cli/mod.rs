@@ -2,6 +2,7 @@
 
 mod demo;
 mod noise;
+mod speech;
 
 use std::process::ExitCode;
 
@@ -9,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 use crate::audio::AudioError;
 use crate::noise::NoiseError;
+use crate::speech::SpeechError;
 
 /// Test voice agents the way callers reach them: as sound, over a websocket, in noisy places.
 #[derive(Parser)]
@@ -25,6 +27,10 @@ enum Command {
     /// Mix, list and inspect noise profiles.
     #[command(subcommand)]
     Noise(noise::NoiseCommand),
+    /// Speak text to a WAV file.
+    Tts(speech::TtsArgs),
+    /// Transcribe an audio file.
+    Stt(speech::SttArgs),
 }
 
 /// Exit codes are part of the interface: scripts and CI branch on them.
@@ -36,7 +42,7 @@ pub enum Exit {
     Failed = 1,
     /// The input was wrong: a file, a suite, a profile, a flag.
     BadInput = 2,
-    /// The agent or a provider could not be reached.
+    /// The agent or a provider (speech, LLM) could not be reached or failed.
     Unreachable = 3,
 }
 
@@ -62,6 +68,16 @@ impl From<NoiseError> for CliError {
     }
 }
 
+impl From<SpeechError> for CliError {
+    fn from(e: SpeechError) -> Self {
+        let exit = match e {
+            SpeechError::Unreachable { .. } | SpeechError::Engine { .. } => Exit::Unreachable,
+            SpeechError::Missing { .. } | SpeechError::Config { .. } | SpeechError::Audio(_) => Exit::BadInput,
+        };
+        CliError { exit, message: e.to_string() }
+    }
+}
+
 impl From<AudioError> for CliError {
     fn from(e: AudioError) -> Self {
         CliError::bad_input(e.to_string())
@@ -80,6 +96,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Noise(cmd) => noise::run(cmd),
+        Command::Tts(args) => speech::tts(args),
+        Command::Stt(args) => speech::stt(args),
     };
     match result {
         Ok(exit) => ExitCode::from(exit as u8),
