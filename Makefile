@@ -20,4 +20,4 @@ test: setup
 
 ## Criterion benchmarks (timing lives here, never in tests).
 bench: setup
-	$(CARGO) bench --locked --bench pipeline
+	$(CARGO) bench --locked

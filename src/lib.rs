@@ -30,7 +30,11 @@ use std::path::PathBuf;
 /// Where voicesim keeps downloaded models and synthesized speech: `$VOICESIM_CACHE`, else
 /// `$XDG_CACHE_HOME/voicesim`, else `~/.cache/voicesim`.
 pub fn cache_dir() -> PathBuf {
-    let env = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     env("VOICESIM_CACHE")
         .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("voicesim")))
         .or_else(|| env("HOME").map(|h| h.join(".cache/voicesim")))

@@ -207,3 +207,97 @@ fn noise_show_prints_levels_and_placed_bursts() {
     let again = voicesim(&["noise", "show", "cafe", "--seed", "1", "--duration", "60"]);
     assert_eq!(o.stdout, again.stdout);
 }
+
+#[test]
+fn tts_then_stt_round_trips_through_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("hello.wav");
+    let cache = dir.path().join("cache");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_voicesim"))
+            .args(args)
+            .env("VOICESIM_CACHE", &cache)
+            // The model stays where `make setup` put it, wherever the TTS cache goes.
+            .env(
+                "VOICESIM_WHISPER_MODEL",
+                voicesim::speech::Whisper::default_model(),
+            )
+            .output()
+            .unwrap()
+    };
+    let o = run(&[
+        "tts",
+        "I want to check the status of my order.",
+        "-o",
+        wav.to_str().unwrap(),
+        "--sample-rate",
+        "16000",
+        "--rate-wpm",
+        "150",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(Clip::open(&wav).unwrap().rate, 16_000);
+    assert_eq!(
+        std::fs::read_dir(cache.join("tts")).unwrap().count(),
+        1,
+        "the clip is cached"
+    );
+    let o = run(&["stt", wav.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let heard = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        voicesim::speech::wer::wer("I want to check the status of my order.", &heard) <= 0.2,
+        "{heard}"
+    );
+    let o = run(&["stt", wav.to_str().unwrap(), "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["engine"], "whisper:ggml-tiny.en.bin");
+    assert!(json["cpu_ms"].as_f64().unwrap() > 0.0 && json["audio_ms"].as_f64().unwrap() > 1000.0);
+    assert!(json["confidence"].as_f64().unwrap() > 0.3);
+    assert!(json["segments"].as_array().is_some_and(|s| !s.is_empty()));
+}
+
+#[test]
+fn speech_commands_explain_missing_engines_and_bad_input() {
+    let o = Command::new(env!("CARGO_BIN_EXE_voicesim"))
+        .args(["stt", SPEECH])
+        .env("VOICESIM_WHISPER_MODEL", "/nonexistent/model.bin")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("make setup"), "{}", text(&o));
+    let o = Command::new(env!("CARGO_BIN_EXE_voicesim"))
+        .args(["tts", "hello", "-o", "/tmp/x.wav"])
+        .env("VOICESIM_ESPEAK", "/nonexistent/espeak-ng")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("apt-get install espeak-ng"),
+        "{}",
+        text(&o)
+    );
+    assert_bad_input(&["tts", "  ", "-o", "/tmp/x.wav"], &["empty"]);
+    assert_bad_input(
+        &["tts", "hi", "-o", "/tmp/x.wav", "--engine", "festival"],
+        &["festival", "espeak"],
+    );
+    assert_bad_input(&["stt", "/nonexistent.wav"], &["nonexistent.wav"]);
+    // A provider that is not there: exit 3.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let o = Command::new(env!("CARGO_BIN_EXE_voicesim"))
+        .args(["stt", SPEECH, "--engine", "openai"])
+        .env(
+            "VOICESIM_STT_BASE_URL",
+            format!("http://127.0.0.1:{port}/v1"),
+        )
+        .env("OPENAI_API_KEY", "sk-do-not-print")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(!text(&o).contains("sk-do-not-print"));
+}

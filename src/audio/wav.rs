@@ -7,14 +7,23 @@ use super::{AudioError, Clip};
 /// the longest clip's, shorter ones padded with silence.
 pub fn write_wav(path: impl AsRef<Path>, channels: &[&Clip]) -> Result<(), AudioError> {
     let path = path.as_ref();
-    let file = std::fs::File::create(path).map_err(|e| AudioError::Write { path: path.into(), reason: e.to_string() })?;
-    encode_wav(std::io::BufWriter::new(file), channels).map_err(|reason| AudioError::Write { path: path.into(), reason })
+    let file = std::fs::File::create(path).map_err(|e| AudioError::Write {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
+    encode_wav(std::io::BufWriter::new(file), channels).map_err(|reason| AudioError::Write {
+        path: path.into(),
+        reason,
+    })
 }
 
 /// The bytes of the WAV file [`write_wav`] would write.
 pub fn wav_bytes(channels: &[&Clip]) -> Result<Vec<u8>, AudioError> {
     let mut buf = Cursor::new(Vec::new());
-    encode_wav(&mut buf, channels).map_err(|reason| AudioError::Write { path: "<memory>".into(), reason })?;
+    encode_wav(&mut buf, channels).map_err(|reason| AudioError::Write {
+        path: "<memory>".into(),
+        reason,
+    })?;
     Ok(buf.into_inner())
 }
 
@@ -36,7 +45,9 @@ fn encode_wav<W: Write + Seek>(out: W, channels: &[&Clip]) -> Result<(), String>
     for i in 0..frames {
         for c in channels {
             let s = c.samples.get(i).copied().unwrap_or(0.0);
-            writer.write_sample(super::codec::to_i16(s)).map_err(|e| e.to_string())?;
+            writer
+                .write_sample(super::codec::to_i16(s))
+                .map_err(|e| e.to_string())?;
         }
     }
     writer.finalize().map_err(|e| e.to_string())

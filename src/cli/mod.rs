@@ -72,9 +72,14 @@ impl From<SpeechError> for CliError {
     fn from(e: SpeechError) -> Self {
         let exit = match e {
             SpeechError::Unreachable { .. } | SpeechError::Engine { .. } => Exit::Unreachable,
-            SpeechError::Missing { .. } | SpeechError::Config { .. } | SpeechError::Audio(_) => Exit::BadInput,
+            SpeechError::Missing { .. } | SpeechError::Config { .. } | SpeechError::Audio(_) => {
+                Exit::BadInput
+            }
         };
-        CliError { exit, message: e.to_string() }
+        CliError {
+            exit,
+            message: e.to_string(),
+        }
     }
 }
 

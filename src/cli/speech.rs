@@ -47,13 +47,23 @@ pub fn tts(args: TtsArgs) -> Result<Exit, CliError> {
         return Err(CliError::bad_input("nothing to say: the text is empty"));
     }
     let engine = args.engine.open()?;
-    let voice = Voice { name: args.voice, rate_wpm: args.rate_wpm, pitch: args.pitch };
+    let voice = Voice {
+        name: args.voice,
+        rate_wpm: args.rate_wpm,
+        pitch: args.pitch,
+    };
     let mut clip = engine.synthesize(&args.text, &voice)?;
     if let Some(rate) = args.sample_rate {
         clip = clip.resample(rate)?;
     }
     write_wav(&args.output, &[&clip])?;
-    println!("wrote {}: {:.2} s at {} Hz ({})", args.output.display(), clip.duration(), clip.rate, engine.id());
+    println!(
+        "wrote {}: {:.2} s at {} Hz ({})",
+        args.output.display(),
+        clip.duration(),
+        clip.rate,
+        engine.id()
+    );
     Ok(Exit::Ok)
 }
 
@@ -64,7 +74,10 @@ pub fn stt(args: SttArgs) -> Result<Exit, CliError> {
     let load_ms = load_wall.elapsed().as_secs_f64() * 1000.0;
     let (wall, cpu) = (Instant::now(), ProcessTime::now());
     let transcript = engine.transcribe(&clip)?;
-    let (wall_ms, cpu_ms) = (wall.elapsed().as_secs_f64() * 1000.0, cpu.elapsed().as_secs_f64() * 1000.0);
+    let (wall_ms, cpu_ms) = (
+        wall.elapsed().as_secs_f64() * 1000.0,
+        cpu.elapsed().as_secs_f64() * 1000.0,
+    );
     if args.json {
         let out = serde_json::json!({
             "engine": engine.id(),

@@ -14,7 +14,10 @@ pub struct CachedTts<T> {
 
 impl<T: Tts> CachedTts<T> {
     pub fn new(inner: T, dir: impl Into<PathBuf>) -> Self {
-        CachedTts { inner, dir: dir.into() }
+        CachedTts {
+            inner,
+            dir: dir.into(),
+        }
     }
 
     /// `$VOICESIM_CACHE/tts`, else `$XDG_CACHE_HOME/voicesim/tts`, else `~/.cache/voicesim/tts`.
@@ -25,7 +28,11 @@ impl<T: Tts> CachedTts<T> {
     fn path(&self, text: &str, voice: &Voice) -> PathBuf {
         let mut hash = Sha256::new();
         // Length-prefixed fields: ("ab", "c") and ("a", "bc") must not collide.
-        for field in [self.inner.id(), serde_json::to_string(voice).unwrap_or_default(), text.to_string()] {
+        for field in [
+            self.inner.id(),
+            serde_json::to_string(voice).unwrap_or_default(),
+            text.to_string(),
+        ] {
             hash.update((field.len() as u64).to_le_bytes());
             hash.update(field.as_bytes());
         }
@@ -47,7 +54,9 @@ impl<T: Tts> Tts for CachedTts<T> {
         }
         // Quantized as the cache stores it, so a hit and a miss give the same samples.
         let mut clip = self.inner.synthesize(text, voice)?;
-        clip.samples.iter_mut().for_each(|s| *s = crate::audio::quantize_i16(*s));
+        clip.samples
+            .iter_mut()
+            .for_each(|s| *s = crate::audio::quantize_i16(*s));
         // Write beside and rename, so a crash never leaves half a file under the real name.
         if std::fs::create_dir_all(&self.dir).is_ok() {
             let tmp = path.with_extension(format!("{}.part", std::process::id()));

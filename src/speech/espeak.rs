@@ -16,13 +16,19 @@ const ENGINE: &str = "espeak-ng";
 impl Espeak {
     /// Finds `espeak-ng` on PATH (or `VOICESIM_ESPEAK`) and checks that it runs.
     pub fn new() -> Result<Self, SpeechError> {
-        let program = std::env::var_os("VOICESIM_ESPEAK").map(PathBuf::from).unwrap_or_else(|| ENGINE.into());
+        let program = std::env::var_os("VOICESIM_ESPEAK")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| ENGINE.into());
         let version = Command::new(&program).arg("--version").output();
         match version {
             Ok(out) if out.status.success() => Ok(Espeak { program }),
             Ok(out) => Err(SpeechError::Missing {
                 engine: ENGINE.into(),
-                reason: format!("`{} --version` failed: {}", program.display(), String::from_utf8_lossy(&out.stderr).trim()),
+                reason: format!(
+                    "`{} --version` failed: {}",
+                    program.display(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
                 fix: "reinstall it: apt-get install espeak-ng".into(),
             }),
             Err(e) => Err(SpeechError::Missing {
@@ -40,9 +46,14 @@ impl Tts for Espeak {
     }
 
     fn synthesize(&self, text: &str, voice: &Voice) -> Result<Clip, SpeechError> {
-        let fail = |message: String| SpeechError::Engine { engine: ENGINE.into(), message };
+        let fail = |message: String| SpeechError::Engine {
+            engine: ENGINE.into(),
+            message,
+        };
         let mut cmd = Command::new(&self.program);
-        cmd.arg("--stdout").arg("-v").arg(voice.name.as_deref().unwrap_or("en-us"));
+        cmd.arg("--stdout")
+            .arg("-v")
+            .arg(voice.name.as_deref().unwrap_or("en-us"));
         if let Some(rate) = voice.rate_wpm {
             cmd.arg("-s").arg(rate.clamp(80, 450).to_string());
         }
@@ -57,12 +68,18 @@ impl Tts for Espeak {
             .spawn()
             .map_err(|e| fail(format!("cannot start: {e}")))?;
         if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(text.as_bytes()).map_err(|e| fail(format!("cannot send text: {e}")))?;
+            stdin
+                .write_all(text.as_bytes())
+                .map_err(|e| fail(format!("cannot send text: {e}")))?;
         }
         let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
-            return Err(fail(format!("{} ({}; `espeak-ng --voices` lists the voices)", stderr.trim(), out.status)));
+            return Err(fail(format!(
+                "{} ({}; `espeak-ng --voices` lists the voices)",
+                stderr.trim(),
+                out.status
+            )));
         }
         Ok(Clip::decode(out.stdout, "espeak-ng.wav")?)
     }

@@ -70,13 +70,21 @@ pub struct Segment {
 pub enum SpeechError {
     /// An engine or model is not installed; `fix` says how to install it.
     #[error("{engine} is not available: {reason}; {fix}")]
-    Missing { engine: String, reason: String, fix: String },
+    Missing {
+        engine: String,
+        reason: String,
+        fix: String,
+    },
     /// The engine ran and failed.
     #[error("{engine}: {message}")]
     Engine { engine: String, message: String },
     /// A provider could not be reached over the network.
     #[error("{engine}: cannot reach {url}: {message}")]
-    Unreachable { engine: String, url: String, message: String },
+    Unreachable {
+        engine: String,
+        url: String,
+        message: String,
+    },
     #[error("{engine}: bad settings: {message}")]
     Config { engine: String, message: String },
     #[error(transparent)]

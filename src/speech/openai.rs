@@ -62,8 +62,17 @@ impl OpenAiConfig {
 
     /// Turns a transport failure or an error status into a [`SpeechError`] with the server's
     /// own message (OpenAI's `{"error":{"message":…}}` where present).
-    fn check(&self, engine: &str, url: &str, result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<ureq::http::Response<ureq::Body>, SpeechError> {
-        let mut response = result.map_err(|e| SpeechError::Unreachable { engine: engine.into(), url: url.into(), message: e.to_string() })?;
+    fn check(
+        &self,
+        engine: &str,
+        url: &str,
+        result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<ureq::http::Response<ureq::Body>, SpeechError> {
+        let mut response = result.map_err(|e| SpeechError::Unreachable {
+            engine: engine.into(),
+            url: url.into(),
+            message: e.to_string(),
+        })?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -78,7 +87,10 @@ impl OpenAiConfig {
             404 => " (check the base URL and model)",
             _ => "",
         };
-        Err(SpeechError::Engine { engine: engine.into(), message: format!("{url} answered {status}: {message}{hint}") })
+        Err(SpeechError::Engine {
+            engine: engine.into(),
+            message: format!("{url} answered {status}: {message}{hint}"),
+        })
     }
 }
 
@@ -126,7 +138,10 @@ impl Tts for OpenAiTts {
             .with_config()
             .limit(64 * 1024 * 1024)
             .read_to_vec()
-            .map_err(|e| SpeechError::Engine { engine: engine.into(), message: format!("{url}: reading audio: {e}") })?;
+            .map_err(|e| SpeechError::Engine {
+                engine: engine.into(),
+                message: format!("{url}: reading audio: {e}"),
+            })?;
         Ok(Clip::decode(bytes, "speech.wav")?)
     }
 }
@@ -176,7 +191,10 @@ impl Stt for OpenAiStt {
                 ureq::unversioned::multipart::Part::bytes(&wav)
                     .file_name("audio.wav")
                     .mime_str("audio/wav")
-                    .map_err(|e| SpeechError::Engine { engine: engine.into(), message: e.to_string() })?,
+                    .map_err(|e| SpeechError::Engine {
+                        engine: engine.into(),
+                        message: e.to_string(),
+                    })?,
             )
             .text("model", &self.config.model)
             .text("language", "en")
@@ -186,17 +204,25 @@ impl Stt for OpenAiStt {
             request = request.header("Authorization", format!("Bearer {key}"));
         }
         let mut response = self.config.check(engine, &url, request.send(form))?;
-        let json: TranscriptionJson = response
-            .body_mut()
-            .read_json()
-            .map_err(|e| SpeechError::Engine { engine: engine.into(), message: format!("{url}: unexpected answer: {e}") })?;
+        let json: TranscriptionJson =
+            response
+                .body_mut()
+                .read_json()
+                .map_err(|e| SpeechError::Engine {
+                    engine: engine.into(),
+                    message: format!("{url}: unexpected answer: {e}"),
+                })?;
         Ok(Transcript {
             text: json.text.trim().to_string(),
             confidence: None,
             segments: json
                 .segments
                 .into_iter()
-                .map(|s| Segment { start_ms: (s.start * 1000.0) as u64, end_ms: (s.end * 1000.0) as u64, text: s.text.trim().into() })
+                .map(|s| Segment {
+                    start_ms: (s.start * 1000.0) as u64,
+                    end_ms: (s.end * 1000.0) as u64,
+                    text: s.text.trim().into(),
+                })
                 .collect(),
         })
     }

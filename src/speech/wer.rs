@@ -52,9 +52,13 @@ fn rate(edits: usize, reference_len: usize, hypothesis_empty: bool) -> f64 {
 
 /// The normalized form both sides of a WER are compared in (see the module docs).
 pub fn normalize(text: &str) -> String {
-    let text = text.to_lowercase().replace(['\u{2019}', '\u{2018}', '`'], "'");
+    let text = text
+        .to_lowercase()
+        .replace(['\u{2019}', '\u{2018}', '`'], "'");
     let mut words = Vec::new();
-    for raw in text.split(|c: char| c.is_whitespace() || c == '-' || c == '/' || c == '\u{2014}' || c == '\u{2013}') {
+    for raw in text.split(|c: char| {
+        c.is_whitespace() || c == '-' || c == '/' || c == '\u{2014}' || c == '\u{2013}'
+    }) {
         for word in expand_contraction(raw) {
             let cleaned = clean(&word);
             words.extend(cleaned.split_whitespace().map(str::to_string));
@@ -65,7 +69,9 @@ pub fn normalize(text: &str) -> String {
     for w in words {
         if w.chars().all(|c| c.is_ascii_digit()) {
             out.extend(w.chars().map(|c| c.to_string()));
-        } else if w.chars().any(|c| c.is_ascii_digit()) && w.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        } else if w.chars().any(|c| c.is_ascii_digit())
+            && w.chars().all(|c| c.is_ascii_digit() || c == '.')
+        {
             // 3.5 → 3 . 5: a decimal point between digits is a word of its own.
             out.extend(w.chars().map(|c| c.to_string()));
         } else {
@@ -91,7 +97,14 @@ fn expand_contraction(word: &str) -> Vec<String> {
     if let Some(e) = whole {
         return e.split(' ').map(str::to_string).collect();
     }
-    for (suffix, expansion) in [("n't", "not"), ("'re", "are"), ("'ll", "will"), ("'ve", "have"), ("'d", "would"), ("'m", "am")] {
+    for (suffix, expansion) in [
+        ("n't", "not"),
+        ("'re", "are"),
+        ("'ll", "will"),
+        ("'ve", "have"),
+        ("'d", "would"),
+        ("'m", "am"),
+    ] {
         if let Some(stem) = w.strip_suffix(suffix) {
             if !stem.is_empty() {
                 return vec![stem.to_string(), expansion.to_string()];
@@ -99,7 +112,10 @@ fn expand_contraction(word: &str) -> Vec<String> {
         }
     }
     if let Some(stem) = w.strip_suffix("'s") {
-        if matches!(stem, "it" | "that" | "what" | "there" | "here" | "where" | "who" | "how" | "he" | "she") {
+        if matches!(
+            stem,
+            "it" | "that" | "what" | "there" | "here" | "where" | "who" | "how" | "he" | "she"
+        ) {
             return vec![stem.to_string(), "is".to_string()];
         }
     }
@@ -111,7 +127,10 @@ fn clean(word: &str) -> String {
     let chars: Vec<char> = word.chars().collect();
     let mut out = String::new();
     for (i, &c) in chars.iter().enumerate() {
-        let between_digits = i > 0 && i + 1 < chars.len() && chars[i - 1].is_ascii_digit() && chars[i + 1].is_ascii_digit();
+        let between_digits = i > 0
+            && i + 1 < chars.len()
+            && chars[i - 1].is_ascii_digit()
+            && chars[i + 1].is_ascii_digit();
         match c {
             c if c.is_alphanumeric() => out.push(c),
             '.' if between_digits => out.push('.'),
@@ -139,17 +158,62 @@ fn clean(word: &str) -> String {
 
 fn small_number(word: &str) -> Option<u64> {
     const UNITS: [&str; 20] = [
-        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-        "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
     ];
     const ORDINALS: [&str; 20] = [
-        "zeroth", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
-        "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth",
+        "zeroth",
+        "first",
+        "second",
+        "third",
+        "fourth",
+        "fifth",
+        "sixth",
+        "seventh",
+        "eighth",
+        "ninth",
+        "tenth",
+        "eleventh",
+        "twelfth",
+        "thirteenth",
+        "fourteenth",
+        "fifteenth",
+        "sixteenth",
+        "seventeenth",
+        "eighteenth",
         "nineteenth",
     ];
-    const TENS: [&str; 8] = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
-    const TENTHS: [&str; 8] =
-        ["twentieth", "thirtieth", "fortieth", "fiftieth", "sixtieth", "seventieth", "eightieth", "ninetieth"];
+    const TENS: [&str; 8] = [
+        "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+    ];
+    const TENTHS: [&str; 8] = [
+        "twentieth",
+        "thirtieth",
+        "fortieth",
+        "fiftieth",
+        "sixtieth",
+        "seventieth",
+        "eightieth",
+        "ninetieth",
+    ];
     if let Some(i) = UNITS.iter().position(|&u| u == word) {
         return Some(i as u64);
     }
@@ -159,7 +223,10 @@ fn small_number(word: &str) -> Option<u64> {
             return Some(i as u64);
         }
     }
-    TENS.iter().position(|&t| t == word).or_else(|| TENTHS.iter().position(|&t| t == word)).map(|i| (i as u64 + 2) * 10)
+    TENS.iter()
+        .position(|&t| t == word)
+        .or_else(|| TENTHS.iter().position(|&t| t == word))
+        .map(|i| (i as u64 + 2) * 10)
 }
 
 /// Replaces runs of number words by their value in digits.
@@ -209,7 +276,11 @@ fn parse_number(words: &[String]) -> Option<(String, usize)> {
         } else if (w == "thousand" || w == "million") && current > 0 {
             total += current * if w == "thousand" { 1_000 } else { 1_000_000 };
             current = 0;
-        } else if w == "and" && current >= 100 && r == 0 && words.get(i + 1).is_some_and(|n| small_number(n).is_some()) {
+        } else if w == "and"
+            && current >= 100
+            && r == 0
+            && words.get(i + 1).is_some_and(|n| small_number(n).is_some())
+        {
             i += 1; // "one hundred and five"
             continue;
         } else {
@@ -221,7 +292,10 @@ fn parse_number(words: &[String]) -> Option<(String, usize)> {
     let mut digits = (total + current).to_string();
     // "four oh two": an "oh" between digits is a zero.
     while words.get(used).map(String::as_str) == Some("oh")
-        && words.get(used + 1).and_then(|w| small_number(w)).is_some_and(|n| n < 10)
+        && words
+            .get(used + 1)
+            .and_then(|w| small_number(w))
+            .is_some_and(|n| n < 10)
     {
         digits.push('0');
         used += 1;
@@ -236,8 +310,14 @@ mod tests {
     #[test]
     fn normalization_rules() {
         assert_eq!(normalize("Hello, World!"), "hello world");
-        assert_eq!(normalize("I'm sure it's fine; we'll see. Don't worry."), "i am sure it is fine we will see do not worry");
-        assert_eq!(normalize("You can't, won't, shouldn't."), "you can not will not should not");
+        assert_eq!(
+            normalize("I'm sure it's fine; we'll see. Don't worry."),
+            "i am sure it is fine we will see do not worry"
+        );
+        assert_eq!(
+            normalize("You can't, won't, shouldn't."),
+            "you can not will not should not"
+        );
         assert_eq!(normalize("John's order"), "john s order");
         assert_eq!(normalize("twenty three"), "2 3");
         assert_eq!(normalize("one hundred and five dollars"), "1 0 5 dollars");
@@ -245,7 +325,10 @@ mod tests {
         assert_eq!(normalize("four five two one"), "4 5 2 1");
         assert_eq!(normalize("order 4521"), "order 4 5 2 1");
         assert_eq!(normalize("order #45-21"), "order 4 5 2 1");
-        assert_eq!(normalize("It costs $1,000 or 3.5%"), "it costs 1 0 0 0 or 3 . 5 percent");
+        assert_eq!(
+            normalize("It costs $1,000 or 3.5%"),
+            "it costs 1 0 0 0 or 3 . 5 percent"
+        );
         assert_eq!(normalize("on the twenty third"), "on the 2 3");
         assert_eq!(normalize("on the 23rd"), "on the 2 3");
         assert_eq!(normalize("wait a second"), "wait a second");
@@ -264,7 +347,13 @@ mod tests {
         assert_eq!(wer("", ""), 0.0);
         assert_eq!(wer("", "noise"), 1.0);
         assert_eq!(wer("hello", ""), 1.0);
-        assert_eq!(wer("Your order number is 4521.", "your order number is four five two one"), 0.0);
+        assert_eq!(
+            wer(
+                "Your order number is 4521.",
+                "your order number is four five two one"
+            ),
+            0.0
+        );
         assert!((cer("abcd", "abed") - 0.25).abs() < 1e-12);
         assert_eq!(cer("It's here.", "it is here"), 0.0);
     }
