@@ -1,16 +1,15 @@
-//! How well the default ears (Whisper tiny.en) hear the default mouth (espeak-ng) through
-//! every bundled noise profile, on an 8 kHz phone line: WER by SNR, and STT cost per utterance.
+//! How well the default ears (Whisper tiny.en) hear each local voice (espeak-ng, Piper)
+//! through every bundled noise profile, on an 8 kHz phone line: WER by SNR, and STT cost per
+//! utterance.
 //!
 //! `cargo bench --bench speech` (or `make bench`) prints a Markdown table for the README.
 //! Under `cargo test` it runs a two-sentence smoke version so it cannot rot.
-
-use std::time::Instant;
 
 use cpu_time::ProcessTime;
 use voicesim::audio::Clip;
 use voicesim::noise::{LoadedNoise, MicTimeline, NoiseProfile};
 use voicesim::speech::wer::{normalize, wer};
-use voicesim::speech::{Espeak, Stt, Tts, Voice, Whisper};
+use voicesim::speech::{Espeak, Piper, Stt, Tts, Voice, Whisper};
 
 const RATE: u32 = 8_000;
 
@@ -28,58 +27,68 @@ fn main() {
         sentences.truncate(2);
         (vec!["cafe"], vec![10.0])
     };
-    let espeak = Espeak::new().expect("espeak-ng; run `make setup`");
     let whisper = Whisper::load_default().expect("Whisper model; run `make setup`");
-    let speech: Vec<Clip> = sentences
-        .iter()
-        .map(|s| espeak.synthesize(s, &Voice::default()).expect("synthesis"))
-        .collect();
-
+    let voices: Vec<(&str, Box<dyn Tts>)> = vec![
+        (
+            "espeak-ng",
+            Box::new(Espeak::new().expect("espeak-ng; run `make setup`")),
+        ),
+        (
+            "piper",
+            Box::new(Piper::load_default().expect("Piper voice; run `make setup`")),
+        ),
+    ];
     let mut cpu_ms = Vec::new();
     let mut audio_s = 0.0;
-    let mut run = |profile: &NoiseProfile| -> f64 {
-        let noise = LoadedNoise::load(profile, RATE).expect("profile loads");
-        let (mut edits, mut words) = (0.0, 0);
-        for (i, (sentence, clip)) in sentences.iter().zip(&speech).enumerate() {
-            let mut mic = MicTimeline::new(&noise, i as u64);
-            let mut heard = mic.render(0.3);
-            mic.say(clip.clone()).expect("resample");
-            while mic.is_speaking() {
-                heard.samples.extend(mic.next_frame().samples);
+    for (voice_name, tts) in &voices {
+        let speech: Vec<Clip> = sentences
+            .iter()
+            .map(|s| tts.synthesize(s, &Voice::default()).expect("synthesis"))
+            .collect();
+        let mut run = |profile: &NoiseProfile| -> f64 {
+            let noise = LoadedNoise::load(profile, RATE).expect("profile loads");
+            let (mut edits, mut words) = (0.0, 0);
+            for (i, (sentence, clip)) in sentences.iter().zip(&speech).enumerate() {
+                let mut mic = MicTimeline::new(&noise, i as u64);
+                let mut heard = mic.render(0.3);
+                mic.say(clip.clone()).expect("resample");
+                while mic.is_speaking() {
+                    heard.samples.extend(mic.next_frame().samples);
+                }
+                heard.samples.extend(mic.render(0.3).samples);
+                let cpu = ProcessTime::now();
+                let text = whisper.transcribe(&heard).expect("transcription").text;
+                cpu_ms.push(cpu.elapsed().as_secs_f64() * 1000.0);
+                audio_s += heard.duration();
+                let n = normalize(sentence).split_whitespace().count();
+                edits += wer(sentence, &text) * n as f64;
+                words += n;
             }
-            heard.samples.extend(mic.render(0.3).samples);
-            let (cpu, _wall) = (ProcessTime::now(), Instant::now());
-            let text = whisper.transcribe(&heard).expect("transcription").text;
-            cpu_ms.push(cpu.elapsed().as_secs_f64() * 1000.0);
-            audio_s += heard.duration();
-            let n = normalize(sentence).split_whitespace().count();
-            edits += wer(sentence, &text) * n as f64;
-            words += n;
-        }
-        edits / words as f64
-    };
+            edits / words as f64
+        };
 
-    let clean = run(&NoiseProfile::clean());
-    println!(
-        "\nWER of Whisper tiny.en on {} espeak-ng sentences, 8 kHz line (clean: {:.1}%)\n",
-        sentences.len(),
-        clean * 100.0
-    );
-    print!("| profile |");
-    snrs.iter().for_each(|s| print!(" {s} dB |"));
-    print!("\n| --- |");
-    snrs.iter().for_each(|_| print!(" --- |"));
-    println!();
-    for name in &profiles {
-        print!("| {name} |");
-        for &snr in &snrs {
-            let profile = NoiseProfile::bundled(name)
-                .expect("bundled")
-                .with_background_snr(snr)
-                .expect("valid snr");
-            print!(" {:.1}% |", run(&profile) * 100.0);
-        }
+        let clean = run(&NoiseProfile::clean());
+        println!(
+            "\nWER of Whisper tiny.en on {} {voice_name} sentences, 8 kHz line (clean: {:.1}%)\n",
+            sentences.len(),
+            clean * 100.0
+        );
+        print!("| profile |");
+        snrs.iter().for_each(|s| print!(" {s} dB |"));
+        print!("\n| --- |");
+        snrs.iter().for_each(|_| print!(" --- |"));
         println!();
+        for name in &profiles {
+            print!("| {name} |");
+            for &snr in &snrs {
+                let profile = NoiseProfile::bundled(name)
+                    .expect("bundled")
+                    .with_background_snr(snr)
+                    .expect("valid snr");
+                print!(" {:.1}% |", run(&profile) * 100.0);
+            }
+            println!();
+        }
     }
     let n = cpu_ms.len() as f64;
     let mean = cpu_ms.iter().sum::<f64>() / n;

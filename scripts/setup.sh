@@ -24,5 +24,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# Whisper tiny.en for the default speech-to-text, converted once into the cache.
+# Whisper tiny.en for the default speech-to-text, converted once into the cache; the Piper
+# voice and ONNX Runtime for the neural text-to-speech.
 scripts/fetch-whisper-model.sh
+scripts/fetch-piper.sh

@@ -430,3 +430,45 @@ fn provider_errors_are_clear_and_never_show_the_key() {
     assert!(matches!(err, SpeechError::Unreachable { .. }), "{err}");
     assert!(err.to_string().contains(&format!("127.0.0.1:{port}")));
 }
+
+#[test]
+fn piper_speaks_deterministically_and_whisper_understands_it() {
+    let piper = voicesim::speech::Piper::load_default().expect("Piper voice; run `make setup`");
+    let text = "Hi, I'd like to cancel my subscription. Can you help me?";
+    let clip = piper.synthesize(text, &Voice::default()).unwrap();
+    assert_eq!(clip.rate, 22_050);
+    assert!(
+        clip.duration() > 2.0 && clip.rms_dbfs() > -35.0,
+        "{} s, {} dBFS",
+        clip.duration(),
+        clip.rms_dbfs()
+    );
+    assert_eq!(
+        piper.synthesize(text, &Voice::default()).unwrap(),
+        clip,
+        "noise scales are 0: same text, same audio"
+    );
+    let slow = piper
+        .synthesize(
+            text,
+            &Voice {
+                rate_wpm: Some(120),
+                ..Voice::default()
+            },
+        )
+        .unwrap();
+    assert!(slow.duration() > clip.duration() * 1.2);
+    let heard = whisper().transcribe(&clip).unwrap().text;
+    assert!(wer(text, &heard) <= 0.1, "{heard}");
+}
+
+#[test]
+fn a_missing_piper_voice_says_how_to_get_it() {
+    let err = voicesim::speech::Piper::load(
+        "/nonexistent/voice.onnx",
+        voicesim::speech::Piper::default_runtime(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, SpeechError::Missing { .. }));
+    assert!(err.to_string().contains("make setup"), "{err}");
+}

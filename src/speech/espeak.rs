@@ -40,28 +40,25 @@ impl Espeak {
     }
 }
 
-impl Tts for Espeak {
-    fn id(&self) -> String {
-        ENGINE.into()
+impl Espeak {
+    /// The IPA phonemes espeak-ng would speak for `text`, one clause (no punctuation inside).
+    pub fn phonemize(&self, text: &str, voice: &str) -> Result<String, SpeechError> {
+        let out = self.run(&["-q", "--ipa", "-v", voice], text)?;
+        Ok(String::from_utf8_lossy(&out)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "))
     }
 
-    fn synthesize(&self, text: &str, voice: &Voice) -> Result<Clip, SpeechError> {
+    /// Runs espeak-ng with `args`, the text on stdin; returns stdout.
+    fn run(&self, args: &[&str], text: &str) -> Result<Vec<u8>, SpeechError> {
         let fail = |message: String| SpeechError::Engine {
             engine: ENGINE.into(),
             message,
         };
-        let mut cmd = Command::new(&self.program);
-        cmd.arg("--stdout")
-            .arg("-v")
-            .arg(voice.name.as_deref().unwrap_or("en-us"));
-        if let Some(rate) = voice.rate_wpm {
-            cmd.arg("-s").arg(rate.clamp(80, 450).to_string());
-        }
-        if let Some(pitch) = voice.pitch {
-            cmd.arg("-p").arg(pitch.min(99).to_string());
-        }
         // Text goes through stdin: no quoting problems, no argument that looks like a flag.
-        let mut child = cmd
+        let mut child = Command::new(&self.program)
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -81,6 +78,25 @@ impl Tts for Espeak {
                 out.status
             )));
         }
-        Ok(Clip::decode(out.stdout, "espeak-ng.wav")?)
+        Ok(out.stdout)
+    }
+}
+
+impl Tts for Espeak {
+    fn id(&self) -> String {
+        ENGINE.into()
+    }
+
+    fn synthesize(&self, text: &str, voice: &Voice) -> Result<Clip, SpeechError> {
+        let rate = voice.rate_wpm.map(|r| r.clamp(80, 450).to_string());
+        let pitch = voice.pitch.map(|p| p.min(99).to_string());
+        let mut args = vec!["--stdout", "-v", voice.name.as_deref().unwrap_or("en-us")];
+        if let Some(rate) = &rate {
+            args.extend(["-s", rate]);
+        }
+        if let Some(pitch) = &pitch {
+            args.extend(["-p", pitch]);
+        }
+        Ok(Clip::decode(self.run(&args, text)?, "espeak-ng.wav")?)
     }
 }

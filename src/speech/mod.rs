@@ -8,12 +8,14 @@
 mod cache;
 mod espeak;
 mod openai;
+mod piper;
 pub mod wer;
 mod whisper;
 
 pub use cache::CachedTts;
 pub use espeak::Espeak;
 pub use openai::{OpenAiConfig, OpenAiStt, OpenAiTts};
+pub use piper::Piper;
 pub use whisper::Whisper;
 
 use serde::{Deserialize, Serialize};
@@ -98,6 +100,8 @@ pub enum TtsEngine {
     /// espeak-ng, local (default).
     #[default]
     Espeak,
+    /// Piper, a neural voice (en_US joe), local: much closer to human speech.
+    Piper,
     /// An OpenAI-compatible `/audio/speech` endpoint (VOICESIM_TTS_BASE_URL, OPENAI_API_KEY).
     Openai,
 }
@@ -118,6 +122,7 @@ impl TtsEngine {
     pub fn open(self) -> Result<Box<dyn Tts>, SpeechError> {
         Ok(match self {
             TtsEngine::Espeak => Box::new(CachedTts::in_default_dir(Espeak::new()?)),
+            TtsEngine::Piper => Box::new(CachedTts::in_default_dir(Piper::load_default()?)),
             TtsEngine::Openai => Box::new(CachedTts::in_default_dir(OpenAiTts::from_env())),
         })
     }
