@@ -33,19 +33,13 @@ class Tensor:
     def scalar(self):
         return struct.unpack("<" + STRUCT_CODE[self.dtype], self.data)[0]
 
-    def as_f32(self):
-        if self.dtype == F32:
+    def cast(self, dtype):
+        """The same values as `dtype` (F32 or F16)."""
+        if self.dtype == dtype:
             return self
         n = len(self.data) // ITEM_SIZE[self.dtype]
         values = struct.unpack("<%d%s" % (n, STRUCT_CODE[self.dtype]), self.data)
-        return Tensor(self.shape, F32, struct.pack("<%df" % n, *values))
-
-    def as_f16(self):
-        if self.dtype == F16:
-            return self
-        n = len(self.data) // ITEM_SIZE[self.dtype]
-        values = struct.unpack("<%d%s" % (n, STRUCT_CODE[self.dtype]), self.data)
-        return Tensor(self.shape, F16, struct.pack("<%de" % n, *values))
+        return Tensor(self.shape, dtype, struct.pack("<%d%s" % (n, STRUCT_CODE[dtype]), *values))
 
 
 def read_ct2(path):
@@ -239,7 +233,7 @@ def convert(model_dir, out_path):
             if name in ("encoder.conv1.bias", "encoder.conv2.bias"):
                 shape = [shape[0], 1]
             keep_f32 = len(shape) < 2 or name.endswith("conv1.bias") or name.endswith("conv2.bias") or name.endswith("positional_embedding")
-            t = t.as_f32() if keep_f32 else t.as_f16()
+            t = t.cast(F32 if keep_f32 else F16)
             encoded = name.encode()
             out.write(struct.pack("<iii", len(shape), len(encoded), 0 if keep_f32 else 1))
             out.write(struct.pack("<%di" % len(shape), *reversed(shape)))

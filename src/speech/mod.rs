@@ -93,6 +93,16 @@ pub enum SpeechError {
     Audio(#[from] AudioError),
 }
 
+/// `engine:file-name` of a local model, for [`Tts::id`] and [`Stt::id`].
+fn model_id(engine: &str, model: &std::path::Path) -> String {
+    format!(
+        "{engine}:{}",
+        model
+            .file_name()
+            .map_or("model".into(), |n| n.to_string_lossy())
+    )
+}
+
 /// The text-to-speech engines voicesim can drive.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]

@@ -248,13 +248,7 @@ fn sentences(text: &str) -> Vec<String> {
 
 impl Tts for Piper {
     fn id(&self) -> String {
-        format!(
-            "{ENGINE}:{}",
-            self.model
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("voice")
-        )
+        super::model_id(ENGINE, &self.model)
     }
 
     fn synthesize(&self, text: &str, voice: &Voice) -> Result<Clip, SpeechError> {

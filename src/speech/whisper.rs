@@ -91,13 +91,7 @@ impl Whisper {
 
 impl Stt for Whisper {
     fn id(&self) -> String {
-        format!(
-            "{ENGINE}:{}",
-            self.model
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("model")
-        )
+        super::model_id(ENGINE, &self.model)
     }
 
     fn transcribe(&self, clip: &Clip) -> Result<Transcript, SpeechError> {
