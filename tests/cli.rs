@@ -301,3 +301,27 @@ fn speech_commands_explain_missing_engines_and_bad_input() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(!text(&o).contains("sk-do-not-print"));
 }
+
+#[test]
+fn demo_renders_every_profile_and_snr_and_reports_level_and_wer() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = voicesim(&["demo", "--out", dir.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        25,
+        "5 profiles x 5 conditions"
+    );
+    for name in ["cafe", "call-center", "car", "office", "street"] {
+        let row = out
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} row: {out}"));
+        let cells: Vec<&str> = row.split('%').collect();
+        // clean, 20, 10, 5, 0 dB: five WER cells, the clean one good.
+        assert_eq!(cells.len(), 6, "{row}");
+        let clean_wer: f64 = cells[0].rsplit('/').next().unwrap().trim().parse().unwrap();
+        assert!(clean_wer <= 20.0, "{row}");
+    }
+}

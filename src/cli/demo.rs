@@ -5,12 +5,18 @@ use clap::Args;
 use super::{CliError, Exit};
 use crate::audio::{write_wav, Clip};
 use crate::noise::{LoadedNoise, MicTimeline, NoiseProfile};
+use crate::speech::wer::wer;
+use crate::speech::{Stt, Whisper};
 
 /// Real human speech (codec2's speech_orig_16k.wav, LGPL-2.1), so the demo works anywhere.
 static SPEECH: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/fixtures/audio/speech_orig_16k.wav"
 ));
+/// What that recording says (four Harvard sentences).
+const SAID: &str =
+    "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background. \
+                    It's easy to tell the depth of a well. Four hours of steady work faced us.";
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -30,18 +36,24 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
         CliError::bad_input(format!("{}: cannot create folder: {e}", args.out.display()))
     })?;
     let speech = Clip::decode(SPEECH.to_vec(), "speech_orig_16k.wav")?;
+    // The ears are optional here: without the model the demo still shows the levels.
+    let whisper = match Whisper::load_default() {
+        Ok(w) => Some(w),
+        Err(e) => {
+            eprintln!("note: no WER column ({e})");
+            None
+        }
+    };
     println!(
         "voicesim demo: {:.1} s of real speech through every bundled noise profile, as an {} kHz phone line hears it",
         speech.duration(),
         RATE / 1000
     );
-    println!(
-        "SNR = 20*log10(RMS speech / RMS noise), measured over the utterance, bursts included\n"
-    );
+    println!("each cell: SNR measured over the utterance (bursts included) / word error rate of Whisper tiny.en\n");
     print!("{:<12}", "profile");
     for snr in SNRS {
         print!(
-            "{:>12}",
+            "{:>16}",
             snr.map_or("clean".to_string(), |s| format!("{s} dB"))
         );
     }
@@ -66,10 +78,14 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
                 snr.map_or("clean".into(), |s| format!("{s}dB"))
             ));
             write_wav(&file, &[&call])?;
-            let cell = mic
+            let level = mic
                 .measured_snr_db()
                 .map_or("clean".to_string(), |m| format!("{m:.1} dB"));
-            print!("{cell:>12}");
+            let heard = match &whisper {
+                Some(w) => format!(" / {:>3.0}%", wer(SAID, &w.transcribe(&call)?.text) * 100.0),
+                None => String::new(),
+            };
+            print!("{:>16}", format!("{level}{heard}"));
         }
         println!();
     }

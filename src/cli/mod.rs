@@ -22,7 +22,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Render real speech through every bundled noise profile and report the SNR achieved.
+    /// Play real speech through every bundled noise profile; report the SNR it got and the WER.
     Demo(demo::DemoArgs),
     /// Mix, list and inspect noise profiles.
     #[command(subcommand)]
