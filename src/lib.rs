@@ -24,6 +24,7 @@ pub mod audio;
 pub mod cli;
 pub mod noise;
 pub mod speech;
+pub mod transport;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,179 @@
+//! Twilio Media Streams, with voicesim in Twilio's place: the messages a Twilio call sends to
+//! the agent's websocket, and the ones a Twilio agent sends back. Sans-IO: text in, text out.
+//!
+//! ```
+//! use voicesim::transport::twilio::{AgentMessage, TwilioStream};
+//!
+//! let mut stream = TwilioStream::new(7, Default::default());
+//! let first = [stream.connected(), stream.start()];
+//! let media = stream.media(0, &[0xFF; 160]); // 20 ms of mu-law silence
+//! assert!(media.contains(r#""chunk":"1""#));
+//! let reply = r#"{"event":"clear","streamSid":"MZ00"}"#;
+//! assert_eq!(TwilioStream::parse(reply).unwrap(), AgentMessage::Clear);
+//! ```
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use rand::{Rng, RngExt, SeedableRng};
+use serde_json::{json, Value};
+
+use super::ProtocolError;
+
+const PROTOCOL: &str = "twilio";
+
+/// One call's stream, seen from Twilio's side: ids, sequence numbers, chunk counter.
+#[derive(Debug, Clone)]
+pub struct TwilioStream {
+    pub stream_sid: String,
+    pub account_sid: String,
+    pub call_sid: String,
+    /// Reaches the agent in `start.customParameters`: session parameters, test-mode flags.
+    pub custom_parameters: BTreeMap<String, String>,
+    sequence: u64,
+    chunk: u64,
+}
+
+/// What a Twilio agent sends on the stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentMessage {
+    /// Audio to play to the caller: G.711 mu-law, 8 kHz.
+    Media { payload: Vec<u8> },
+    /// Echo this name back once the audio queued before it has played.
+    Mark { name: String },
+    /// Drop the queued audio and echo every pending mark now (barge-in).
+    Clear,
+}
+
+/// `prefix` + 32 hex digits, as Twilio's ids look.
+fn sid(prefix: &str, rng: &mut impl Rng) -> String {
+    let bytes: [u8; 16] = rng.random();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}{hex}")
+}
+
+impl TwilioStream {
+    /// Ids are drawn from `seed`, so a rerun of a call sends the same ids.
+    pub fn new(seed: u64, custom_parameters: BTreeMap<String, String>) -> Self {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        TwilioStream {
+            stream_sid: sid("MZ", &mut rng),
+            account_sid: sid("AC", &mut rng),
+            call_sid: sid("CA", &mut rng),
+            custom_parameters,
+            sequence: 0,
+            chunk: 0,
+        }
+    }
+
+    fn next_sequence(&mut self) -> String {
+        self.sequence += 1;
+        self.sequence.to_string()
+    }
+
+    /// The first message on the socket.
+    pub fn connected(&self) -> String {
+        json!({"event": "connected", "protocol": "Call", "version": "1.0.0"}).to_string()
+    }
+
+    pub fn start(&mut self) -> String {
+        json!({
+            "event": "start",
+            "sequenceNumber": self.next_sequence(),
+            "streamSid": self.stream_sid,
+            "start": {
+                "streamSid": self.stream_sid,
+                "accountSid": self.account_sid,
+                "callSid": self.call_sid,
+                "tracks": ["inbound"],
+                "customParameters": self.custom_parameters,
+                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+            },
+        })
+        .to_string()
+    }
+
+    /// One frame of the caller's audio (mu-law bytes); `timestamp_ms` counts from the start.
+    pub fn media(&mut self, timestamp_ms: u64, mulaw: &[u8]) -> String {
+        self.chunk += 1;
+        json!({
+            "event": "media",
+            "sequenceNumber": self.next_sequence(),
+            "streamSid": self.stream_sid,
+            "media": {
+                "track": "inbound",
+                "chunk": self.chunk.to_string(),
+                "timestamp": timestamp_ms.to_string(),
+                "payload": base64::engine::general_purpose::STANDARD.encode(mulaw),
+            },
+        })
+        .to_string()
+    }
+
+    /// A key press on the caller's phone.
+    pub fn dtmf(&mut self, digit: char) -> String {
+        json!({
+            "event": "dtmf",
+            "sequenceNumber": self.next_sequence(),
+            "streamSid": self.stream_sid,
+            "dtmf": {"track": "inbound_track", "digit": digit.to_string()},
+        })
+        .to_string()
+    }
+
+    /// The echo of an agent's mark, sent when its audio has played.
+    pub fn mark(&mut self, name: &str) -> String {
+        json!({
+            "event": "mark",
+            "sequenceNumber": self.next_sequence(),
+            "streamSid": self.stream_sid,
+            "mark": {"name": name},
+        })
+        .to_string()
+    }
+
+    /// The last message before the socket closes.
+    pub fn stop(&mut self) -> String {
+        json!({
+            "event": "stop",
+            "sequenceNumber": self.next_sequence(),
+            "streamSid": self.stream_sid,
+            "stop": {"accountSid": self.account_sid, "callSid": self.call_sid},
+        })
+        .to_string()
+    }
+
+    /// Reads one text frame from the agent; anything but media, mark or clear is an error.
+    pub fn parse(text: &str) -> Result<AgentMessage, ProtocolError> {
+        let fail = |message: String| ProtocolError {
+            protocol: PROTOCOL,
+            message,
+        };
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| fail(format!("not JSON: {e}")))?;
+        let event = value["event"]
+            .as_str()
+            .ok_or_else(|| fail("a message without \"event\"".into()))?;
+        match event {
+            "media" => {
+                let payload = value["media"]["payload"]
+                    .as_str()
+                    .ok_or_else(|| fail("media without media.payload".into()))?;
+                let payload = base64::engine::general_purpose::STANDARD
+                    .decode(payload)
+                    .map_err(|e| fail(format!("media.payload is not base64: {e}")))?;
+                Ok(AgentMessage::Media { payload })
+            }
+            "mark" => {
+                let name = value["mark"]["name"]
+                    .as_str()
+                    .ok_or_else(|| fail("mark without mark.name".into()))?;
+                Ok(AgentMessage::Mark { name: name.into() })
+            }
+            "clear" => Ok(AgentMessage::Clear),
+            other => Err(fail(format!(
+                "unknown event {other:?}; a Twilio agent sends media, mark or clear"
+            ))),
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Wire formats checked message by message against the documented examples
+//! (../shared/PROTOCOLS.md, from Twilio's Media Streams documentation).
+
+use serde_json::{json, Value};
+use voicesim::transport::twilio::{AgentMessage, TwilioStream};
+
+fn parse(s: &str) -> Value {
+    serde_json::from_str(s).unwrap()
+}
+
+fn is_sid(s: &Value, prefix: &str) -> bool {
+    let s = s.as_str().unwrap();
+    s.len() == 34 && s.starts_with(prefix) && s[2..].chars().all(|c| c.is_ascii_hexdigit())
+}
+
+#[test]
+fn twilio_call_messages_have_the_documented_shapes() {
+    let params = [
+        ("testMode".to_string(), "noise".to_string()),
+        ("customer".to_string(), "42".to_string()),
+    ]
+    .into();
+    let mut t = TwilioStream::new(1, params);
+    let (s, a, c) = (
+        t.stream_sid.clone(),
+        t.account_sid.clone(),
+        t.call_sid.clone(),
+    );
+    assert!(is_sid(&json!(s), "MZ") && is_sid(&json!(a), "AC") && is_sid(&json!(c), "CA"));
+
+    assert_eq!(
+        parse(&t.connected()),
+        json!({"event":"connected","protocol":"Call","version":"1.0.0"})
+    );
+    assert_eq!(
+        parse(&t.start()),
+        json!({"event":"start","sequenceNumber":"1","streamSid":s,"start":{"streamSid":s,"accountSid":a,"callSid":c,
+            "tracks":["inbound"],"customParameters":{"testMode":"noise","customer":"42"},
+            "mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}}})
+    );
+    assert_eq!(
+        parse(&t.media(0, &[0xFF; 160])),
+        json!({"event":"media","sequenceNumber":"2","streamSid":s,"media":{"track":"inbound","chunk":"1","timestamp":"0",
+            "payload": "/".repeat(212) + "/w=="}})
+    );
+    let second = parse(&t.media(20, &[0x7F, 0x00]));
+    assert_eq!(second["sequenceNumber"], "3");
+    assert_eq!(second["media"]["chunk"], "2");
+    assert_eq!(second["media"]["timestamp"], "20");
+    assert_eq!(second["media"]["payload"], "fwA=");
+    assert_eq!(
+        parse(&t.dtmf('1')),
+        json!({"event":"dtmf","sequenceNumber":"4","streamSid":s,"dtmf":{"track":"inbound_track","digit":"1"}})
+    );
+    assert_eq!(
+        parse(&t.mark("greeting-done")),
+        json!({"event":"mark","sequenceNumber":"5","streamSid":s,"mark":{"name":"greeting-done"}})
+    );
+    assert_eq!(
+        parse(&t.stop()),
+        json!({"event":"stop","sequenceNumber":"6","streamSid":s,"stop":{"accountSid":a,"callSid":c}})
+    );
+}
+
+#[test]
+fn twilio_ids_follow_the_seed() {
+    let ids = |seed| {
+        let t = TwilioStream::new(seed, Default::default());
+        (t.stream_sid, t.account_sid, t.call_sid)
+    };
+    assert_eq!(ids(3), ids(3));
+    assert_ne!(ids(3), ids(4));
+}
+
+#[test]
+fn twilio_agent_messages_are_read_and_bad_ones_rejected() {
+    assert_eq!(
+        TwilioStream::parse(r#"{"event":"media","streamSid":"MZ1","media":{"payload":"fwA="}}"#)
+            .unwrap(),
+        AgentMessage::Media {
+            payload: vec![0x7F, 0x00]
+        }
+    );
+    assert_eq!(
+        TwilioStream::parse(r#"{"event":"mark","streamSid":"MZ1","mark":{"name":"m1"}}"#).unwrap(),
+        AgentMessage::Mark { name: "m1".into() }
+    );
+    assert_eq!(
+        TwilioStream::parse(r#"{"event":"clear","streamSid":"MZ1"}"#).unwrap(),
+        AgentMessage::Clear
+    );
+    for (bad, says) in [
+        ("not json", "not JSON"),
+        (r#"{"streamSid":"MZ1"}"#, "without \"event\""),
+        (r#"{"event":"media","media":{}}"#, "media.payload"),
+        (r#"{"event":"media","media":{"payload":"%%%"}}"#, "base64"),
+        (r#"{"event":"mark","mark":{}}"#, "mark.name"),
+        (r#"{"event":"hangup"}"#, "unknown event"),
+    ] {
+        let err = TwilioStream::parse(bad).unwrap_err().to_string();
+        assert!(
+            err.starts_with("twilio: ") && err.contains(says),
+            "{bad}: {err}"
+        );
+    }
+}
