@@ -104,3 +104,114 @@ fn twilio_agent_messages_are_read_and_bad_ones_rejected() {
         );
     }
 }
+
+mod openai_realtime {
+    use serde_json::json;
+    use voicesim::audio::Encoding;
+    use voicesim::transport::openai_realtime::{self as rt, ServerEvent};
+
+    fn parse(s: &str) -> serde_json::Value {
+        serde_json::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn client_events_have_the_documented_shapes() {
+        assert_eq!(
+            parse(&rt::session_update(Encoding::Pcm16, 24_000, false)),
+            json!({"type":"session.update","session":{"type":"realtime","audio":{
+                "input":{"format":{"type":"audio/pcm","rate":24000},"turn_detection":null},
+                "output":{"format":{"type":"audio/pcm","rate":24000}}}}})
+        );
+        let mulaw = parse(&rt::session_update(Encoding::Mulaw, 8_000, true));
+        assert_eq!(
+            mulaw["session"]["audio"]["input"]["format"],
+            json!({"type":"audio/pcmu"})
+        );
+        assert_eq!(
+            mulaw["session"]["audio"]["input"]["turn_detection"],
+            json!({"type":"server_vad"})
+        );
+        assert_eq!(
+            parse(&rt::append(&[0, 1, 2])),
+            json!({"type":"input_audio_buffer.append","audio":"AAEC"})
+        );
+        assert_eq!(
+            parse(&rt::commit()),
+            json!({"type":"input_audio_buffer.commit"})
+        );
+        assert_eq!(
+            parse(&rt::response_create()),
+            json!({"type":"response.create"})
+        );
+        assert_eq!(
+            parse(&rt::response_cancel()),
+            json!({"type":"response.cancel"})
+        );
+        assert_eq!(
+            parse(&rt::truncate("item_1", 1500)),
+            json!({"type":"conversation.item.truncate","item_id":"item_1","content_index":0,"audio_end_ms":1500})
+        );
+    }
+
+    #[test]
+    fn server_events_are_read_under_both_generations_of_names() {
+        for name in ["response.output_audio.delta", "response.audio.delta"] {
+            let e =
+                rt::parse(&json!({"type": name, "item_id": "item_9", "delta": "AAEC"}).to_string())
+                    .unwrap();
+            assert_eq!(
+                e,
+                ServerEvent::AudioDelta {
+                    item_id: Some("item_9".into()),
+                    audio: vec![0, 1, 2]
+                }
+            );
+        }
+        for name in [
+            "response.output_audio_transcript.done",
+            "response.audio_transcript.done",
+        ] {
+            let e = rt::parse(&json!({"type": name, "transcript": "Hello!"}).to_string()).unwrap();
+            assert_eq!(
+                e,
+                ServerEvent::TranscriptDone {
+                    transcript: "Hello!".into()
+                }
+            );
+        }
+        assert_eq!(
+            rt::parse(r#"{"type":"response.done","response":{}}"#).unwrap(),
+            ServerEvent::ResponseDone
+        );
+        assert_eq!(
+            rt::parse(r#"{"type":"input_audio_buffer.speech_started"}"#).unwrap(),
+            ServerEvent::SpeechStarted
+        );
+        assert_eq!(
+            rt::parse(r#"{"type":"error","error":{"message":"bad audio"}}"#).unwrap(),
+            ServerEvent::Error {
+                message: "bad audio".into()
+            }
+        );
+        assert_eq!(
+            rt::parse(r#"{"type":"rate_limits.updated"}"#).unwrap(),
+            ServerEvent::Other {
+                kind: "rate_limits.updated".into()
+            }
+        );
+        for bad in [
+            "[",
+            r#"{"delta":"x"}"#,
+            r#"{"type":"response.audio.delta"}"#,
+            r#"{"type":"response.audio.delta","delta":"%%"}"#,
+        ] {
+            assert!(
+                rt::parse(bad)
+                    .unwrap_err()
+                    .to_string()
+                    .starts_with("openai-realtime: "),
+                "{bad}"
+            );
+        }
+    }
+}
