@@ -215,3 +215,143 @@ mod openai_realtime {
         }
     }
 }
+
+mod ear {
+    use voicesim::transport::ear::{Ear, EarEvent};
+
+    const RATE: u32 = 8_000;
+
+    fn ms(n: f64) -> Vec<f32> {
+        vec![0.25; (n * RATE as f64 / 1000.0) as usize]
+    }
+
+    #[test]
+    fn audio_sent_faster_than_real_time_plays_back_to_back() {
+        let mut ear = Ear::new(RATE, 700.0);
+        // Three 500 ms chunks arrive within 30 ms of each other.
+        for (i, at) in [1000.0, 1010.0, 1030.0].into_iter().enumerate() {
+            ear.hear(at, &ms(500.0));
+            assert!(ear.is_playing(at), "chunk {i}");
+        }
+        assert_eq!(
+            ear.advance(1100.0),
+            vec![EarEvent::AgentStarted { at_ms: 1000.0 }]
+        );
+        assert!(ear.is_playing(2499.0) && !ear.is_playing(2500.0));
+        assert_eq!(
+            ear.advance(3199.0),
+            vec![],
+            "still inside the end-of-turn gap"
+        );
+        assert_eq!(
+            ear.advance(3200.0),
+            vec![EarEvent::TurnEnded {
+                spoke_until_ms: 2500.0,
+                at_ms: 3200.0
+            }]
+        );
+        let rec = ear.recording(4000.0);
+        assert_eq!(rec.len(), 32_000);
+        assert!(
+            rec.samples[..8000].iter().all(|&s| s == 0.0),
+            "silence before the agent spoke"
+        );
+        assert!(
+            rec.samples[8000..20_000].iter().all(|&s| s == 0.25),
+            "1.5 s of agent audio from 1 s"
+        );
+        assert!(rec.samples[20_000..].iter().all(|&s| s == 0.0));
+    }
+
+    #[test]
+    fn a_pause_shorter_than_the_gap_is_one_turn_and_a_longer_one_is_two() {
+        let mut ear = Ear::new(RATE, 700.0);
+        ear.hear(0.0, &ms(400.0));
+        // 500 ms of quiet after 400 ms of audio: still the same turn.
+        assert_eq!(
+            ear.advance(900.0),
+            vec![EarEvent::AgentStarted { at_ms: 0.0 }]
+        );
+        ear.hear(900.0, &ms(400.0));
+        assert_eq!(
+            ear.advance(5000.0),
+            vec![EarEvent::TurnEnded {
+                spoke_until_ms: 1300.0,
+                at_ms: 2000.0
+            }]
+        );
+        ear.hear(6000.0, &ms(200.0));
+        assert_eq!(
+            ear.advance(8000.0),
+            vec![
+                EarEvent::AgentStarted { at_ms: 6000.0 },
+                EarEvent::TurnEnded {
+                    spoke_until_ms: 6200.0,
+                    at_ms: 6900.0
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn marks_echo_when_their_audio_has_played_and_clear_drops_the_rest() {
+        let mut ear = Ear::new(RATE, 700.0);
+        ear.hear(0.0, &ms(1000.0));
+        ear.mark(0.0, "first");
+        ear.hear(5.0, &ms(1000.0));
+        ear.mark(5.0, "second");
+        let events = ear.advance(1000.0);
+        assert!(
+            events.contains(&EarEvent::MarkPlayed {
+                name: "first".into(),
+                at_ms: 1000.0
+            }),
+            "{events:?}"
+        );
+        assert!(!events
+            .iter()
+            .any(|e| matches!(e, EarEvent::MarkPlayed { name, .. } if name == "second")));
+        // The caller barges in at 1.5 s; the agent clears: half a second never plays, the
+        // pending mark is echoed at once.
+        ear.clear(1500.0);
+        assert_eq!(
+            ear.advance(1500.0),
+            vec![
+                EarEvent::Cleared {
+                    at_ms: 1500.0,
+                    dropped_ms: 500.0
+                },
+                EarEvent::MarkPlayed {
+                    name: "second".into(),
+                    at_ms: 1500.0
+                }
+            ]
+        );
+        assert!(!ear.is_playing(1500.0));
+        assert_eq!(ear.recording(1500.0).len(), 12_000);
+        assert_eq!(
+            ear.advance(2200.0),
+            vec![EarEvent::TurnEnded {
+                spoke_until_ms: 1500.0,
+                at_ms: 2200.0
+            }]
+        );
+    }
+
+    #[test]
+    fn a_done_signal_ends_the_turn_when_playout_ends() {
+        let mut ear = Ear::new(RATE, 700.0);
+        ear.hear(100.0, &ms(300.0));
+        ear.agent_done();
+        assert_eq!(
+            ear.advance(400.0),
+            vec![
+                EarEvent::AgentStarted { at_ms: 100.0 },
+                EarEvent::TurnEnded {
+                    spoke_until_ms: 400.0,
+                    at_ms: 400.0
+                }
+            ]
+        );
+    }
+}

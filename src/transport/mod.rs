@@ -1,6 +1,7 @@
 //! Transport: how voicesim talks to an agent over a websocket, as the agent's real callers'
 //! networks do. This holds the wire formats so far; the call client, pacer and `Ear` follow.
 
+pub mod ear;
 pub mod openai_realtime;
 pub mod twilio;
 

@@ -1,0 +1,164 @@
+//! The caller's ear: plays the agent's audio out on a timeline, the way a phone does.
+//!
+//! Agents often send audio faster than real time, so "the agent stopped talking" has to mean
+//! "its playout ended", not "bytes stopped arriving". The `Ear` is sans-IO: the caller of each
+//! method says what time it is (ms since the call started), so it runs the same on a real clock
+//! and in tests.
+//!
+//! ```
+//! use voicesim::transport::ear::{Ear, EarEvent};
+//!
+//! let mut ear = Ear::new(8_000, 700.0);
+//! // One second of agent audio arrives at once, 100 ms into the call ...
+//! ear.hear(100.0, &vec![0.1; 8_000]);
+//! ear.mark(100.0, "greeting");
+//! // ... it plays until 1100 ms; the turn ends 700 ms of quiet later.
+//! let events = ear.advance(2_000.0);
+//! assert!(events.contains(&EarEvent::MarkPlayed { name: "greeting".into(), at_ms: 1_100.0 }));
+//! assert!(events.contains(&EarEvent::TurnEnded { spoke_until_ms: 1_100.0, at_ms: 1_800.0 }));
+//! ```
+
+use std::collections::VecDeque;
+
+use crate::audio::Clip;
+
+/// Something the ear noticed; times are ms since the call started.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EarEvent {
+    /// Agent audio started playing (the first sample of a turn).
+    AgentStarted { at_ms: f64 },
+    /// The audio queued before this mark has played: time to echo it (Twilio).
+    MarkPlayed { name: String, at_ms: f64 },
+    /// The agent dropped its queued audio (barge-in); `dropped_ms` of it never played.
+    Cleared { at_ms: f64, dropped_ms: f64 },
+    /// The agent's turn is over: its playout ended at `spoke_until_ms` and nothing new came for
+    /// the gap, or the protocol said it is done; `at_ms` is when that became known.
+    TurnEnded { spoke_until_ms: f64, at_ms: f64 },
+}
+
+/// The agent side of a call's playout.
+#[derive(Debug, Clone)]
+pub struct Ear {
+    rate: u32,
+    end_gap_ms: f64,
+    /// The agent channel of the recording, on the call's timeline.
+    recording: Vec<f32>,
+    /// When the audio queued so far finishes playing.
+    playout_end_ms: f64,
+    marks: VecDeque<(String, f64)>,
+    in_turn: bool,
+    done_signalled: bool,
+    events: Vec<EarEvent>,
+}
+
+impl Ear {
+    /// `end_gap_ms`: quiet after the playout ends before the turn counts as over (700 ms is the
+    /// usual default).
+    pub fn new(rate: u32, end_gap_ms: f64) -> Self {
+        Ear {
+            rate,
+            end_gap_ms,
+            recording: Vec::new(),
+            playout_end_ms: 0.0,
+            marks: VecDeque::new(),
+            in_turn: false,
+            done_signalled: false,
+            events: Vec::new(),
+        }
+    }
+
+    fn ms_to_index(&self, ms: f64) -> usize {
+        (ms * self.rate as f64 / 1000.0).round() as usize
+    }
+
+    /// Agent audio arrived at `now_ms`: it plays after what is already queued.
+    pub fn hear(&mut self, now_ms: f64, samples: &[f32]) {
+        if samples.is_empty() {
+            return;
+        }
+        let start_ms = self.playout_end_ms.max(now_ms);
+        if !self.in_turn {
+            self.in_turn = true;
+            self.done_signalled = false;
+            self.events.push(EarEvent::AgentStarted { at_ms: start_ms });
+        }
+        let start = self.ms_to_index(start_ms);
+        if self.recording.len() < start {
+            self.recording.resize(start, 0.0);
+        }
+        self.recording.truncate(start);
+        self.recording.extend_from_slice(samples);
+        self.playout_end_ms = start_ms + samples.len() as f64 * 1000.0 / self.rate as f64;
+    }
+
+    /// The agent placed a mark after the audio it sent so far.
+    pub fn mark(&mut self, now_ms: f64, name: &str) {
+        self.marks
+            .push_back((name.to_string(), self.playout_end_ms.max(now_ms)));
+    }
+
+    /// The agent asked to drop its queued audio: what has not played by `now_ms` is gone, and
+    /// every pending mark is echoed now.
+    pub fn clear(&mut self, now_ms: f64) {
+        let dropped_ms = (self.playout_end_ms - now_ms).max(0.0);
+        if dropped_ms > 0.0 {
+            let keep = self.ms_to_index(now_ms);
+            self.recording.truncate(keep);
+            self.playout_end_ms = now_ms;
+        }
+        self.events.push(EarEvent::Cleared {
+            at_ms: now_ms,
+            dropped_ms,
+        });
+        for (name, _) in self.marks.drain(..) {
+            self.events.push(EarEvent::MarkPlayed {
+                name,
+                at_ms: now_ms,
+            });
+        }
+    }
+
+    /// The protocol says the agent's turn is complete (OpenAI `response.done`, an RTVI
+    /// `bot-stopped-speaking`): the turn ends when the playout does, without the gap.
+    pub fn agent_done(&mut self) {
+        self.done_signalled = true;
+    }
+
+    /// True while queued agent audio is still playing at `now_ms`.
+    pub fn is_playing(&self, now_ms: f64) -> bool {
+        now_ms < self.playout_end_ms
+    }
+
+    /// Moves the clock to `now_ms`; returns what happened up to then, in order.
+    pub fn advance(&mut self, now_ms: f64) -> Vec<EarEvent> {
+        while let Some((_, due)) = self.marks.front() {
+            if *due > now_ms {
+                break;
+            }
+            let (name, at_ms) = self.marks.pop_front().unwrap_or_default();
+            self.events.push(EarEvent::MarkPlayed { name, at_ms });
+        }
+        if self.in_turn {
+            let end = if self.done_signalled {
+                self.playout_end_ms
+            } else {
+                self.playout_end_ms + self.end_gap_ms
+            };
+            if now_ms >= end {
+                self.in_turn = false;
+                self.events.push(EarEvent::TurnEnded {
+                    spoke_until_ms: self.playout_end_ms,
+                    at_ms: end,
+                });
+            }
+        }
+        std::mem::take(&mut self.events)
+    }
+
+    /// The agent channel as the caller heard it, from the call's start to `until_ms`.
+    pub fn recording(&self, until_ms: f64) -> Clip {
+        let mut samples = self.recording.clone();
+        samples.resize(self.ms_to_index(until_ms).max(samples.len()), 0.0);
+        Clip::new(samples, self.rate)
+    }
+}
