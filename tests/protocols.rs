@@ -355,3 +355,37 @@ mod ear {
         );
     }
 }
+
+mod raw_pcm {
+    use serde_json::json;
+    use voicesim::transport::raw_pcm::{self, Control};
+
+    #[test]
+    fn vonage_opening_frame_sizes_and_control_messages() {
+        let opening: serde_json::Value =
+            serde_json::from_str(&raw_pcm::vonage_connected(16_000)).unwrap();
+        assert_eq!(
+            opening,
+            json!({"event":"websocket:connected","content-type":"audio/l16;rate=16000"})
+        );
+        assert_eq!(raw_pcm::frame_bytes(8_000), 320);
+        assert_eq!(raw_pcm::frame_bytes(16_000), 640);
+        assert_eq!(raw_pcm::frame_bytes(24_000), 960);
+        assert_eq!(
+            raw_pcm::parse_control(r#"{"action":"clear"}"#).unwrap(),
+            Control::Clear
+        );
+        assert_eq!(
+            raw_pcm::parse_control(r#"{"type":"hangup"}"#).unwrap(),
+            Control::Hangup
+        );
+        assert_eq!(
+            raw_pcm::parse_control(r#"{"type":"transcript","text":"hi"}"#).unwrap(),
+            Control::Other(json!({"type":"transcript","text":"hi"}))
+        );
+        assert!(raw_pcm::parse_control("hello")
+            .unwrap_err()
+            .to_string()
+            .starts_with("raw-pcm: "));
+    }
+}

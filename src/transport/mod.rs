@@ -3,6 +3,7 @@
 
 pub mod ear;
 pub mod openai_realtime;
+pub mod raw_pcm;
 pub mod twilio;
 
 /// A message from the agent that does not follow its protocol.
