@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use super::ProtocolError;
 use crate::audio::{Encoding, FRAME_MS};
+use tokio_tungstenite::tungstenite::Message;
 
 const PROTOCOL: &str = "raw-pcm";
 
@@ -44,4 +45,52 @@ pub fn parse_control(text: &str) -> Result<Control, ProtocolError> {
     } else {
         Control::Other(v)
     })
+}
+
+/// The raw-PCM adapter: binary PCM16 frames at `rate` both ways.
+pub struct RawPcm {
+    rate: u32,
+    /// Send Vonage's JSON opening first.
+    vonage: bool,
+}
+
+impl RawPcm {
+    pub fn new(rate: u32, vonage: bool) -> Self {
+        RawPcm { rate, vonage }
+    }
+}
+
+impl super::Adapter for RawPcm {
+    fn name(&self) -> &'static str {
+        PROTOCOL
+    }
+
+    fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    fn opening(&mut self) -> Vec<Message> {
+        if self.vonage {
+            vec![Message::text(vonage_connected(self.rate))]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn frame(&mut self, frame: &crate::audio::Frame, _elapsed_ms: u64) -> Vec<Message> {
+        vec![Message::binary(Encoding::Pcm16.encode(&frame.samples))]
+    }
+
+    fn receive(&mut self, message: &Message) -> Result<Vec<super::AgentEvent>, ProtocolError> {
+        use super::AgentEvent;
+        Ok(match message {
+            Message::Binary(bytes) => vec![AgentEvent::Audio(Encoding::Pcm16.decode(bytes))],
+            Message::Text(text) => match parse_control(text)? {
+                Control::Clear => vec![AgentEvent::Clear],
+                Control::Hangup => vec![AgentEvent::Hangup],
+                Control::Other(_) => Vec::new(),
+            },
+            _ => Vec::new(),
+        })
+    }
 }

@@ -19,6 +19,7 @@ use rand::{Rng, RngExt, SeedableRng};
 use serde_json::{json, Value};
 
 use super::ProtocolError;
+use tokio_tungstenite::tungstenite::Message;
 
 const PROTOCOL: &str = "twilio";
 
@@ -175,5 +176,62 @@ impl TwilioStream {
                 "unknown event {other:?}; a Twilio agent sends media, mark or clear"
             ))),
         }
+    }
+}
+
+/// The Twilio adapter: mu-law at 8 kHz in `media` events, marks echoed.
+pub struct Twilio {
+    stream: TwilioStream,
+}
+
+impl Twilio {
+    pub fn new(seed: u64, custom_parameters: BTreeMap<String, String>) -> Self {
+        Twilio {
+            stream: TwilioStream::new(seed, custom_parameters),
+        }
+    }
+}
+
+impl super::Adapter for Twilio {
+    fn name(&self) -> &'static str {
+        PROTOCOL
+    }
+
+    fn rate(&self) -> u32 {
+        8_000
+    }
+
+    fn opening(&mut self) -> Vec<Message> {
+        vec![
+            Message::text(self.stream.connected()),
+            Message::text(self.stream.start()),
+        ]
+    }
+
+    fn frame(&mut self, frame: &crate::audio::Frame, elapsed_ms: u64) -> Vec<Message> {
+        let payload = crate::audio::Encoding::Mulaw.encode(&frame.samples);
+        vec![Message::text(self.stream.media(elapsed_ms, &payload))]
+    }
+
+    fn receive(&mut self, message: &Message) -> Result<Vec<super::AgentEvent>, ProtocolError> {
+        use super::AgentEvent;
+        let Message::Text(text) = message else {
+            return Ok(Vec::new()); // pings, pongs, close: handled by the call
+        };
+        Ok(vec![match TwilioStream::parse(text)? {
+            AgentMessage::Media { payload } => {
+                AgentEvent::Audio(crate::audio::Encoding::Mulaw.decode(&payload))
+            }
+            AgentMessage::Mark { name } => AgentEvent::Mark(name),
+            AgentMessage::Clear => AgentEvent::Clear,
+        }])
+    }
+
+    fn mark_played(&mut self, name: &str) -> Vec<Message> {
+        vec![Message::text(self.stream.mark(name))]
+    }
+
+    fn closing(&mut self) -> Vec<Message> {
+        vec![Message::text(self.stream.stop())]
     }
 }

@@ -1,0 +1,304 @@
+//! One call in real time: connect, stream the microphone every 20 ms for the whole call, play
+//! the agent out through the [`Ear`], echo marks, record both sides on one timeline.
+//!
+//! The call is driven from outside through two channels: [`CallerCommand`]s in (say this,
+//! stop, hang up) and [`CallEvent`]s out, each stamped with the call time. Time is the number
+//! of frames sent times 20 ms; paced, that is the monotonic clock; with `fast`, frames go as
+//! fast as the agent takes them and the timeline stays consistent.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::ear::{Ear, EarEvent};
+use super::{Adapter, AgentEvent};
+use crate::audio::{Clip, FRAME_MS};
+use crate::noise::{MicEvent, MicTimeline};
+
+/// How to reach the agent and how to run the call.
+#[derive(Debug, Clone)]
+pub struct CallOptions {
+    /// `ws://` or `wss://`.
+    pub url: String,
+    /// Extra HTTP headers for the websocket handshake (auth tokens and the like).
+    pub headers: Vec<(String, String)>,
+    pub connect_timeout: Duration,
+    /// Send frames without waiting 20 ms between them, for agents that accept that.
+    pub fast: bool,
+    /// The call ends by itself after this long (call time).
+    pub max_duration: Duration,
+    /// Quiet after the agent's playout before its turn counts as over.
+    pub end_gap_ms: f64,
+}
+
+impl CallOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        CallOptions {
+            url: url.into(),
+            headers: Vec::new(),
+            connect_timeout: Duration::from_secs(10),
+            fast: false,
+            max_duration: Duration::from_secs(300),
+            end_gap_ms: 700.0,
+        }
+    }
+}
+
+/// What the caller side asks of the call.
+#[derive(Debug, Clone)]
+pub enum CallerCommand {
+    /// Speak this (queued after anything still being said).
+    Say(Clip),
+    /// Stop talking mid-sentence.
+    StopSpeaking,
+    /// Send the protocol's closing messages and hang up.
+    Hangup,
+}
+
+/// Something that happened on the call, at `at_ms` of call time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallEvent {
+    pub at_ms: f64,
+    #[serde(flatten)]
+    pub kind: CallEventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum CallEventKind {
+    Connected,
+    Mic { detail: MicEvent },
+    AgentStarted,
+    AgentTurnEnded { spoke_until_ms: f64 },
+    MarkEchoed { name: String },
+    AgentCleared { dropped_ms: f64 },
+    AgentTranscript { text: String },
+    AgentError { message: String },
+    Ended { reason: EndReason },
+}
+
+/// Why a call ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum EndReason {
+    CallerHungUp,
+    AgentHungUp,
+    /// The agent closed the socket.
+    AgentClosed,
+    TimeLimit,
+    /// The agent broke its protocol or the socket failed; the call stops there.
+    Error {
+        message: String,
+    },
+}
+
+/// A finished call: how it ended and what both sides sounded like.
+#[derive(Debug, Clone)]
+pub struct CallOutcome {
+    pub ended: EndReason,
+    pub duration_ms: f64,
+    /// What the caller's microphone sent.
+    pub caller: Clip,
+    /// What the caller heard of the agent, on the same timeline.
+    pub agent: Clip,
+}
+
+impl CallOutcome {
+    /// Stereo WAV: caller left, agent right.
+    pub fn write_wav(
+        &self,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<(), crate::audio::AudioError> {
+        crate::audio::write_wav(path, &[&self.caller, &self.agent])
+    }
+}
+
+/// The call could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("cannot connect to {url}: {message}")]
+    Connect { url: String, message: String },
+    #[error("cannot connect to {url}: no answer within {seconds} s")]
+    Timeout { url: String, seconds: u64 },
+    #[error("{0}: not a usable websocket URL or header; use ws://host:port/path or wss://…")]
+    BadRequest(String),
+}
+
+/// Runs one call until someone hangs up, the agent closes, or time runs out.
+pub async fn run(
+    options: CallOptions,
+    mut adapter: Box<dyn Adapter>,
+    mut mic: MicTimeline,
+    mut commands: mpsc::UnboundedReceiver<CallerCommand>,
+    events: mpsc::UnboundedSender<CallEvent>,
+) -> Result<CallOutcome, CallError> {
+    let mut request = options
+        .url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| CallError::BadRequest(format!("{}: {e}", options.url)))?;
+    for (name, value) in &options.headers {
+        let name = HeaderName::try_from(name.as_str())
+            .map_err(|e| CallError::BadRequest(format!("header {name}: {e}")))?;
+        let value = HeaderValue::try_from(value.as_str())
+            .map_err(|e| CallError::BadRequest(format!("header {name}: {e}")))?;
+        request.headers_mut().insert(name, value);
+    }
+    let connect = tokio_tungstenite::connect_async(request);
+    let (socket, _) = tokio::time::timeout(options.connect_timeout, connect)
+        .await
+        .map_err(|_| CallError::Timeout {
+            url: options.url.clone(),
+            seconds: options.connect_timeout.as_secs(),
+        })?
+        .map_err(|e| CallError::Connect {
+            url: options.url.clone(),
+            message: e.to_string(),
+        })?;
+    let (mut tx, mut rx) = socket.split();
+
+    let rate = adapter.rate();
+    let mut ear = Ear::new(rate, options.end_gap_ms);
+    let mut caller = Vec::new();
+    let mut frames: u64 = 0;
+    let now = |frames: u64| (frames * FRAME_MS as u64) as f64;
+    let emit = |at_ms: f64, kind: CallEventKind| {
+        let _ = events.send(CallEvent { at_ms, kind });
+    };
+    emit(0.0, CallEventKind::Connected);
+
+    let mut ticker =
+        tokio::time::interval_at(Instant::now(), Duration::from_millis(FRAME_MS as u64));
+    // Late ticks are caught up at once: the number of frames sent tracks the clock.
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    let max_frames = options.max_duration.as_millis() as u64 / FRAME_MS as u64;
+
+    let mut outgoing = adapter.opening();
+    let ended = 'call: loop {
+        for message in outgoing.drain(..) {
+            if let Err(e) = tx.send(message).await {
+                break 'call EndReason::Error {
+                    message: format!("sending to the agent: {e}"),
+                };
+            }
+        }
+        if frames >= max_frames {
+            break EndReason::TimeLimit;
+        }
+        tokio::select! {
+            biased;
+            command = commands.recv() => match command {
+                Some(CallerCommand::Say(clip)) => {
+                    if let Err(e) = mic.say(clip) {
+                        break EndReason::Error { message: e.to_string() };
+                    }
+                }
+                Some(CallerCommand::StopSpeaking) => mic.stop_speaking(),
+                Some(CallerCommand::Hangup) | None => break EndReason::CallerHungUp,
+            },
+            incoming = rx.next() => match incoming {
+                None | Some(Ok(Message::Close(_))) => break EndReason::AgentClosed,
+                Some(Err(e)) => break EndReason::Error { message: format!("websocket: {e}") },
+                Some(Ok(message)) => {
+                    let at = now(frames);
+                    match adapter.receive(&message) {
+                        Err(e) => break EndReason::Error { message: e.to_string() },
+                        Ok(agent_events) => {
+                            for event in agent_events {
+                                match event {
+                                    AgentEvent::Audio(samples) => ear.hear(at, &samples),
+                                    AgentEvent::Mark(name) => ear.mark(at, &name),
+                                    AgentEvent::Clear => ear.clear(at),
+                                    AgentEvent::Done => ear.agent_done(),
+                                    AgentEvent::Hangup => break 'call EndReason::AgentHungUp,
+                                    AgentEvent::Transcript(text) => emit(at, CallEventKind::AgentTranscript { text }),
+                                    AgentEvent::Error(message) => emit(at, CallEventKind::AgentError { message }),
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+            _ = ticker.tick(), if !options.fast => {
+                outgoing = send_frame(&mut *adapter, &mut mic, &mut ear, &mut caller, &mut frames, &emit);
+            }
+            _ = std::future::ready(()), if options.fast => {
+                outgoing = send_frame(&mut *adapter, &mut mic, &mut ear, &mut caller, &mut frames, &emit);
+            }
+        }
+    };
+
+    for message in adapter.closing() {
+        let _ = tx.send(message).await;
+    }
+    let _ = tx.send(Message::Close(None)).await;
+    let duration_ms = now(frames);
+    for event in ear.advance(duration_ms) {
+        forward_ear(event, &mut *adapter, &emit);
+    }
+    emit(
+        duration_ms,
+        CallEventKind::Ended {
+            reason: ended.clone(),
+        },
+    );
+    Ok(CallOutcome {
+        ended,
+        duration_ms,
+        caller: Clip::new(caller, rate),
+        agent: ear.recording(duration_ms),
+    })
+}
+
+/// One tick: the next microphone frame out, the ear's clock forward; returns what to send.
+fn send_frame(
+    adapter: &mut dyn Adapter,
+    mic: &mut MicTimeline,
+    ear: &mut Ear,
+    caller: &mut Vec<f32>,
+    frames: &mut u64,
+    emit: &impl Fn(f64, CallEventKind),
+) -> Vec<Message> {
+    let at_ms = (*frames * FRAME_MS as u64) as f64;
+    let frame = mic.next_frame();
+    let mut out = adapter.frame(&frame, at_ms as u64);
+    caller.extend_from_slice(&frame.samples);
+    *frames += 1;
+    for detail in mic.take_events() {
+        emit(at_ms, CallEventKind::Mic { detail });
+    }
+    for event in ear.advance(at_ms) {
+        out.extend(forward_ear(event, adapter, emit));
+    }
+    out
+}
+
+/// Reports an ear event; returns the messages it calls for (mark echoes).
+fn forward_ear(
+    event: EarEvent,
+    adapter: &mut dyn Adapter,
+    emit: &impl Fn(f64, CallEventKind),
+) -> Vec<Message> {
+    match event {
+        EarEvent::AgentStarted { at_ms } => emit(at_ms, CallEventKind::AgentStarted),
+        EarEvent::TurnEnded {
+            spoke_until_ms,
+            at_ms,
+        } => emit(at_ms, CallEventKind::AgentTurnEnded { spoke_until_ms }),
+        EarEvent::Cleared { at_ms, dropped_ms } => {
+            emit(at_ms, CallEventKind::AgentCleared { dropped_ms })
+        }
+        EarEvent::MarkPlayed { name, at_ms } => {
+            let messages = adapter.mark_played(&name);
+            emit(at_ms, CallEventKind::MarkEchoed { name });
+            return messages;
+        }
+    }
+    Vec::new()
+}
