@@ -304,3 +304,78 @@ async fn an_agent_that_is_not_there_or_breaks_protocol_is_reported() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_realtime_commits_the_turn_and_ends_it_on_response_done() {
+    use voicesim::transport::openai_realtime::OpenAiRealtime;
+    let (listener, url) = listen().await;
+    let agent = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+        let mut seen = Vec::new();
+        while let Some(Ok(Message::Text(t))) = ws.next().await {
+            let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+            let kind = v["type"].as_str().unwrap().to_string();
+            if kind == "input_audio_buffer.append" {
+                use base64::Engine as _;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(v["audio"].as_str().unwrap())
+                    .unwrap();
+                assert_eq!(bytes.len(), 960, "20 ms of PCM16 at 24 kHz");
+            }
+            if kind == "response.create" {
+                // Answer the way a realtime server does: audio faster than real time, the
+                // transcript, then response.done.
+                use base64::Engine as _;
+                let audio = base64::engine::general_purpose::STANDARD
+                    .encode(Encoding::Pcm16.encode(&vec![0.2; 7_200]));
+                for msg in [
+                    serde_json::json!({"type":"response.output_audio.delta","item_id":"it1","delta":audio}),
+                    serde_json::json!({"type":"response.output_audio_transcript.done","transcript":"Sure, one moment."}),
+                    serde_json::json!({"type":"response.done","response":{}}),
+                ] {
+                    ws.send(Message::text(msg.to_string())).await.unwrap();
+                }
+            }
+            if seen.last() != Some(&kind) {
+                seen.push(kind);
+            }
+        }
+        seen
+    });
+    let (cmd, mut events, call) = start(
+        CallOptions::new(&url),
+        Box::new(OpenAiRealtime::new(Encoding::Pcm16, false)),
+        quiet_mic(24_000),
+    );
+    cmd.send(CallerCommand::Say(Clip::new(vec![0.1; 4_800], 24_000)))
+        .unwrap();
+    let (mut transcript, mut turn) = (None, None);
+    while let Some(e) = events.recv().await {
+        match e.kind {
+            CallEventKind::AgentTranscript { text } => transcript = Some(text),
+            CallEventKind::AgentTurnEnded { spoke_until_ms } => {
+                turn = Some((spoke_until_ms, e.at_ms));
+                cmd.send(CallerCommand::Hangup).unwrap();
+            }
+            _ => {}
+        }
+    }
+    call.await.unwrap().unwrap();
+    assert_eq!(transcript.as_deref(), Some("Sure, one moment."));
+    let (spoke_until, at) = turn.unwrap();
+    assert_eq!(
+        spoke_until, at,
+        "response.done ends the turn when playout ends, no gap"
+    );
+    let seen = agent.await.unwrap();
+    assert_eq!(seen[0], "session.update");
+    let commit = seen
+        .iter()
+        .position(|k| k == "input_audio_buffer.commit")
+        .expect("commit");
+    assert_eq!(seen[commit + 1], "response.create");
+    assert!(seen[1..commit]
+        .iter()
+        .all(|k| k == "input_audio_buffer.append"));
+}

@@ -35,6 +35,11 @@ pub trait Adapter: Send {
     fn frame(&mut self, frame: &Frame, elapsed_ms: u64) -> Vec<Message>;
     /// A message from the agent.
     fn receive(&mut self, message: &Message) -> Result<Vec<AgentEvent>, ProtocolError>;
+    /// Sent when the caller's utterance ends (protocols without server-side turn detection
+    /// commit the turn here).
+    fn caller_stopped(&mut self) -> Vec<Message> {
+        Vec::new()
+    }
     /// Sent when a mark's audio has played (Twilio echoes marks); most protocols send nothing.
     fn mark_played(&mut self, _name: &str) -> Vec<Message> {
         Vec::new()

@@ -271,6 +271,9 @@ fn send_frame(
     caller.extend_from_slice(&frame.samples);
     *frames += 1;
     for detail in mic.take_events() {
+        if matches!(detail, MicEvent::SpeechEnded { .. }) {
+            out.extend(adapter.caller_stopped());
+        }
         emit(at_ms, CallEventKind::Mic { detail });
     }
     for event in ear.advance(at_ms) {

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::ProtocolError;
 use crate::audio::Encoding;
+use tokio_tungstenite::tungstenite::Message;
 
 const PROTOCOL: &str = "openai-realtime";
 
@@ -153,4 +154,74 @@ pub fn parse(text: &str) -> Result<ServerEvent, ProtocolError> {
             kind: other.to_string(),
         },
     })
+}
+
+/// The OpenAI Realtime adapter. With `server_vad` the agent decides when the caller finished;
+/// without it voicesim commits each utterance and asks for a response when the caller stops.
+pub struct OpenAiRealtime {
+    encoding: Encoding,
+    rate: u32,
+    server_vad: bool,
+}
+
+impl OpenAiRealtime {
+    /// PCM16 is at 24 kHz in this protocol; G.711 at 8 kHz.
+    pub fn new(encoding: Encoding, server_vad: bool) -> Self {
+        let rate = if encoding == Encoding::Pcm16 {
+            24_000
+        } else {
+            8_000
+        };
+        OpenAiRealtime {
+            encoding,
+            rate,
+            server_vad,
+        }
+    }
+}
+
+impl super::Adapter for OpenAiRealtime {
+    fn name(&self) -> &'static str {
+        PROTOCOL
+    }
+
+    fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    fn opening(&mut self) -> Vec<Message> {
+        vec![Message::text(session_update(
+            self.encoding,
+            self.rate,
+            self.server_vad,
+        ))]
+    }
+
+    fn frame(&mut self, frame: &crate::audio::Frame, _elapsed_ms: u64) -> Vec<Message> {
+        vec![Message::text(append(&self.encoding.encode(&frame.samples)))]
+    }
+
+    fn caller_stopped(&mut self) -> Vec<Message> {
+        if self.server_vad {
+            Vec::new()
+        } else {
+            vec![Message::text(commit()), Message::text(response_create())]
+        }
+    }
+
+    fn receive(&mut self, message: &Message) -> Result<Vec<super::AgentEvent>, ProtocolError> {
+        use super::AgentEvent;
+        let Message::Text(text) = message else {
+            return Ok(Vec::new());
+        };
+        Ok(match parse(text)? {
+            ServerEvent::AudioDelta { audio, .. } => {
+                vec![AgentEvent::Audio(self.encoding.decode(&audio))]
+            }
+            ServerEvent::TranscriptDone { transcript } => vec![AgentEvent::Transcript(transcript)],
+            ServerEvent::ResponseDone => vec![AgentEvent::Done],
+            ServerEvent::Error { message } => vec![AgentEvent::Error(message)],
+            _ => Vec::new(),
+        })
+    }
 }
