@@ -389,3 +389,117 @@ mod raw_pcm {
             .starts_with("raw-pcm: "));
     }
 }
+
+mod turns {
+    use voicesim::noise::MicEvent;
+    use voicesim::transport::call::{CallEvent, CallEventKind};
+    use voicesim::transport::turns::{turns, BargeIn};
+
+    fn at(at_ms: f64, kind: CallEventKind) -> CallEvent {
+        CallEvent { at_ms, kind }
+    }
+    fn mic(frame_ms: f64, detail: MicEvent) -> CallEvent {
+        at(frame_ms, CallEventKind::Mic { detail })
+    }
+
+    #[test]
+    fn latency_talk_time_and_barge_in_come_from_the_event_log() {
+        let log = vec![
+            at(0.0, CallEventKind::Connected),
+            // The agent greets first: no caller utterance to answer.
+            at(300.0, CallEventKind::AgentStarted),
+            at(
+                2000.0,
+                CallEventKind::AgentTurnEnded {
+                    spoke_until_ms: 1300.0,
+                },
+            ),
+            mic(2000.0, MicEvent::SpeechStarted { at_ms: 2000.0 }),
+            mic(3500.0, MicEvent::SpeechEnded { at_ms: 3490.0 }),
+            // Answers 810 ms after the caller stopped, talks 2 s; the caller cuts in after 500 ms
+            // and the agent clears 180 ms later.
+            at(4300.0, CallEventKind::AgentStarted),
+            mic(4800.0, MicEvent::SpeechStarted { at_ms: 4800.0 }),
+            at(4980.0, CallEventKind::AgentCleared { dropped_ms: 1320.0 }),
+            mic(5600.0, MicEvent::SpeechEnded { at_ms: 5600.0 }),
+            at(
+                5680.0,
+                CallEventKind::AgentTurnEnded {
+                    spoke_until_ms: 4980.0,
+                },
+            ),
+            // Then answers again, and the caller barges in without the agent stopping.
+            at(6000.0, CallEventKind::AgentStarted),
+            mic(6500.0, MicEvent::SpeechStarted { at_ms: 6500.0 }),
+            mic(7000.0, MicEvent::SpeechEnded { at_ms: 7000.0 }),
+            at(
+                7700.0,
+                CallEventKind::AgentTurnEnded {
+                    spoke_until_ms: 7000.0,
+                },
+            ),
+        ];
+        let t = turns(&log);
+        assert_eq!(t.len(), 3);
+        assert_eq!(
+            (t[0].response_latency_ms, t[0].agent_talk_ms),
+            (None, 1000.0)
+        );
+        assert_eq!(t[1].response_latency_ms, Some(810.0));
+        assert_eq!(t[1].agent_talk_ms, 680.0);
+        assert_eq!(
+            t[1].barge_in,
+            Some(BargeIn {
+                at_ms: 4800.0,
+                agent_stopped_after_ms: 180.0,
+                cleared: true
+            })
+        );
+        assert_eq!(t[2].response_latency_ms, Some(400.0));
+        assert_eq!(
+            t[2].barge_in,
+            Some(BargeIn {
+                at_ms: 6500.0,
+                agent_stopped_after_ms: 500.0,
+                cleared: false
+            })
+        );
+    }
+
+    #[test]
+    fn the_event_log_is_json_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let log = vec![
+            at(0.0, CallEventKind::Connected),
+            mic(
+                20.0,
+                MicEvent::Burst {
+                    at_ms: 12.5,
+                    file: "door.wav".into(),
+                    snr_db: 5.0,
+                },
+            ),
+            at(900.0, CallEventKind::MarkEchoed { name: "m1".into() }),
+        ];
+        voicesim::transport::call::write_event_log(&path, &log).unwrap();
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(
+            lines[0],
+            serde_json::json!({"at_ms":0.0,"event":"connected"})
+        );
+        assert_eq!(lines[1]["event"], "mic");
+        assert_eq!(
+            lines[1]["detail"],
+            serde_json::json!({"event":"burst","at_ms":12.5,"file":"door.wav","snr_db":5.0})
+        );
+        assert_eq!(
+            lines[2],
+            serde_json::json!({"at_ms":900.0,"event":"mark_echoed","name":"m1"})
+        );
+    }
+}

@@ -119,6 +119,20 @@ impl CallOutcome {
     }
 }
 
+/// Writes a call's events as JSON lines, one event a line, in the order they happened.
+pub fn write_event_log(
+    path: impl AsRef<std::path::Path>,
+    events: &[CallEvent],
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for event in events {
+        serde_json::to_writer(&mut out, event)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
 /// The call could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {

@@ -7,6 +7,7 @@ pub mod call;
 pub mod ear;
 pub mod openai_realtime;
 pub mod raw_pcm;
+pub mod turns;
 pub mod twilio;
 
 pub use adapter::{Adapter, AgentEvent};

@@ -1,0 +1,98 @@
+//! Per-turn measurements of a call, read off its event log: how long the agent took to answer,
+//! how long it talked, and whether it stopped when the caller barged in.
+
+use serde::Serialize;
+
+use super::call::{CallEvent, CallEventKind};
+use crate::noise::MicEvent;
+
+/// One agent turn.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Turn {
+    /// When the agent's audio started playing.
+    pub agent_started_ms: f64,
+    /// When the caller's utterance this turn answers ended, if it answers one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller_ended_ms: Option<f64>,
+    /// From the end of the caller's speech to the first agent audio heard.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_latency_ms: Option<f64>,
+    /// How long the agent's audio played.
+    pub agent_talk_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub barge_in: Option<BargeIn>,
+}
+
+/// The caller started talking while the agent was.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BargeIn {
+    pub at_ms: f64,
+    /// How long the agent went on after it: until it cleared its audio or its playout ended.
+    pub agent_stopped_after_ms: f64,
+    /// The agent cleared its queued audio (rather than talking to the end).
+    pub cleared: bool,
+}
+
+/// Splits a call's events into agent turns, in order. Events must be in the order the call
+/// emitted them.
+pub fn turns(events: &[CallEvent]) -> Vec<Turn> {
+    let mut done = Vec::new();
+    let mut open: Option<Turn> = None;
+    let mut caller_ended: Option<f64> = None;
+    let mut caller_speaking = false;
+    for event in events {
+        match &event.kind {
+            CallEventKind::Mic {
+                detail: MicEvent::SpeechStarted { at_ms },
+            } => {
+                caller_speaking = true;
+                if let Some(turn) = open.as_mut().filter(|t| t.barge_in.is_none()) {
+                    turn.barge_in = Some(BargeIn {
+                        at_ms: *at_ms,
+                        agent_stopped_after_ms: 0.0,
+                        cleared: false,
+                    });
+                }
+            }
+            CallEventKind::Mic {
+                detail: MicEvent::SpeechEnded { at_ms },
+            } => {
+                caller_speaking = false;
+                caller_ended = Some(*at_ms);
+            }
+            CallEventKind::AgentStarted => {
+                // Speech still going when the agent starts is a barge-in the other way round:
+                // no answer latency to measure.
+                let answered = caller_ended.take().filter(|_| !caller_speaking);
+                open = Some(Turn {
+                    agent_started_ms: event.at_ms,
+                    caller_ended_ms: answered,
+                    response_latency_ms: answered.map(|end| event.at_ms - end),
+                    agent_talk_ms: 0.0,
+                    barge_in: None,
+                });
+            }
+            CallEventKind::AgentCleared { .. } => {
+                if let Some(barge) = open
+                    .as_mut()
+                    .and_then(|t| t.barge_in.as_mut())
+                    .filter(|b| !b.cleared)
+                {
+                    barge.cleared = true;
+                    barge.agent_stopped_after_ms = event.at_ms - barge.at_ms;
+                }
+            }
+            CallEventKind::AgentTurnEnded { spoke_until_ms } => {
+                if let Some(mut turn) = open.take() {
+                    turn.agent_talk_ms = spoke_until_ms - turn.agent_started_ms;
+                    if let Some(barge) = turn.barge_in.as_mut().filter(|b| !b.cleared) {
+                        barge.agent_stopped_after_ms = (spoke_until_ms - barge.at_ms).max(0.0);
+                    }
+                    done.push(turn);
+                }
+            }
+            _ => {}
+        }
+    }
+    done
+}
