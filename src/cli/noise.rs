@@ -111,18 +111,8 @@ fn mix(args: MixArgs) -> Result<Exit, CliError> {
     for (bg, snr) in profile.background.iter().zip(mic.background_snrs()) {
         println!("  noise    {} at {snr:.1} dB SNR", bg.file);
     }
-    for event in mic.take_events() {
-        if let MicEvent::Burst {
-            at_ms,
-            file,
-            snr_db,
-        } = event
-        {
-            println!(
-                "  burst    {file} at {:.2} s ({snr_db:.1} dB SNR)",
-                at_ms / 1000.0
-            );
-        }
+    for (seconds, file, snr_db) in placed_bursts(&mut mic) {
+        println!("  burst    {file} at {seconds:.2} s ({snr_db:.1} dB SNR)");
     }
     if !profile.line.is_clean() {
         println!("  line     {}", describe_line(&profile));
@@ -219,20 +209,27 @@ fn show(args: ShowArgs) -> Result<Exit, CliError> {
             snrs.join(", ")
         }
     );
-    let mut placed = 0;
-    for event in mic.take_events() {
-        if let MicEvent::Burst {
-            at_ms,
-            file,
-            snr_db,
-        } = event
-        {
-            placed += 1;
-            println!("  {:>8.2} s  {file} ({snr_db:.1} dB SNR)", at_ms / 1000.0);
-        }
+    let placed = placed_bursts(&mut mic);
+    for (seconds, file, snr_db) in &placed {
+        println!("  {seconds:>8.2} s  {file} ({snr_db:.1} dB SNR)");
     }
-    if placed == 0 {
+    if placed.is_empty() {
         println!("  no bursts");
     }
     Ok(Exit::Ok)
+}
+
+/// (seconds, file, SNR) of the bursts the timeline placed since the last look.
+fn placed_bursts(mic: &mut MicTimeline) -> Vec<(f64, String, f64)> {
+    mic.take_events()
+        .into_iter()
+        .filter_map(|event| match event {
+            MicEvent::Burst {
+                at_ms,
+                file,
+                snr_db,
+            } => Some((at_ms / 1000.0, file, snr_db)),
+            _ => None,
+        })
+        .collect()
 }
