@@ -379,3 +379,70 @@ async fn openai_realtime_commits_the_turn_and_ends_it_on_response_done() {
         .iter()
         .all(|k| k == "input_audio_buffer.append"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_caller_barges_in_and_the_turn_records_how_fast_the_agent_yielded() {
+    let (listener, url) = listen().await;
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+        let mut frames = 0;
+        let mut cleared_at = None;
+        while let Some(Ok(m)) = ws.next().await {
+            let Message::Binary(b) = m else { continue };
+            frames += 1;
+            if frames == 10 {
+                // Two seconds of agent speech, all at once.
+                ws.send(Message::binary(Encoding::Pcm16.encode(&vec![0.2; 16_000])))
+                    .await
+                    .unwrap();
+            }
+            // The caller's microphone is silent but for the barge-in: any sound is the caller.
+            let loud = Encoding::Pcm16.decode(&b).iter().any(|s| s.abs() > 0.1);
+            if loud && cleared_at.is_none() {
+                ws.send(Message::text(r#"{"action":"clear"}"#))
+                    .await
+                    .unwrap();
+                cleared_at = Some(frames);
+            }
+            if cleared_at.is_some_and(|c| frames > c + 80) {
+                ws.send(Message::text(r#"{"type":"hangup"}"#))
+                    .await
+                    .unwrap();
+            }
+        }
+    });
+    let (cmd, mut events, call) = start(
+        CallOptions::new(&url),
+        Box::new(RawPcm::new(8_000, false)),
+        quiet_mic(8_000),
+    );
+    cmd.send(CallerCommand::BargeIn {
+        clip: Clip::new(vec![0.3; 8_000], 8_000),
+        after_ms: 500.0,
+    })
+    .unwrap();
+    let mut log = Vec::new();
+    while let Some(e) = events.recv().await {
+        log.push(e);
+    }
+    let outcome = call.await.unwrap().unwrap();
+    assert_eq!(outcome.ended, EndReason::AgentHungUp);
+    let turns = voicesim::transport::turns::turns(&log);
+    assert_eq!(turns.len(), 1, "{log:?}");
+    let barge = turns[0].barge_in.clone().expect("a barge-in");
+    assert_eq!(
+        barge.at_ms,
+        turns[0].agent_started_ms + 500.0,
+        "the caller cut in after 500 ms of agent audio"
+    );
+    assert!(barge.cleared, "the agent cleared its audio");
+    assert!(
+        barge.agent_stopped_after_ms > 0.0 && barge.agent_stopped_after_ms <= 200.0,
+        "{barge:?}"
+    );
+    // Only what played before the clear is in the recording.
+    let played = outcome.agent.samples.iter().filter(|&&s| s != 0.0).count() as f64 / 8.0;
+    assert_eq!(played, turns[0].agent_talk_ms);
+    assert!(played < 2000.0);
+}

@@ -55,6 +55,9 @@ impl CallOptions {
 pub enum CallerCommand {
     /// Speak this (queued after anything still being said).
     Say(Clip),
+    /// Start speaking once `after_ms` of the agent's current (or next) turn has played: a
+    /// barge-in, to test how the agent handles being interrupted.
+    BargeIn { clip: Clip, after_ms: f64 },
     /// Stop talking mid-sentence.
     StopSpeaking,
     /// Send the protocol's closing messages and hang up.
@@ -193,6 +196,7 @@ pub async fn run(
     ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let max_frames = options.max_duration.as_millis() as u64 / FRAME_MS as u64;
 
+    let mut barge = Barge::default();
     let mut outgoing = adapter.opening();
     let ended = 'call: loop {
         for message in outgoing.drain(..) {
@@ -213,6 +217,7 @@ pub async fn run(
                         break EndReason::Error { message: e.to_string() };
                     }
                 }
+                Some(CallerCommand::BargeIn { clip, after_ms }) => barge.pending = Some((clip, after_ms)),
                 Some(CallerCommand::StopSpeaking) => mic.stop_speaking(),
                 Some(CallerCommand::Hangup) | None => break EndReason::CallerHungUp,
             },
@@ -240,10 +245,16 @@ pub async fn run(
                 }
             },
             _ = ticker.tick(), if !options.fast => {
-                outgoing = send_frame(&mut *adapter, &mut mic, &mut ear, &mut caller, &mut frames, &emit);
+                outgoing = match send_frame(&mut *adapter, &mut mic, &mut ear, &mut barge, &mut caller, &mut frames, &emit) {
+                    Ok(messages) => messages,
+                    Err(e) => break EndReason::Error { message: e.to_string() },
+                };
             }
             _ = std::future::ready(()), if options.fast => {
-                outgoing = send_frame(&mut *adapter, &mut mic, &mut ear, &mut caller, &mut frames, &emit);
+                outgoing = match send_frame(&mut *adapter, &mut mic, &mut ear, &mut barge, &mut caller, &mut frames, &emit) {
+                    Ok(messages) => messages,
+                    Err(e) => break EndReason::Error { message: e.to_string() },
+                };
             }
         }
     };
@@ -270,18 +281,44 @@ pub async fn run(
     })
 }
 
+/// A barge-in waiting for its moment, and when the agent's current turn started.
+#[derive(Default)]
+struct Barge {
+    pending: Option<(Clip, f64)>,
+    agent_started_ms: Option<f64>,
+}
+
 /// One tick: the next microphone frame out, the ear's clock forward; returns what to send.
 fn send_frame(
     adapter: &mut dyn Adapter,
     mic: &mut MicTimeline,
     ear: &mut Ear,
+    barge: &mut Barge,
     caller: &mut Vec<f32>,
     frames: &mut u64,
     emit: &impl Fn(f64, CallEventKind),
-) -> Vec<Message> {
+) -> Result<Vec<Message>, crate::audio::AudioError> {
     let at_ms = (*frames * FRAME_MS as u64) as f64;
+    let mut out = Vec::new();
+    for event in ear.advance(at_ms) {
+        match event {
+            EarEvent::AgentStarted { at_ms } => barge.agent_started_ms = Some(at_ms),
+            EarEvent::TurnEnded { .. } => barge.agent_started_ms = None,
+            _ => {}
+        }
+        out.extend(forward_ear(event, adapter, emit));
+    }
+    let due = barge
+        .agent_started_ms
+        .zip(barge.pending.as_ref())
+        .is_some_and(|(start, (_, after))| at_ms >= start + after);
+    if due && ear.is_playing(at_ms) {
+        if let Some((clip, _)) = barge.pending.take() {
+            mic.say(clip)?;
+        }
+    }
     let frame = mic.next_frame();
-    let mut out = adapter.frame(&frame, at_ms as u64);
+    out.extend(adapter.frame(&frame, at_ms as u64));
     caller.extend_from_slice(&frame.samples);
     *frames += 1;
     for detail in mic.take_events() {
@@ -290,10 +327,7 @@ fn send_frame(
         }
         emit(at_ms, CallEventKind::Mic { detail });
     }
-    for event in ear.advance(at_ms) {
-        out.extend(forward_ear(event, adapter, emit));
-    }
-    out
+    Ok(out)
 }
 
 /// Reports an ear event; returns the messages it calls for (mark echoes).
