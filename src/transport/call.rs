@@ -147,7 +147,8 @@ pub enum CallError {
     BadRequest(String),
 }
 
-/// Runs one call until someone hangs up, the agent closes, or time runs out.
+/// Runs one call until someone hangs up, the agent closes, or time runs out. Dropping the
+/// command sender hangs up too.
 pub async fn run(
     options: CallOptions,
     mut adapter: Box<dyn Adapter>,
@@ -244,13 +245,7 @@ pub async fn run(
                     }
                 }
             },
-            _ = ticker.tick(), if !options.fast => {
-                outgoing = match send_frame(&mut *adapter, &mut mic, &mut ear, &mut barge, &mut caller, &mut frames, &emit) {
-                    Ok(messages) => messages,
-                    Err(e) => break EndReason::Error { message: e.to_string() },
-                };
-            }
-            _ = std::future::ready(()), if options.fast => {
+            _ = next_tick(&mut ticker, options.fast) => {
                 outgoing = match send_frame(&mut *adapter, &mut mic, &mut ear, &mut barge, &mut caller, &mut frames, &emit) {
                     Ok(messages) => messages,
                     Err(e) => break EndReason::Error { message: e.to_string() },
@@ -279,6 +274,13 @@ pub async fn run(
         caller: Clip::new(caller, rate),
         agent: ear.recording(duration_ms),
     })
+}
+
+/// The next frame's moment: the pacer's tick, or at once in fast mode.
+async fn next_tick(ticker: &mut tokio::time::Interval, fast: bool) {
+    if !fast {
+        ticker.tick().await;
+    }
 }
 
 /// A barge-in waiting for its moment, and when the agent's current turn started.
