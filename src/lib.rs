@@ -31,13 +31,15 @@ use std::path::PathBuf;
 /// Where voicesim keeps downloaded models and synthesized speech: `$VOICESIM_CACHE`, else
 /// `$XDG_CACHE_HOME/voicesim`, else `~/.cache/voicesim`.
 pub fn cache_dir() -> PathBuf {
-    let env = |name| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    env("VOICESIM_CACHE")
-        .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("voicesim")))
-        .or_else(|| env("HOME").map(|h| h.join(".cache/voicesim")))
+    env_path("VOICESIM_CACHE")
+        .or_else(|| env_path("XDG_CACHE_HOME").map(|d| d.join("voicesim")))
+        .or_else(|| env_path("HOME").map(|h| h.join(".cache/voicesim")))
         .unwrap_or_else(|| PathBuf::from(".voicesim-cache"))
+}
+
+/// A path from the environment variable `name`; unset and empty are both "not given".
+pub(crate) fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }

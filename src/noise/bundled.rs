@@ -27,8 +27,9 @@ pub(crate) static FILES: &[(&str, &[u8])] = fixtures![
 pub(crate) static PROFILES: &[(&str, &str)] =
     profiles!["cafe", "call-center", "car", "office", "street"];
 
-pub(crate) fn file(name: &str) -> Option<&'static [u8]> {
-    FILES.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+/// A bundled recording by file name: its name as a static string, and its bytes.
+pub(crate) fn file(name: &str) -> Option<(&'static str, &'static [u8])> {
+    FILES.iter().find(|(n, _)| *n == name).copied()
 }
 
 pub(crate) fn profile(name: &str) -> Option<&'static str> {

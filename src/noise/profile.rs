@@ -117,7 +117,7 @@ impl Source {
     pub fn load(&self) -> Result<Clip, AudioError> {
         match self {
             Source::Bundled(name) => {
-                let bytes = bundled::file(name).unwrap_or_default();
+                let bytes = bundled::file(name).map_or(&[][..], |(_, b)| b);
                 Clip::decode(bytes.to_vec(), format!("<bundled>/{name}"))
             }
             Source::File(path) => Clip::open(path),
@@ -273,10 +273,8 @@ impl NoiseProfile {
     /// Resolves a file name of this profile.
     pub fn source(&self, file: &str) -> Result<Source, String> {
         match &self.base {
-            Base::Bundled => bundled::FILES
-                .iter()
-                .find(|(n, _)| *n == file)
-                .map(|(n, _)| Source::Bundled(n))
+            Base::Bundled => bundled::file(file)
+                .map(|(name, _)| Source::Bundled(name))
                 .ok_or_else(|| format!("{file:?} is not a bundled noise file")),
             Base::Dir(dir) => {
                 let path = dir.join(file);

@@ -16,9 +16,7 @@ const ENGINE: &str = "espeak-ng";
 impl Espeak {
     /// Finds `espeak-ng` on PATH (or `VOICESIM_ESPEAK`) and checks that it runs.
     pub fn new() -> Result<Self, SpeechError> {
-        let program = std::env::var_os("VOICESIM_ESPEAK")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| ENGINE.into());
+        let program = crate::env_path("VOICESIM_ESPEAK").unwrap_or_else(|| ENGINE.into());
         let version = Command::new(&program).arg("--version").output();
         match version {
             Ok(out) if out.status.success() => Ok(Espeak { program }),

@@ -84,13 +84,13 @@ fn environment(library: &Path) -> Result<&'static ort::environment::Environment,
 impl Piper {
     /// `$VOICESIM_PIPER_MODEL`, else the joe (en_US, medium) voice in the cache folder.
     pub fn default_model() -> PathBuf {
-        env_path("VOICESIM_PIPER_MODEL")
+        crate::env_path("VOICESIM_PIPER_MODEL")
             .unwrap_or_else(|| crate::cache_dir().join("piper/en_US-joe-medium.onnx"))
     }
 
     /// `$VOICESIM_ONNXRUNTIME`, else the library `make setup` unpacked into the cache folder.
     pub fn default_runtime() -> PathBuf {
-        env_path("VOICESIM_ONNXRUNTIME")
+        crate::env_path("VOICESIM_ONNXRUNTIME")
             .unwrap_or_else(|| crate::cache_dir().join("onnxruntime/libonnxruntime.so"))
     }
 
@@ -192,12 +192,6 @@ impl Piper {
             .map_err(engine_error)?;
         Ok(audio.to_vec())
     }
-}
-
-fn env_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os(name)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
 }
 
 /// Splits text into clauses at punctuation, keeping the punctuation mark of each.

@@ -35,9 +35,7 @@ impl std::fmt::Debug for Whisper {
 impl Whisper {
     /// `$VOICESIM_WHISPER_MODEL`, else tiny.en in the cache folder, where `make setup` puts it.
     pub fn default_model() -> PathBuf {
-        std::env::var_os("VOICESIM_WHISPER_MODEL")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
+        crate::env_path("VOICESIM_WHISPER_MODEL")
             .unwrap_or_else(|| crate::cache_dir().join("models/ggml-tiny.en.bin"))
     }
 
