@@ -20,9 +20,11 @@
 //! assert_eq!(wire.len(), 160);
 //! ```
 
+pub mod agent;
 pub mod audio;
 pub mod cli;
 pub mod noise;
+pub mod sim;
 pub mod speech;
 pub mod transport;
 

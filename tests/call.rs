@@ -89,7 +89,7 @@ async fn raw_pcm_call_plays_the_agent_out_on_the_timeline_and_records_both_sides
     let ended = log
         .iter()
         .find_map(|e| match e.kind {
-            CallEventKind::AgentTurnEnded { spoke_until_ms } => Some((spoke_until_ms, e.at_ms)),
+            CallEventKind::AgentTurnEnded { spoke_until_ms, .. } => Some((spoke_until_ms, e.at_ms)),
             _ => None,
         })
         .expect("turn ended");
@@ -354,7 +354,7 @@ async fn openai_realtime_commits_the_turn_and_ends_it_on_response_done() {
     while let Some(e) = events.recv().await {
         match e.kind {
             CallEventKind::AgentTranscript { text } => transcript = Some(text),
-            CallEventKind::AgentTurnEnded { spoke_until_ms } => {
+            CallEventKind::AgentTurnEnded { spoke_until_ms, .. } => {
                 turn = Some((spoke_until_ms, e.at_ms));
                 cmd.send(CallerCommand::Hangup).unwrap();
             }

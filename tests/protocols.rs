@@ -412,6 +412,8 @@ mod turns {
                 2000.0,
                 CallEventKind::AgentTurnEnded {
                     spoke_until_ms: 1300.0,
+                    cut_off: false,
+                    audio: voicesim::audio::Clip::new(Vec::new(), 8_000),
                 },
             ),
             mic(2000.0, MicEvent::SpeechStarted { at_ms: 2000.0 }),
@@ -426,6 +428,8 @@ mod turns {
                 5680.0,
                 CallEventKind::AgentTurnEnded {
                     spoke_until_ms: 4980.0,
+                    cut_off: false,
+                    audio: voicesim::audio::Clip::new(Vec::new(), 8_000),
                 },
             ),
             // Then answers again, and the caller barges in without the agent stopping.
@@ -436,6 +440,8 @@ mod turns {
                 7700.0,
                 CallEventKind::AgentTurnEnded {
                     spoke_until_ms: 7000.0,
+                    cut_off: false,
+                    audio: voicesim::audio::Clip::new(Vec::new(), 8_000),
                 },
             ),
         ];

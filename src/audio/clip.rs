@@ -66,6 +66,25 @@ impl Clip {
         Resampler::new(self.rate, rate)?.process(&self)
     }
 
+    /// The clip without its leading and trailing silence: whatever lies outside the first and
+    /// last 10 ms window within 40 dB of the loudest one. Engines pad speech with silence;
+    /// trimmed, "the caller stopped speaking" means the voice stopped.
+    pub fn trim_silence(mut self) -> Clip {
+        let window = (self.rate as usize / 100).max(1);
+        let levels: Vec<f64> = self.samples.chunks(window).map(level::rms).collect();
+        let loudest = levels.iter().cloned().fold(0.0, f64::max);
+        if loudest == 0.0 {
+            return self;
+        }
+        let threshold = loudest * level::from_dbfs(-40.0);
+        let first = levels.iter().position(|&l| l >= threshold).unwrap_or(0);
+        let last = levels.iter().rposition(|&l| l >= threshold).unwrap_or(0);
+        let end = ((last + 1) * window).min(self.samples.len());
+        self.samples.truncate(end);
+        self.samples.drain(..first * window);
+        self
+    }
+
     /// Scales the clip so its RMS is `dbfs`; silent clips stay silent.
     pub fn normalized_to(mut self, dbfs: f64) -> Clip {
         let rms = level::rms(&self.samples);

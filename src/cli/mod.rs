@@ -1,5 +1,6 @@
 //! The command line: the only place that prints for humans and maps errors to exit codes.
 
+mod call;
 mod demo;
 mod noise;
 mod speech;
@@ -22,6 +23,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the built-in reference voice agent (an order-status line) with optional faults.
+    Agent(call::AgentArgs),
+    /// Call an agent with a scripted caller; record and transcribe the call.
+    Call(call::CallArgs),
     /// Play real speech through every bundled noise profile; report the SNR it got and the WER.
     Demo(demo::DemoArgs),
     /// Mix, list and inspect noise profiles.
@@ -99,6 +104,8 @@ pub fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Command::Agent(args) => call::agent(args),
+        Command::Call(args) => call::call(args),
         Command::Demo(args) => demo::run(args),
         Command::Noise(cmd) => noise::run(cmd),
         Command::Tts(args) => speech::tts(args),

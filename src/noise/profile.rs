@@ -164,6 +164,9 @@ impl NoiseProfile {
     /// A bundled profile by name, or a YAML file by path (anything with a `/` or a `.yaml`/`.yml`
     /// ending, or an existing file).
     pub fn find(name_or_path: &str) -> Result<NoiseProfile, NoiseError> {
+        if name_or_path == "clean" {
+            return Ok(Self::clean());
+        }
         let path = Path::new(name_or_path);
         let looks_like_path = name_or_path.contains(std::path::MAIN_SEPARATOR)
             || name_or_path.contains('/')

@@ -35,6 +35,9 @@ pub struct CallOptions {
     pub max_duration: Duration,
     /// Quiet after the agent's playout before its turn counts as over.
     pub end_gap_ms: f64,
+    /// The call ends with [`EndReason::NoAnswer`] when the agent has said nothing this long
+    /// (wall-clock time) since the call started or the caller last stopped speaking.
+    pub answer_timeout: Duration,
 }
 
 impl CallOptions {
@@ -46,6 +49,7 @@ impl CallOptions {
             fast: false,
             max_duration: Duration::from_secs(300),
             end_gap_ms: 700.0,
+            answer_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -76,14 +80,38 @@ pub struct CallEvent {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum CallEventKind {
     Connected,
-    Mic { detail: MicEvent },
+    Mic {
+        detail: MicEvent,
+    },
     AgentStarted,
-    AgentTurnEnded { spoke_until_ms: f64 },
-    MarkEchoed { name: String },
-    AgentCleared { dropped_ms: f64 },
-    AgentTranscript { text: String },
-    AgentError { message: String },
-    Ended { reason: EndReason },
+    AgentTurnEnded {
+        spoke_until_ms: f64,
+        /// The call ended while this turn was still going.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        cut_off: bool,
+        /// What the caller heard of this turn, for transcription; not in the event log.
+        #[serde(skip)]
+        audio: Clip,
+    },
+    /// The agent's audio ran dry mid-turn for `gap_ms`: the caller heard a dropout.
+    AgentUnderrun {
+        gap_ms: f64,
+    },
+    MarkEchoed {
+        name: String,
+    },
+    AgentCleared {
+        dropped_ms: f64,
+    },
+    AgentTranscript {
+        text: String,
+    },
+    AgentError {
+        message: String,
+    },
+    Ended {
+        reason: EndReason,
+    },
 }
 
 /// Why a call ended.
@@ -95,6 +123,10 @@ pub enum EndReason {
     /// The agent closed the socket.
     AgentClosed,
     TimeLimit,
+    /// The agent said nothing for `waited_ms` after the call started or the caller spoke.
+    NoAnswer {
+        waited_ms: f64,
+    },
     /// The agent broke its protocol or the socket failed; the call stops there.
     Error {
         message: String,
@@ -197,7 +229,10 @@ pub async fn run(
     ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let max_frames = options.max_duration.as_millis() as u64 / FRAME_MS as u64;
 
-    let mut barge = Barge::default();
+    let mut turn = TurnState {
+        waiting_since: Some(std::time::Instant::now()),
+        ..TurnState::default()
+    };
     let mut outgoing = adapter.opening();
     let ended = 'call: loop {
         for message in outgoing.drain(..) {
@@ -210,6 +245,13 @@ pub async fn run(
         if frames >= max_frames {
             break EndReason::TimeLimit;
         }
+        if let Some(since) = turn.waiting_since.filter(|_| !mic.is_speaking()) {
+            if since.elapsed() >= options.answer_timeout {
+                break EndReason::NoAnswer {
+                    waited_ms: since.elapsed().as_millis() as f64,
+                };
+            }
+        }
         tokio::select! {
             biased;
             command = commands.recv() => match command {
@@ -218,7 +260,7 @@ pub async fn run(
                         break EndReason::Error { message: e.to_string() };
                     }
                 }
-                Some(CallerCommand::BargeIn { clip, after_ms }) => barge.pending = Some((clip, after_ms)),
+                Some(CallerCommand::BargeIn { clip, after_ms }) => turn.barge = Some((clip, after_ms)),
                 Some(CallerCommand::StopSpeaking) => mic.stop_speaking(),
                 Some(CallerCommand::Hangup) | None => break EndReason::CallerHungUp,
             },
@@ -246,7 +288,7 @@ pub async fn run(
                 }
             },
             _ = next_tick(&mut ticker, options.fast) => {
-                outgoing = match send_frame(&mut *adapter, &mut mic, &mut ear, &mut barge, &mut caller, &mut frames, &emit) {
+                outgoing = match send_frame(&mut *adapter, &mut mic, &mut ear, &mut turn, &mut caller, &mut frames, &emit) {
                     Ok(messages) => messages,
                     Err(e) => break EndReason::Error { message: e.to_string() },
                 };
@@ -259,8 +301,9 @@ pub async fn run(
     }
     let _ = tx.send(Message::Close(None)).await;
     let duration_ms = now(frames);
-    for event in ear.advance(duration_ms) {
-        forward_ear(event, &mut *adapter, &emit);
+    turn.over = true;
+    for event in ear.finish(duration_ms) {
+        forward_ear(event, &mut *adapter, &ear, &mut turn, &emit);
     }
     emit(
         duration_ms,
@@ -283,11 +326,17 @@ async fn next_tick(ticker: &mut tokio::time::Interval, fast: bool) {
     }
 }
 
-/// A barge-in waiting for its moment, and when the agent's current turn started.
+/// Where the call stands between frames.
 #[derive(Default)]
-struct Barge {
-    pending: Option<(Clip, f64)>,
+struct TurnState {
+    /// A barge-in waiting for its moment: the clip, and ms into the agent's turn.
+    barge: Option<(Clip, f64)>,
+    /// When the agent's current turn started playing.
     agent_started_ms: Option<f64>,
+    /// Since when the caller has been waiting for the agent to say something.
+    waiting_since: Option<std::time::Instant>,
+    /// The call has ended; what the ear reports now was cut off.
+    over: bool,
 }
 
 /// One tick: the next microphone frame out, the ear's clock forward; returns what to send.
@@ -295,7 +344,7 @@ fn send_frame(
     adapter: &mut dyn Adapter,
     mic: &mut MicTimeline,
     ear: &mut Ear,
-    barge: &mut Barge,
+    turn: &mut TurnState,
     caller: &mut Vec<f32>,
     frames: &mut u64,
     emit: &impl Fn(f64, CallEventKind),
@@ -303,19 +352,14 @@ fn send_frame(
     let at_ms = (*frames * FRAME_MS as u64) as f64;
     let mut out = Vec::new();
     for event in ear.advance(at_ms) {
-        match event {
-            EarEvent::AgentStarted { at_ms } => barge.agent_started_ms = Some(at_ms),
-            EarEvent::TurnEnded { .. } => barge.agent_started_ms = None,
-            _ => {}
-        }
-        out.extend(forward_ear(event, adapter, emit));
+        out.extend(forward_ear(event, adapter, ear, turn, emit));
     }
-    let due = barge
+    let due = turn
         .agent_started_ms
-        .zip(barge.pending.as_ref())
+        .zip(turn.barge.as_ref())
         .is_some_and(|(start, (_, after))| at_ms >= start + after);
     if due && ear.is_playing(at_ms) {
-        if let Some((clip, _)) = barge.pending.take() {
+        if let Some((clip, _)) = turn.barge.take() {
             mic.say(clip)?;
         }
     }
@@ -326,6 +370,7 @@ fn send_frame(
     for detail in mic.take_events() {
         if matches!(detail, MicEvent::SpeechEnded { .. }) {
             out.extend(adapter.caller_stopped());
+            turn.waiting_since = Some(std::time::Instant::now());
         }
         emit(at_ms, CallEventKind::Mic { detail });
     }
@@ -336,14 +381,34 @@ fn send_frame(
 fn forward_ear(
     event: EarEvent,
     adapter: &mut dyn Adapter,
+    ear: &Ear,
+    turn: &mut TurnState,
     emit: &impl Fn(f64, CallEventKind),
 ) -> Vec<Message> {
     match event {
-        EarEvent::AgentStarted { at_ms } => emit(at_ms, CallEventKind::AgentStarted),
+        EarEvent::AgentStarted { at_ms } => {
+            turn.agent_started_ms = Some(at_ms);
+            turn.waiting_since = None;
+            emit(at_ms, CallEventKind::AgentStarted)
+        }
         EarEvent::TurnEnded {
             spoke_until_ms,
             at_ms,
-        } => emit(at_ms, CallEventKind::AgentTurnEnded { spoke_until_ms }),
+        } => {
+            let started = turn.agent_started_ms.take().unwrap_or(spoke_until_ms);
+            let audio = ear.played(started, spoke_until_ms);
+            emit(
+                at_ms,
+                CallEventKind::AgentTurnEnded {
+                    spoke_until_ms,
+                    cut_off: turn.over,
+                    audio,
+                },
+            )
+        }
+        EarEvent::Underrun { at_ms, gap_ms } => {
+            emit(at_ms, CallEventKind::AgentUnderrun { gap_ms })
+        }
         EarEvent::Cleared { at_ms, dropped_ms } => {
             emit(at_ms, CallEventKind::AgentCleared { dropped_ms })
         }

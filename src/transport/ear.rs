@@ -22,6 +22,11 @@ use std::collections::VecDeque;
 
 use crate::audio::Clip;
 
+/// A gap in playout this long or longer is a dropout the caller hears. Shorter ones are the
+/// jitter of a real-time stream (the call's clock moves in 20 ms steps), which a phone's
+/// jitter buffer absorbs.
+pub const UNDERRUN_MS: f64 = 40.0;
+
 /// Something the ear noticed; times are ms since the call started.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EarEvent {
@@ -31,6 +36,9 @@ pub enum EarEvent {
     MarkPlayed { name: String, at_ms: f64 },
     /// The agent dropped its queued audio (barge-in); `dropped_ms` of it never played.
     Cleared { at_ms: f64, dropped_ms: f64 },
+    /// The agent's playout ran dry mid-turn for `gap_ms` before more audio came: the caller
+    /// heard a dropout (the agent streams slower than real time, or stalls).
+    Underrun { at_ms: f64, gap_ms: f64 },
     /// The agent's turn is over: its playout ended at `spoke_until_ms` and nothing new came for
     /// the gap, or the protocol said it is done; `at_ms` is when that became known.
     TurnEnded { spoke_until_ms: f64, at_ms: f64 },
@@ -77,6 +85,14 @@ impl Ear {
             return;
         }
         let start_ms = self.playout_end_ms.max(now_ms);
+        // Audio after the gap is a new turn even if nobody advanced the clock in between.
+        self.tick(now_ms);
+        if self.in_turn && now_ms - self.playout_end_ms >= UNDERRUN_MS {
+            self.events.push(EarEvent::Underrun {
+                at_ms: self.playout_end_ms,
+                gap_ms: now_ms - self.playout_end_ms,
+            });
+        }
         if !self.in_turn {
             self.in_turn = true;
             self.done_signalled = false;
@@ -131,6 +147,11 @@ impl Ear {
 
     /// Moves the clock to `now_ms`; returns what happened up to then, in order.
     pub fn advance(&mut self, now_ms: f64) -> Vec<EarEvent> {
+        self.tick(now_ms);
+        std::mem::take(&mut self.events)
+    }
+
+    fn tick(&mut self, now_ms: f64) {
         while let Some((_, due)) = self.marks.front() {
             if *due > now_ms {
                 break;
@@ -145,14 +166,34 @@ impl Ear {
                 self.playout_end_ms + self.end_gap_ms
             };
             if now_ms >= end {
-                self.in_turn = false;
-                self.events.push(EarEvent::TurnEnded {
-                    spoke_until_ms: self.playout_end_ms,
-                    at_ms: end,
-                });
+                self.end_turn(end);
             }
         }
+    }
+
+    /// The call is over at `now_ms`: a turn still open ends here, as far as it played.
+    pub fn finish(&mut self, now_ms: f64) -> Vec<EarEvent> {
+        self.tick(now_ms);
+        if self.in_turn {
+            self.playout_end_ms = self.playout_end_ms.min(now_ms);
+            self.end_turn(now_ms);
+        }
         std::mem::take(&mut self.events)
+    }
+
+    fn end_turn(&mut self, at_ms: f64) {
+        self.in_turn = false;
+        self.events.push(EarEvent::TurnEnded {
+            spoke_until_ms: self.playout_end_ms,
+            at_ms,
+        });
+    }
+
+    /// What the caller heard of the agent between two moments of the call.
+    pub fn played(&self, from_ms: f64, to_ms: f64) -> Clip {
+        let from = self.ms_to_index(from_ms).min(self.recording.len());
+        let to = self.ms_to_index(to_ms).clamp(from, self.recording.len());
+        Clip::new(self.recording[from..to].to_vec(), self.rate)
     }
 
     /// The agent channel as the caller heard it, from the call's start to `until_ms`.

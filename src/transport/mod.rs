@@ -19,3 +19,37 @@ pub struct ProtocolError {
     pub protocol: &'static str,
     pub message: String,
 }
+
+/// The wire protocols voicesim speaks, as named on the command line and in suites.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    /// Twilio Media Streams: JSON events, mu-law 8 kHz, marks and clear.
+    Twilio,
+    /// Binary PCM16 frames at a set rate, optional JSON control (Vonage, Vapi, Deepgram).
+    RawPcm,
+    /// An OpenAI-Realtime-compatible server: PCM16 24 kHz, server VAD.
+    OpenaiRealtime,
+}
+
+impl Protocol {
+    /// The client side. `seed` fixes Twilio's ids; `parameters` reach the agent where the
+    /// protocol carries them (Twilio `customParameters`); `rate` applies to raw PCM.
+    pub fn adapter(
+        self,
+        seed: u64,
+        parameters: std::collections::BTreeMap<String, String>,
+        rate: u32,
+    ) -> Box<dyn Adapter> {
+        match self {
+            Protocol::Twilio => Box::new(twilio::Twilio::new(seed, parameters)),
+            Protocol::RawPcm => Box::new(raw_pcm::RawPcm::new(rate, false)),
+            Protocol::OpenaiRealtime => Box::new(openai_realtime::OpenAiRealtime::new(
+                crate::audio::Encoding::Pcm16,
+                true,
+            )),
+        }
+    }
+}

@@ -21,6 +21,19 @@ pub struct Turn {
     pub agent_talk_ms: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub barge_in: Option<BargeIn>,
+    /// Dropouts in the agent's audio (playout ran dry mid-turn), and their total length.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub underruns: u32,
+    #[serde(skip_serializing_if = "is_zero_ms")]
+    pub underrun_ms: f64,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_zero_ms(n: &f64) -> bool {
+    *n == 0.0
 }
 
 /// The caller started talking while the agent was.
@@ -70,7 +83,15 @@ pub fn turns(events: &[CallEvent]) -> Vec<Turn> {
                     response_latency_ms: answered.map(|end| event.at_ms - end),
                     agent_talk_ms: 0.0,
                     barge_in: None,
+                    underruns: 0,
+                    underrun_ms: 0.0,
                 });
+            }
+            CallEventKind::AgentUnderrun { gap_ms } => {
+                if let Some(turn) = open.as_mut() {
+                    turn.underruns += 1;
+                    turn.underrun_ms += gap_ms;
+                }
             }
             CallEventKind::AgentCleared { .. } => {
                 if let Some(barge) = open
@@ -82,7 +103,7 @@ pub fn turns(events: &[CallEvent]) -> Vec<Turn> {
                     barge.agent_stopped_after_ms = event.at_ms - barge.at_ms;
                 }
             }
-            CallEventKind::AgentTurnEnded { spoke_until_ms } => {
+            CallEventKind::AgentTurnEnded { spoke_until_ms, .. } => {
                 if let Some(mut turn) = open.take() {
                     turn.agent_talk_ms = spoke_until_ms - turn.agent_started_ms;
                     if let Some(barge) = turn.barge_in.as_mut().filter(|b| !b.cleared) {
@@ -95,4 +116,56 @@ pub fn turns(events: &[CallEvent]) -> Vec<Turn> {
         }
     }
     done
+}
+
+/// What went wrong with a call as a call, whatever was said: the errors a voice agent's users
+/// would notice before any words are judged.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "fault", rename_all = "snake_case")]
+pub enum Fault {
+    /// The agent broke its protocol or the connection failed (dropped without a close, ...).
+    Broken { message: String },
+    /// The agent never answered.
+    NoAnswer { waited_ms: f64 },
+    /// The agent's audio kept running dry: the caller heard it choppy.
+    Choppy { underruns: u32, gap_ms: f64 },
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::Broken { message } => write!(f, "the call broke: {message}"),
+            Fault::NoAnswer { waited_ms } => {
+                write!(f, "the agent said nothing for {:.1} s", waited_ms / 1000.0)
+            }
+            Fault::Choppy { underruns, gap_ms } => write!(
+                f,
+                "the agent's audio ran dry {underruns} times ({gap_ms:.0} ms of dropouts): \
+                 it streams slower than real time"
+            ),
+        }
+    }
+}
+
+/// The faults of a finished call, from how it ended and its turns.
+pub fn faults(ended: &super::call::EndReason, turns: &[Turn]) -> Vec<Fault> {
+    use super::call::EndReason;
+    let mut faults = Vec::new();
+    match ended {
+        EndReason::Error { message } => faults.push(Fault::Broken {
+            message: message.clone(),
+        }),
+        EndReason::NoAnswer { waited_ms } => faults.push(Fault::NoAnswer {
+            waited_ms: *waited_ms,
+        }),
+        _ => {}
+    }
+    let underruns: u32 = turns.iter().map(|t| t.underruns).sum();
+    if underruns > 0 {
+        faults.push(Fault::Choppy {
+            underruns,
+            gap_ms: turns.iter().map(|t| t.underrun_ms).sum(),
+        });
+    }
+    faults
 }

@@ -1,0 +1,155 @@
+//! The reference agent's turn detection: an energy VAD over 20 ms frames against a noise floor
+//! that follows the room, as simple agents do. It is deliberately ordinary: bursts can trigger
+//! it and loud babble can hide the end of a sentence, which is what voicesim exists to show.
+
+use crate::audio::{level, Clip};
+
+/// Speech must stand this far above the noise floor.
+const ABOVE_FLOOR_DB: f64 = 9.0;
+/// Below this nothing counts as speech, however quiet the room.
+const ABSOLUTE_MIN_DBFS: f64 = -50.0;
+/// Frames in a row that start an utterance (60 ms).
+const START_FRAMES: u32 = 3;
+/// Audio kept from before the detected start, so the first syllable is not cut.
+const PRE_ROLL_MS: f64 = 200.0;
+/// The floor rises this much per frame (it drops at once to a quieter frame).
+const FLOOR_RISE_DB: f64 = 0.05;
+
+/// What the endpointer noticed in a frame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Heard {
+    /// The caller started talking; `at_ms` on the stream clock.
+    Started { at_ms: f64 },
+    /// The caller stopped: the utterance, and when its last voiced frame ended.
+    Ended { utterance: Clip, at_ms: f64 },
+}
+
+/// Splits the caller's stream into utterances.
+#[derive(Debug, Clone)]
+pub struct Endpointer {
+    rate: u32,
+    /// Quiet needed after speech before the turn counts as over.
+    silence_ms: f64,
+    /// None until the first frame: the floor starts at whatever the room sounds like.
+    floor_db: Option<f64>,
+    received_ms: f64,
+    voiced_run: u32,
+    speaking: bool,
+    last_voiced_end_ms: f64,
+    /// Recent audio (pre-roll) while waiting, the utterance while speaking.
+    buffer: Vec<f32>,
+}
+
+impl Endpointer {
+    pub fn new(rate: u32, silence_ms: f64) -> Self {
+        Endpointer {
+            rate,
+            silence_ms,
+            floor_db: None,
+            received_ms: 0.0,
+            voiced_run: 0,
+            speaking: false,
+            last_voiced_end_ms: 0.0,
+            buffer: Vec::new(),
+        }
+    }
+
+    /// Stream time: ms of caller audio received so far.
+    pub fn now_ms(&self) -> f64 {
+        self.received_ms
+    }
+
+    pub fn is_speaking(&self) -> bool {
+        self.speaking
+    }
+
+    fn samples(&self, ms: f64) -> usize {
+        (ms * self.rate as f64 / 1000.0).round() as usize
+    }
+
+    /// Feeds caller audio (any length); returns what was noticed, in order.
+    pub fn push(&mut self, samples: &[f32]) -> Vec<Heard> {
+        let frame = crate::audio::Frame::samples_per_frame(self.rate);
+        let mut heard = Vec::new();
+        for chunk in samples.chunks(frame) {
+            let start_ms = self.received_ms;
+            self.received_ms += chunk.len() as f64 * 1000.0 / self.rate as f64;
+            self.buffer.extend_from_slice(chunk);
+            let energy = level::to_dbfs(level::rms(chunk)).max(-120.0);
+            let floor = *self.floor_db.get_or_insert(energy);
+            let voiced = energy > (floor + ABOVE_FLOOR_DB).max(ABSOLUTE_MIN_DBFS);
+            // Rising even under speech lets the floor follow a room that got louder for good.
+            self.floor_db = Some(if energy < floor {
+                energy
+            } else {
+                floor + FLOOR_RISE_DB
+            });
+            if voiced {
+                self.voiced_run += 1;
+                self.last_voiced_end_ms = self.received_ms;
+            } else {
+                self.voiced_run = 0;
+            }
+            if !self.speaking {
+                if self.voiced_run >= START_FRAMES {
+                    self.speaking = true;
+                    let at_ms = start_ms - (START_FRAMES - 1) as f64 * 20.0;
+                    let keep = self.samples(PRE_ROLL_MS + self.received_ms - at_ms);
+                    let cut = self.buffer.len().saturating_sub(keep);
+                    self.buffer.drain(..cut);
+                    heard.push(Heard::Started { at_ms });
+                } else {
+                    let keep = self.samples(PRE_ROLL_MS);
+                    let cut = self.buffer.len().saturating_sub(keep);
+                    self.buffer.drain(..cut);
+                }
+            } else if self.received_ms - self.last_voiced_end_ms >= self.silence_ms {
+                self.speaking = false;
+                // The utterance ends with its last voiced frame plus a little air.
+                let tail = self.samples(self.received_ms - self.last_voiced_end_ms - 100.0);
+                let end = self.buffer.len().saturating_sub(tail);
+                let utterance = Clip::new(self.buffer[..end].to_vec(), self.rate);
+                self.buffer.clear();
+                heard.push(Heard::Ended {
+                    utterance,
+                    at_ms: self.last_voiced_end_ms,
+                });
+            }
+        }
+        heard
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tone(ms: usize, amp: f32) -> Vec<f32> {
+        (0..ms * 8).map(|i| (i as f32 * 0.5).sin() * amp).collect()
+    }
+
+    #[test]
+    fn an_utterance_in_steady_noise_is_found_with_its_end_on_the_stream_clock() {
+        let mut ep = Endpointer::new(8_000, 400.0);
+        let noise: Vec<f32> = tone(1_000, 0.01);
+        let mut stream = noise.clone();
+        stream.extend(tone(700, 0.2));
+        stream.extend(tone(1_000, 0.01));
+        let heard = ep.push(&stream);
+        assert_eq!(heard.len(), 2, "{heard:?}");
+        assert!(matches!(heard[0], Heard::Started { at_ms } if at_ms == 1_000.0));
+        let Heard::Ended { utterance, at_ms } = &heard[1] else {
+            panic!("{heard:?}")
+        };
+        assert_eq!(*at_ms, 1_700.0);
+        // 200 ms pre-roll + 700 ms of speech + 100 ms tail.
+        assert_eq!(utterance.len(), 8 * 1_000);
+    }
+
+    #[test]
+    fn digital_silence_and_faint_hiss_are_not_speech() {
+        let mut ep = Endpointer::new(8_000, 400.0);
+        assert!(ep.push(&vec![0.0; 16_000]).is_empty());
+        assert!(ep.push(&tone(2_000, 0.002)).is_empty());
+    }
+}

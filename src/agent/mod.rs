@@ -1,0 +1,451 @@
+//! The built-in reference voice agent: the server side of every protocol voicesim speaks, with
+//! a real ear (Whisper), a small order-status brain ([`Dialogue`]) and a real mouth (espeak-ng
+//! or Piper), streamed back in real time. Fault modes make it misbehave on purpose, so tests
+//! can show that voicesim reports each failure clearly.
+//!
+//! Its clock is the caller's stream: each 20 ms of caller audio received moves it 20 ms and
+//! lets 20 ms of reply audio out, as a real agent pacing its output against the call does.
+//! Latency injected with `delay_ms` is counted from the end of the caller's speech as the
+//! agent's endpointer heard it.
+
+mod dialogue;
+mod endpoint;
+pub mod wire;
+
+pub use dialogue::{Dialogue, Reply, ORDERS};
+pub use endpoint::{Endpointer, Heard};
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use futures_util::{SinkExt, StreamExt};
+use serde::Serialize;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::audio::{Clip, Frame};
+use crate::speech::{SpeechError, Stt, Tts, Voice};
+use crate::transport::Protocol;
+use wire::{AgentWire, FromCaller};
+
+/// Ways to make the agent misbehave on purpose.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Faults {
+    /// Answer this long after the caller stops speaking (or later, if thinking takes longer).
+    pub delay_ms: u64,
+    /// Drop the connection, without a closing handshake, after this many replies.
+    pub drop_after: Option<u32>,
+    /// Never say anything.
+    pub silent: bool,
+    /// Send a message that breaks the protocol as soon as the call starts.
+    pub garbage: bool,
+    /// Stream replies at a quarter of real time, so the caller's playout keeps running dry.
+    pub slow_drip: bool,
+    /// Hear order numbers with their last two digits swapped.
+    pub mishear: bool,
+}
+
+/// How the agent runs.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub protocol: Protocol,
+    /// The wire rate for raw PCM (the other protocols fix their own).
+    pub rate: u32,
+    pub voice: Voice,
+    /// Quiet after the caller's speech before the agent takes its turn.
+    pub silence_ms: f64,
+    pub faults: Faults,
+}
+
+impl AgentConfig {
+    pub fn new(protocol: Protocol) -> Self {
+        AgentConfig {
+            protocol,
+            rate: 16_000,
+            voice: Voice::default(),
+            silence_ms: 500.0,
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// One exchange as the agent saw it, on its stream clock (ms of caller audio received).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentTurn {
+    /// What the agent's STT heard ("" for the greeting).
+    pub heard: String,
+    /// When the caller's speech ended, as the agent's endpointer placed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heard_end_ms: Option<f64>,
+    pub said: String,
+    /// When the first sample of the reply went out.
+    pub replied_at_ms: f64,
+}
+
+/// What happened on one call, from the agent's side.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AgentCallLog {
+    pub parameters: BTreeMap<String, String>,
+    pub turns: Vec<AgentTurn>,
+    pub barge_ins: u32,
+    /// How the call ended for the agent.
+    pub ended: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("websocket: {0}")]
+    Socket(#[from] tokio_tungstenite::tungstenite::Error),
+    #[error("{0}")]
+    Protocol(#[from] crate::transport::ProtocolError),
+    #[error(transparent)]
+    Speech(#[from] SpeechError),
+}
+
+/// The reference agent. Share it (`Arc`) across calls: the speech engines load once.
+pub struct ReferenceAgent {
+    config: AgentConfig,
+    tts: Arc<dyn Tts>,
+    stt: Arc<dyn Stt>,
+}
+
+/// A reply ready to play.
+struct Prepared {
+    generation: u64,
+    heard: String,
+    heard_end_ms: Option<f64>,
+    reply: Reply,
+    audio: Vec<f32>,
+    due_ms: f64,
+}
+
+/// A reply going out.
+struct Speaking {
+    turn: AgentTurn,
+    hangup: bool,
+    left: VecDeque<f32>,
+}
+
+impl ReferenceAgent {
+    pub fn new(config: AgentConfig, tts: Arc<dyn Tts>, stt: Arc<dyn Stt>) -> Self {
+        ReferenceAgent { config, tts, stt }
+    }
+
+    pub fn config(&self) -> &AgentConfig {
+        &self.config
+    }
+
+    /// Answers every call on `listener`, each in its own task, until the task is dropped.
+    /// Each finished call's log goes to `logs`.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        logs: mpsc::UnboundedSender<Result<AgentCallLog, AgentError>>,
+    ) -> std::io::Result<()> {
+        loop {
+            let (stream, _) = listener.accept().await?;
+            let agent = self.clone();
+            let logs = logs.clone();
+            tokio::spawn(async move {
+                let _ = logs.send(agent.answer(stream).await);
+            });
+        }
+    }
+
+    /// Runs one call on an accepted connection.
+    pub async fn answer(&self, stream: TcpStream) -> Result<AgentCallLog, AgentError> {
+        let faults = &self.config.faults;
+        let socket = tokio_tungstenite::accept_async(stream).await?;
+        let (mut tx, mut rx) = socket.split();
+        let mut wire = wire::for_protocol(self.config.protocol, self.config.rate);
+        for m in wire.opening() {
+            tx.send(m).await?;
+        }
+        let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<Result<Prepared, SpeechError>>();
+        let dialogue = Arc::new(Mutex::new(Dialogue::new(faults.mishear)));
+        let mut log = AgentCallLog::default();
+        let mut ear: Option<Endpointer> = None;
+        let mut generation = 0u64;
+        let mut queue: VecDeque<Prepared> = VecDeque::new();
+        let mut speaking: Option<Speaking> = None;
+        // Owed reply samples: slow-drip pays out a quarter of what real time would.
+        let mut budget = 0.0f64;
+        let mut manual_turn: Vec<f32> = Vec::new();
+        let mut hangup_at: Option<f64> = None;
+        let mut awaiting_mark: Option<String> = None;
+        let mut replies = 0u32;
+
+        let ended = 'call: loop {
+            let message = tokio::select! {
+                m = rx.next() => m,
+                ready = ready_rx.recv() => {
+                    match ready {
+                        Some(Ok(p)) if p.generation == generation => queue.push_back(p),
+                        Some(Err(e)) => return Err(e.into()),
+                        _ => {}
+                    }
+                    continue;
+                }
+            };
+            let message = match message {
+                None | Some(Ok(Message::Close(_))) => break "caller closed".to_string(),
+                Some(Err(e)) => return Err(e.into()),
+                Some(Ok(m)) => m,
+            };
+            let mut out = Vec::new();
+            for event in wire.receive(&message)? {
+                // Raw PCM has no start message: the first audio starts the call.
+                let event = match (&ear, event) {
+                    (None, FromCaller::Audio(a)) => {
+                        out.extend(self.start(
+                            &mut log,
+                            &*wire,
+                            BTreeMap::new(),
+                            &ready_tx,
+                            &dialogue,
+                        ));
+                        ear = Some(Endpointer::new(wire.rate(), self.config.silence_ms));
+                        FromCaller::Audio(a)
+                    }
+                    (_, e) => e,
+                };
+                match event {
+                    FromCaller::Start { parameters } => {
+                        if ear.is_none() {
+                            out.extend(
+                                self.start(&mut log, &*wire, parameters, &ready_tx, &dialogue),
+                            );
+                            ear = Some(Endpointer::new(wire.rate(), self.config.silence_ms));
+                        }
+                    }
+                    FromCaller::Audio(samples) => {
+                        let Some(ep) = ear.as_mut() else { continue };
+                        if wire.caller_ends_turns() {
+                            manual_turn.extend_from_slice(&samples);
+                        }
+                        for heard in ep.push(&samples) {
+                            match heard {
+                                Heard::Started { at_ms } => {
+                                    out.extend(wire.speech_started(at_ms));
+                                    if speaking.take().is_some() {
+                                        // Barge-in: stop talking and forget what was coming.
+                                        log.barge_ins += 1;
+                                        hangup_at = None;
+                                        out.extend(wire.clear());
+                                    }
+                                    generation += 1;
+                                    queue.clear();
+                                }
+                                Heard::Ended { utterance, at_ms } if !wire.caller_ends_turns() => {
+                                    self.think(
+                                        utterance,
+                                        Some(at_ms),
+                                        at_ms,
+                                        generation,
+                                        &ready_tx,
+                                        &dialogue,
+                                        wire.rate(),
+                                    );
+                                }
+                                Heard::Ended { .. } => {}
+                            }
+                        }
+                        let now = ep.now_ms();
+                        if speaking.is_none() && queue.front().is_some_and(|p| p.due_ms <= now) {
+                            let p = queue.pop_front().expect("checked");
+                            speaking = Some(Speaking {
+                                turn: AgentTurn {
+                                    heard: p.heard,
+                                    heard_end_ms: p.heard_end_ms,
+                                    said: p.reply.text,
+                                    replied_at_ms: now,
+                                },
+                                hangup: p.reply.hangup,
+                                left: p.audio.into(),
+                            });
+                        }
+                        budget += samples.len() as f64 * if faults.slow_drip { 0.25 } else { 1.0 };
+                        let frame = Frame::samples_per_frame(wire.rate());
+                        if let Some(s) = speaking.as_mut() {
+                            // Whole frames only, so a slow drip arrives as 20 ms chunks with gaps.
+                            while budget >= frame as f64 && !s.left.is_empty() {
+                                let n = frame.min(s.left.len());
+                                let chunk: Vec<f32> = s.left.drain(..n).collect();
+                                out.extend(wire.audio(&chunk));
+                                budget -= n as f64;
+                            }
+                            if s.left.is_empty() {
+                                let s = speaking.take().expect("checked");
+                                out.extend(wire.reply_sent(&s.turn.said));
+                                log.turns.push(s.turn);
+                                replies += 1;
+                                if s.hangup {
+                                    if wire.echoes_marks() {
+                                        awaiting_mark = Some(format!("reply-{replies}"));
+                                    }
+                                    hangup_at = Some(now + 300.0);
+                                }
+                            }
+                        } else {
+                            budget = budget.min(frame as f64);
+                        }
+                        if faults.drop_after.is_some_and(|n| replies >= n) {
+                            for m in out.drain(..) {
+                                tx.send(m).await?;
+                            }
+                            // No closing handshake: the connection just goes away.
+                            log.ended = format!("dropped after {replies} replies");
+                            return Ok(log);
+                        }
+                        if awaiting_mark.is_none() && hangup_at.is_some_and(|t| now >= t) {
+                            out.extend(wire.hangup());
+                            for m in out.drain(..) {
+                                tx.send(m).await?;
+                            }
+                            tx.send(Message::Close(None)).await?;
+                            break 'call "agent hung up".to_string();
+                        }
+                    }
+                    FromCaller::EndOfTurn => {
+                        let now = ear.as_ref().map_or(0.0, |e| e.now_ms());
+                        let utterance = Clip::new(std::mem::take(&mut manual_turn), wire.rate());
+                        generation += 1;
+                        self.think(
+                            utterance,
+                            Some(now),
+                            now,
+                            generation,
+                            &ready_tx,
+                            &dialogue,
+                            wire.rate(),
+                        );
+                    }
+                    FromCaller::MarkPlayed(name) => {
+                        if awaiting_mark.as_ref() == Some(&name) {
+                            awaiting_mark = None;
+                        }
+                    }
+                    FromCaller::Dtmf(_) => {}
+                    FromCaller::Stop => {
+                        for m in out.drain(..) {
+                            tx.send(m).await?;
+                        }
+                        log.ended = "caller hung up".into();
+                        return Ok(log);
+                    }
+                }
+            }
+            for m in out {
+                tx.send(m).await?;
+            }
+        };
+        log.ended = ended;
+        Ok(log)
+    }
+
+    /// The call has started: greet (unless silent), or break the protocol (garbage).
+    fn start(
+        &self,
+        log: &mut AgentCallLog,
+        wire: &dyn AgentWire,
+        parameters: BTreeMap<String, String>,
+        ready: &mpsc::UnboundedSender<Result<Prepared, SpeechError>>,
+        dialogue: &Arc<Mutex<Dialogue>>,
+    ) -> Vec<Message> {
+        log.parameters = parameters;
+        if self.config.faults.garbage {
+            return vec![wire.garbage()];
+        }
+        if !self.config.faults.silent {
+            let greeting = lock(dialogue).greeting();
+            self.speak(greeting, String::new(), None, 0.0, 0, ready, wire.rate());
+        }
+        Vec::new()
+    }
+
+    /// Transcribes an utterance and prepares the answer, off the call's task.
+    #[allow(clippy::too_many_arguments)]
+    fn think(
+        &self,
+        utterance: Clip,
+        heard_end_ms: Option<f64>,
+        end_ms: f64,
+        generation: u64,
+        ready: &mpsc::UnboundedSender<Result<Prepared, SpeechError>>,
+        dialogue: &Arc<Mutex<Dialogue>>,
+        rate: u32,
+    ) {
+        if self.config.faults.silent {
+            return;
+        }
+        let (stt, tts, voice) = (
+            self.stt.clone(),
+            self.tts.clone(),
+            self.config.voice.clone(),
+        );
+        let (ready, dialogue) = (ready.clone(), dialogue.clone());
+        let due_ms = end_ms + self.config.faults.delay_ms as f64;
+        tokio::task::spawn_blocking(move || {
+            let result = (|| {
+                let heard = stt.transcribe(&utterance)?.text;
+                if heard.trim().is_empty() {
+                    return Ok(None); // a noise, not words: no answer
+                }
+                let reply = lock(&dialogue).reply(&heard);
+                let audio = say(&*tts, &reply.text, &voice, rate)?;
+                Ok(Some(Prepared {
+                    generation,
+                    heard,
+                    heard_end_ms,
+                    reply,
+                    audio,
+                    due_ms,
+                }))
+            })();
+            match result {
+                Ok(Some(p)) => drop(ready.send(Ok(p))),
+                Ok(None) => {}
+                Err(e) => drop(ready.send(Err(e))),
+            }
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn speak(
+        &self,
+        reply: Reply,
+        heard: String,
+        heard_end_ms: Option<f64>,
+        due_ms: f64,
+        generation: u64,
+        ready: &mpsc::UnboundedSender<Result<Prepared, SpeechError>>,
+        rate: u32,
+    ) {
+        let (tts, voice, ready) = (self.tts.clone(), self.config.voice.clone(), ready.clone());
+        tokio::task::spawn_blocking(move || {
+            let prepared = say(&*tts, &reply.text, &voice, rate).map(|audio| Prepared {
+                generation,
+                heard,
+                heard_end_ms,
+                reply,
+                audio,
+                due_ms,
+            });
+            let _ = ready.send(prepared);
+        });
+    }
+}
+
+/// Synthesized speech at the wire rate, without the engine's leading and trailing silence.
+fn say(tts: &dyn Tts, text: &str, voice: &Voice, rate: u32) -> Result<Vec<f32>, SpeechError> {
+    Ok(tts
+        .synthesize(text, voice)?
+        .resample(rate)?
+        .trim_silence()
+        .samples)
+}
+
+fn lock(dialogue: &Mutex<Dialogue>) -> std::sync::MutexGuard<'_, Dialogue> {
+    dialogue.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,312 @@
+//! `voicesim agent` (the reference agent) and `voicesim call` (one scripted call to any agent).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{CliError, Exit};
+use crate::agent::{AgentConfig, Faults, ReferenceAgent};
+use crate::audio::Clip;
+use crate::noise::{LoadedNoise, MicTimeline, NoiseProfile};
+use crate::sim::{self, Script, Senses, SimError, Speaker, Utterance};
+use crate::speech::{SttEngine, TtsEngine, Voice};
+use crate::transport::call::{CallError, CallOptions};
+use crate::transport::Protocol;
+
+#[derive(Args)]
+pub struct AgentArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8765")]
+    listen: String,
+    #[arg(long, value_enum, default_value_t = Protocol::Twilio)]
+    protocol: Protocol,
+    /// Wire rate in Hz for raw-pcm (Twilio is 8 kHz, OpenAI Realtime 24 kHz).
+    #[arg(long, default_value_t = 16_000, value_parser = wire_rate)]
+    rate: u32,
+    /// The agent's voice.
+    #[arg(long, value_enum, default_value_t)]
+    tts: TtsEngine,
+    /// The agent's ears.
+    #[arg(long, value_enum, default_value_t)]
+    stt: SttEngine,
+    /// Quiet after the caller's speech before the agent takes its turn.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(100..=5_000))]
+    silence_ms: u64,
+    /// Fault: answer this many ms after the caller stops speaking.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    delay_ms: u64,
+    /// Fault: drop the connection without a closing handshake after N replies (the greeting is one).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    drop_after: Option<u32>,
+    /// Fault: accept calls and never say anything.
+    #[arg(long)]
+    silent: bool,
+    /// Fault: send a message that breaks the protocol when the call starts.
+    #[arg(long)]
+    garbage: bool,
+    /// Fault: stream replies at a quarter of real time.
+    #[arg(long)]
+    slow_drip: bool,
+    /// Fault: hear order numbers with their last two digits swapped.
+    #[arg(long)]
+    mishear: bool,
+}
+
+#[derive(Args)]
+pub struct CallArgs {
+    /// The agent's websocket URL (ws:// or wss://).
+    url: String,
+    #[arg(long, value_enum, default_value_t = Protocol::Twilio)]
+    protocol: Protocol,
+    /// A line the caller says, in order, one per agent turn; `@FILE` plays a recording instead.
+    #[arg(long = "say", value_name = "TEXT|@FILE")]
+    lines: Vec<String>,
+    /// The caller speaks first instead of waiting for the agent's greeting.
+    #[arg(long)]
+    caller_first: bool,
+    /// Noise profile at the caller's end: a bundled name or a .yaml file.
+    #[arg(long, default_value = "clean")]
+    noise: String,
+    /// Move the profile's background to this SNR in dB.
+    #[arg(long, allow_negative_numbers = true)]
+    snr: Option<f64>,
+    /// Fixes noise offsets, bursts and Twilio ids: same seed, same call audio.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Session parameter for the agent, KEY=VALUE (Twilio customParameters).
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = key_value)]
+    params: Vec<(String, String)>,
+    /// Extra handshake header, "NAME: VALUE" (e.g. an auth token).
+    #[arg(long = "header", value_name = "NAME: VALUE", value_parser = header)]
+    headers: Vec<(String, String)>,
+    /// Wire rate in Hz for raw-pcm.
+    #[arg(long, default_value_t = 16_000, value_parser = wire_rate)]
+    rate: u32,
+    /// Send audio unpaced, for agents that accept faster than real time.
+    #[arg(long)]
+    fast: bool,
+    /// End the call when the agent says nothing for this many seconds.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=600))]
+    answer_timeout_s: u64,
+    /// End the call after this many seconds.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    max_duration_s: u64,
+    /// The caller's voice.
+    #[arg(long, value_enum, default_value_t)]
+    tts: TtsEngine,
+    #[arg(long)]
+    voice: Option<String>,
+    /// The caller's ears.
+    #[arg(long, value_enum, default_value_t)]
+    stt: SttEngine,
+    /// Where to write call.wav, events.jsonl and call.json.
+    #[arg(long, short, default_value = "voicesim-call")]
+    out: PathBuf,
+}
+
+fn wire_rate(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(r @ (8_000 | 16_000 | 24_000 | 48_000)) => Ok(r),
+        _ => Err(format!("{s}: use 8000, 16000, 24000 or 48000")),
+    }
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("{s}: write KEY=VALUE"))
+}
+
+fn header(s: &str) -> Result<(String, String), String> {
+    s.split_once(':')
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("{s}: write \"NAME: VALUE\""))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError {
+            exit: Exit::Unreachable,
+            message: format!("cannot start the async runtime: {e}"),
+        })
+}
+
+pub fn agent(args: AgentArgs) -> Result<Exit, CliError> {
+    let mut config = AgentConfig::new(args.protocol);
+    config.rate = args.rate;
+    config.silence_ms = args.silence_ms as f64;
+    config.faults = Faults {
+        delay_ms: args.delay_ms,
+        drop_after: args.drop_after,
+        silent: args.silent,
+        garbage: args.garbage,
+        slow_drip: args.slow_drip,
+        mishear: args.mishear,
+    };
+    let agent = Arc::new(ReferenceAgent::new(
+        config,
+        args.tts.open()?.into(),
+        args.stt.open()?.into(),
+    ));
+    runtime()?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .map_err(|e| {
+                CliError::bad_input(format!(
+                    "cannot listen on {}: {e}; choose another address with --listen",
+                    args.listen
+                ))
+            })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| CliError::bad_input(e.to_string()))?;
+        println!(
+            "voicesim agent: {} on ws://{addr}/ (Ctrl-C stops it)",
+            serde_json::to_value(args.protocol)
+                .map_or_else(|_| "?".into(), |v| v.as_str().unwrap_or("?").to_string())
+        );
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let server = tokio::spawn(agent.serve(listener, tx));
+        while let Some(call) = rx.recv().await {
+            match call {
+                Ok(log) => {
+                    println!("call ended ({}): {} replies", log.ended, log.turns.len());
+                    for turn in &log.turns {
+                        if !turn.heard.is_empty() {
+                            println!("  heard  {}", turn.heard.trim());
+                        }
+                        println!("  said   {}", turn.said);
+                    }
+                }
+                Err(e) => println!("call failed: {e}"),
+            }
+        }
+        match server.await {
+            Ok(Err(e)) => Err(CliError {
+                exit: Exit::Unreachable,
+                message: format!("the agent stopped: {e}"),
+            }),
+            _ => Ok(Exit::Ok),
+        }
+    })
+}
+
+pub fn call(args: CallArgs) -> Result<Exit, CliError> {
+    let mut profile = NoiseProfile::find(&args.noise)?;
+    if let Some(snr) = args.snr {
+        profile = profile.with_background_snr(snr)?;
+    }
+    let mut lines = Vec::new();
+    for line in &args.lines {
+        lines.push(match line.strip_prefix('@') {
+            Some(path) => Utterance::Audio {
+                clip: Clip::open(path)?,
+                text: format!("({path})"),
+            },
+            None if line.trim().is_empty() => {
+                return Err(CliError::bad_input(
+                    "--say: an empty line; give the words to say",
+                ))
+            }
+            None => Utterance::Text(line.clone()),
+        });
+    }
+    let adapter = args.protocol.adapter(
+        args.seed,
+        args.params.into_iter().collect::<BTreeMap<_, _>>(),
+        args.rate,
+    );
+    let mic = MicTimeline::new(&LoadedNoise::load(&profile, adapter.rate())?, args.seed);
+    let senses = Senses {
+        tts: args.tts.open()?.into(),
+        voice: Voice {
+            name: args.voice,
+            ..Voice::default()
+        },
+        stt: args.stt.open()?.into(),
+    };
+    let mut options = CallOptions::new(&args.url);
+    options.headers = args.headers;
+    options.fast = args.fast;
+    options.answer_timeout = Duration::from_secs(args.answer_timeout_s);
+    options.max_duration = Duration::from_secs(args.max_duration_s);
+    let mut caller = Script::new(lines, args.caller_first);
+
+    let record = runtime()?.block_on(async {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<sim::Line>();
+        let printer = tokio::spawn(async move {
+            while let Some(line) = rx.recv().await {
+                let who = match line.speaker {
+                    Speaker::Caller => "caller",
+                    Speaker::Agent => "agent ",
+                };
+                println!("{:>7.1} s  {who}  {}", line.at_ms / 1000.0, line.text);
+            }
+        });
+        let record = sim::converse(options, adapter, mic, &mut caller, &senses, Some(tx)).await;
+        let _ = printer.await;
+        record
+    });
+    let record = record.map_err(|e| match e {
+        SimError::Connect(e @ (CallError::Connect { .. } | CallError::Timeout { .. })) => {
+            CliError {
+                exit: Exit::Unreachable,
+                message: e.to_string(),
+            }
+        }
+        SimError::Connect(e) => CliError::bad_input(e.to_string()),
+        SimError::Speech(e) => e.into(),
+        SimError::Caller(m) => CliError {
+            exit: Exit::Unreachable,
+            message: m,
+        },
+    })?;
+    record
+        .save(&args.out)
+        .map_err(|e| CliError::bad_input(format!("{}: cannot write: {e}", args.out.display())))?;
+
+    println!();
+    println!(
+        "ended: {} after {:.1} s",
+        describe_end(&record.ended),
+        record.duration_ms / 1000.0
+    );
+    for (i, turn) in record.turns.iter().enumerate() {
+        let latency = turn
+            .response_latency_ms
+            .map_or("greeting".to_string(), |l| format!("answered in {l:.0} ms"));
+        println!(
+            "  agent turn {}: {latency}, talked {:.1} s",
+            i + 1,
+            turn.agent_talk_ms / 1000.0
+        );
+    }
+    for fault in &record.faults {
+        println!("FAULT: {fault}");
+    }
+    println!("recording: {}", args.out.join("call.wav").display());
+    Ok(if record.faults.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    })
+}
+
+fn describe_end(ended: &crate::transport::call::EndReason) -> String {
+    use crate::transport::call::EndReason;
+    match ended {
+        EndReason::CallerHungUp => "the caller hung up".into(),
+        EndReason::AgentHungUp => "the agent hung up".into(),
+        EndReason::AgentClosed => "the agent closed the connection".into(),
+        EndReason::TimeLimit => "time limit".into(),
+        EndReason::NoAnswer { waited_ms } => format!("no answer for {:.1} s", waited_ms / 1000.0),
+        EndReason::Error { message } => format!("error: {message}"),
+    }
+}

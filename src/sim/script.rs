@@ -1,0 +1,29 @@
+use super::{Caller, SimError, Utterance};
+
+/// A scripted caller: says its lines in order, one after each agent turn, then hangs up once
+/// the agent has answered the last one. Deterministic: what it says never depends on what it
+/// heard.
+#[derive(Debug, Clone)]
+pub struct Script {
+    lines: std::collections::VecDeque<Utterance>,
+    speaks_first: bool,
+}
+
+impl Script {
+    pub fn new(lines: impl IntoIterator<Item = Utterance>, speaks_first: bool) -> Self {
+        Script {
+            lines: lines.into_iter().collect(),
+            speaks_first,
+        }
+    }
+}
+
+impl Caller for Script {
+    fn next(&mut self, _heard: Option<&str>) -> Result<Option<Utterance>, SimError> {
+        Ok(self.lines.pop_front())
+    }
+
+    fn speaks_first(&self) -> bool {
+        self.speaks_first
+    }
+}
