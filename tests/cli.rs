@@ -325,3 +325,106 @@ fn demo_renders_every_profile_and_snr_and_reports_level_and_wer() {
         assert!(clean_wer <= 20.0, "{row}");
     }
 }
+
+/// A free loopback port (bound, then released for the child to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kills the child when the test ends, however it ends.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `voicesim agent` and waits for its "listening" line.
+fn agent(args: &[&str]) -> (Child, String) {
+    use std::io::BufRead;
+    let port = free_port().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_voicesim"))
+        .args(["agent", "--listen", &listen])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains(&listen), "{first}");
+    (Child(child), format!("ws://{listen}/"))
+}
+
+#[test]
+fn a_scripted_call_to_the_agent_command_is_recorded_and_exits_0() {
+    let (_agent, url) = agent(&["--protocol", "raw-pcm"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("call");
+    let o = voicesim(&[
+        "call",
+        &url,
+        "--protocol",
+        "raw-pcm",
+        "--noise",
+        "office",
+        "--snr",
+        "20",
+        "--say",
+        "Goodbye.",
+        // Other tests run Whisper in other processes at the same time: slow, not silent.
+        "--answer-timeout-s",
+        "300",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("ended: the agent hung up"), "{t}");
+    assert!(t.contains("agent turn 2: answered in"), "{t}");
+    for file in ["call.wav", "events.jsonl", "call.json"] {
+        assert!(out.join(file).is_file(), "{file}");
+    }
+}
+
+#[test]
+fn a_faulty_agent_makes_the_call_exit_1_with_the_fault_named() {
+    let (_agent, url) = agent(&["--garbage"]);
+    let dir = tempfile::tempdir().unwrap();
+    let o = voicesim(&["call", &url, "--out", dir.path().to_str().unwrap()]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("FAULT: the call broke: twilio: media.payload is not base64"),
+        "{t}"
+    );
+}
+
+#[test]
+fn call_and_agent_errors_have_their_exit_codes() {
+    let port = free_port();
+    let closed = format!("ws://127.0.0.1:{port}/");
+    let o = voicesim(&["call", &closed, "--say", "hi"]);
+    assert_eq!(o.status.code(), Some(3), "nobody listening: {}", text(&o));
+    assert!(text(&o).contains(&format!("cannot connect to {closed}")));
+    let o = voicesim(&["call", &closed, "--say", "  "]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("--say: an empty line"));
+    let o = voicesim(&["call", &closed, "--say", "@/no/such.wav"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("/no/such.wav"));
+    let o = voicesim(&["call", &closed, "--param", "novalue"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("write KEY=VALUE"));
+    let o = voicesim(&["agent", "--listen", "not-an-address"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("cannot listen on not-an-address"));
+}

@@ -281,13 +281,20 @@ mod ear {
             }]
         );
         ear.hear(6000.0, &ms(200.0));
+        // A 100 ms hole is a dropout; 20 ms is jitter.
+        ear.hear(6300.0, &ms(100.0));
+        ear.hear(6420.0, &ms(100.0));
         assert_eq!(
             ear.advance(8000.0),
             vec![
                 EarEvent::AgentStarted { at_ms: 6000.0 },
+                EarEvent::Underrun {
+                    at_ms: 6200.0,
+                    gap_ms: 100.0
+                },
                 EarEvent::TurnEnded {
-                    spoke_until_ms: 6200.0,
-                    at_ms: 6900.0
+                    spoke_until_ms: 6520.0,
+                    at_ms: 7220.0
                 }
             ]
         );

@@ -1,19 +1,23 @@
 //! The reference agent's turn detection: an energy VAD over 20 ms frames against a noise floor
-//! that follows the room, as simple agents do. It is deliberately ordinary: bursts can trigger
+//! (the room's average level in dB) that follows the room, as simple agents do. It is deliberately ordinary: bursts can trigger
 //! it and loud babble can hide the end of a sentence, which is what voicesim exists to show.
 
 use crate::audio::{level, Clip};
 
 /// Speech must stand this far above the noise floor.
-const ABOVE_FLOOR_DB: f64 = 9.0;
+const ABOVE_FLOOR_DB: f64 = 10.0;
 /// Below this nothing counts as speech, however quiet the room.
 const ABSOLUTE_MIN_DBFS: f64 = -50.0;
-/// Frames in a row that start an utterance (60 ms).
-const START_FRAMES: u32 = 3;
+/// Voiced frames in a row that start an utterance (120 ms): a click or a knock is shorter.
+const START_FRAMES: u32 = 6;
+/// Utterances shorter than this (from start to last voiced frame) are noises, not words.
+const MIN_UTTERANCE_MS: f64 = 300.0;
 /// Audio kept from before the detected start, so the first syllable is not cut.
 const PRE_ROLL_MS: f64 = 200.0;
-/// The floor rises this much per frame (it drops at once to a quieter frame).
-const FLOOR_RISE_DB: f64 = 0.05;
+/// How fast the floor (in dB) follows each frame: about a second's memory for quiet frames,
+/// ten seconds' for voiced ones.
+const FLOOR_FOLLOW: f64 = 0.02;
+const FLOOR_FOLLOW_VOICED: f64 = 0.002;
 
 /// What the endpointer noticed in a frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +40,7 @@ pub struct Endpointer {
     voiced_run: u32,
     speaking: bool,
     last_voiced_end_ms: f64,
+    started_ms: f64,
     /// Recent audio (pre-roll) while waiting, the utterance while speaking.
     buffer: Vec<f32>,
 }
@@ -50,6 +55,7 @@ impl Endpointer {
             voiced_run: 0,
             speaking: false,
             last_voiced_end_ms: 0.0,
+            started_ms: 0.0,
             buffer: Vec::new(),
         }
     }
@@ -78,12 +84,14 @@ impl Endpointer {
             let energy = level::to_dbfs(level::rms(chunk)).max(-120.0);
             let floor = *self.floor_db.get_or_insert(energy);
             let voiced = energy > (floor + ABOVE_FLOOR_DB).max(ABSOLUTE_MIN_DBFS);
-            // Rising even under speech lets the floor follow a room that got louder for good.
-            self.floor_db = Some(if energy < floor {
-                energy
+            // The floor is the room's average level; it barely moves under speech, but enough
+            // to follow a room that got louder for good.
+            let follow = if voiced {
+                FLOOR_FOLLOW_VOICED
             } else {
-                floor + FLOOR_RISE_DB
-            });
+                FLOOR_FOLLOW
+            };
+            self.floor_db = Some(floor + follow * (energy - floor));
             if voiced {
                 self.voiced_run += 1;
                 self.last_voiced_end_ms = self.received_ms;
@@ -94,12 +102,14 @@ impl Endpointer {
                 if self.voiced_run >= START_FRAMES {
                     self.speaking = true;
                     let at_ms = start_ms - (START_FRAMES - 1) as f64 * 20.0;
+                    self.started_ms = at_ms;
                     let keep = self.samples(PRE_ROLL_MS + self.received_ms - at_ms);
                     let cut = self.buffer.len().saturating_sub(keep);
                     self.buffer.drain(..cut);
                     heard.push(Heard::Started { at_ms });
                 } else {
-                    let keep = self.samples(PRE_ROLL_MS);
+                    // Enough for the pre-roll before a start that is still being confirmed.
+                    let keep = self.samples(PRE_ROLL_MS + START_FRAMES as f64 * 20.0);
                     let cut = self.buffer.len().saturating_sub(keep);
                     self.buffer.drain(..cut);
                 }
@@ -110,10 +120,12 @@ impl Endpointer {
                 let end = self.buffer.len().saturating_sub(tail);
                 let utterance = Clip::new(self.buffer[..end].to_vec(), self.rate);
                 self.buffer.clear();
-                heard.push(Heard::Ended {
-                    utterance,
-                    at_ms: self.last_voiced_end_ms,
-                });
+                if self.last_voiced_end_ms - self.started_ms >= MIN_UTTERANCE_MS {
+                    heard.push(Heard::Ended {
+                        utterance,
+                        at_ms: self.last_voiced_end_ms,
+                    });
+                }
             }
         }
         heard
@@ -147,9 +159,25 @@ mod tests {
     }
 
     #[test]
-    fn digital_silence_and_faint_hiss_are_not_speech() {
+    fn digital_silence_faint_hiss_and_clicks_are_not_speech() {
         let mut ep = Endpointer::new(8_000, 400.0);
         assert!(ep.push(&vec![0.0; 16_000]).is_empty());
         assert!(ep.push(&tone(2_000, 0.002)).is_empty());
+        let mut clicks = Vec::new();
+        for _ in 0..10 {
+            clicks.extend(tone(60, 0.3));
+            clicks.extend(tone(140, 0.002));
+        }
+        assert!(ep.push(&clicks).is_empty());
+    }
+
+    #[test]
+    fn a_short_noise_starts_but_does_not_end_an_utterance() {
+        let mut ep = Endpointer::new(8_000, 400.0);
+        let mut stream = tone(1_000, 0.002);
+        stream.extend(tone(200, 0.3));
+        stream.extend(tone(1_000, 0.002));
+        let heard = ep.push(&stream);
+        assert!(matches!(heard[..], [Heard::Started { .. }]), "{heard:?}");
     }
 }

@@ -110,14 +110,20 @@ pub struct ReferenceAgent {
     stt: Arc<dyn Stt>,
 }
 
+/// What a reply is for: which turn, when the caller's speech ended, when it may go out.
+struct Ask {
+    generation: u64,
+    heard_end_ms: Option<f64>,
+    due_ms: f64,
+    rate: u32,
+}
+
 /// A reply ready to play.
 struct Prepared {
-    generation: u64,
+    ask: Ask,
     heard: String,
-    heard_end_ms: Option<f64>,
     reply: Reply,
     audio: Vec<f32>,
-    due_ms: f64,
 }
 
 /// A reply going out.
@@ -181,7 +187,7 @@ impl ReferenceAgent {
                 m = rx.next() => m,
                 ready = ready_rx.recv() => {
                     match ready {
-                        Some(Ok(p)) if p.generation == generation => queue.push_back(p),
+                        Some(Ok(p)) if p.ask.generation == generation => queue.push_back(p),
                         Some(Err(e)) => return Err(e.into()),
                         _ => {}
                     }
@@ -238,26 +244,20 @@ impl ReferenceAgent {
                                     queue.clear();
                                 }
                                 Heard::Ended { utterance, at_ms } if !wire.caller_ends_turns() => {
-                                    self.think(
-                                        utterance,
-                                        Some(at_ms),
-                                        at_ms,
-                                        generation,
-                                        &ready_tx,
-                                        &dialogue,
-                                        wire.rate(),
-                                    );
+                                    let ask = self.ask(generation, at_ms, wire.rate());
+                                    self.think(Some(utterance), None, ask, &ready_tx, &dialogue);
                                 }
                                 Heard::Ended { .. } => {}
                             }
                         }
                         let now = ep.now_ms();
-                        if speaking.is_none() && queue.front().is_some_and(|p| p.due_ms <= now) {
+                        if speaking.is_none() && queue.front().is_some_and(|p| p.ask.due_ms <= now)
+                        {
                             let p = queue.pop_front().expect("checked");
                             speaking = Some(Speaking {
                                 turn: AgentTurn {
                                     heard: p.heard,
-                                    heard_end_ms: p.heard_end_ms,
+                                    heard_end_ms: p.ask.heard_end_ms,
                                     said: p.reply.text,
                                     replied_at_ms: now,
                                 },
@@ -311,15 +311,8 @@ impl ReferenceAgent {
                         let now = ear.as_ref().map_or(0.0, |e| e.now_ms());
                         let utterance = Clip::new(std::mem::take(&mut manual_turn), wire.rate());
                         generation += 1;
-                        self.think(
-                            utterance,
-                            Some(now),
-                            now,
-                            generation,
-                            &ready_tx,
-                            &dialogue,
-                            wire.rate(),
-                        );
+                        let ask = self.ask(generation, now, wire.rate());
+                        self.think(Some(utterance), None, ask, &ready_tx, &dialogue);
                     }
                     FromCaller::MarkPlayed(name) => {
                         if awaiting_mark.as_ref() == Some(&name) {
@@ -357,24 +350,36 @@ impl ReferenceAgent {
         if self.config.faults.garbage {
             return vec![wire.garbage()];
         }
-        if !self.config.faults.silent {
-            let greeting = lock(dialogue).greeting();
-            self.speak(greeting, String::new(), None, 0.0, 0, ready, wire.rate());
-        }
+        let greeting = lock(dialogue).greeting();
+        let ask = Ask {
+            generation: 0,
+            heard_end_ms: None,
+            due_ms: 0.0,
+            rate: wire.rate(),
+        };
+        self.think(None, Some(greeting), ask, ready, dialogue);
         Vec::new()
     }
 
-    /// Transcribes an utterance and prepares the answer, off the call's task.
-    #[allow(clippy::too_many_arguments)]
+    /// A reply to speech that ended at `end_ms`, due `delay_ms` later.
+    fn ask(&self, generation: u64, end_ms: f64, rate: u32) -> Ask {
+        Ask {
+            generation,
+            heard_end_ms: Some(end_ms),
+            due_ms: end_ms + self.config.faults.delay_ms as f64,
+            rate,
+        }
+    }
+
+    /// Prepares a reply off the call's task: transcribes `utterance` and asks the dialogue, or
+    /// says `fixed` (the greeting); then synthesizes it.
     fn think(
         &self,
-        utterance: Clip,
-        heard_end_ms: Option<f64>,
-        end_ms: f64,
-        generation: u64,
+        utterance: Option<Clip>,
+        fixed: Option<Reply>,
+        ask: Ask,
         ready: &mpsc::UnboundedSender<Result<Prepared, SpeechError>>,
         dialogue: &Arc<Mutex<Dialogue>>,
-        rate: u32,
     ) {
         if self.config.faults.silent {
             return;
@@ -385,22 +390,24 @@ impl ReferenceAgent {
             self.config.voice.clone(),
         );
         let (ready, dialogue) = (ready.clone(), dialogue.clone());
-        let due_ms = end_ms + self.config.faults.delay_ms as f64;
         tokio::task::spawn_blocking(move || {
             let result = (|| {
-                let heard = stt.transcribe(&utterance)?.text;
-                if heard.trim().is_empty() {
-                    return Ok(None); // a noise, not words: no answer
-                }
-                let reply = lock(&dialogue).reply(&heard);
-                let audio = say(&*tts, &reply.text, &voice, rate)?;
+                let heard = match &utterance {
+                    Some(clip) => stt.transcribe(clip)?.text,
+                    None => String::new(),
+                };
+                let reply = match fixed {
+                    Some(reply) => reply,
+                    // A noise, not words: no answer.
+                    None if heard.trim().is_empty() => return Ok(None),
+                    None => lock(&dialogue).reply(&heard),
+                };
+                let audio = say(&*tts, &reply.text, &voice, ask.rate)?;
                 Ok(Some(Prepared {
-                    generation,
+                    ask,
                     heard,
-                    heard_end_ms,
                     reply,
                     audio,
-                    due_ms,
                 }))
             })();
             match result {
@@ -408,31 +415,6 @@ impl ReferenceAgent {
                 Ok(None) => {}
                 Err(e) => drop(ready.send(Err(e))),
             }
-        });
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn speak(
-        &self,
-        reply: Reply,
-        heard: String,
-        heard_end_ms: Option<f64>,
-        due_ms: f64,
-        generation: u64,
-        ready: &mpsc::UnboundedSender<Result<Prepared, SpeechError>>,
-        rate: u32,
-    ) {
-        let (tts, voice, ready) = (self.tts.clone(), self.config.voice.clone(), ready.clone());
-        tokio::task::spawn_blocking(move || {
-            let prepared = say(&*tts, &reply.text, &voice, rate).map(|audio| Prepared {
-                generation,
-                heard,
-                heard_end_ms,
-                reply,
-                audio,
-                due_ms,
-            });
-            let _ = ready.send(prepared);
         });
     }
 }

@@ -175,18 +175,8 @@ pub fn agent(args: AgentArgs) -> Result<Exit, CliError> {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let server = tokio::spawn(agent.serve(listener, tx));
         while let Some(call) = rx.recv().await {
-            match call {
-                Ok(log) => {
-                    println!("call ended ({}): {} replies", log.ended, log.turns.len());
-                    for turn in &log.turns {
-                        if !turn.heard.is_empty() {
-                            println!("  heard  {}", turn.heard.trim());
-                        }
-                        println!("  said   {}", turn.said);
-                    }
-                }
-                Err(e) => println!("call failed: {e}"),
-            }
+            // A closed stdout must not stop the agent: the report is a courtesy.
+            let _ = report_call(call);
         }
         match server.await {
             Ok(Err(e)) => Err(CliError {
@@ -196,6 +186,31 @@ pub fn agent(args: AgentArgs) -> Result<Exit, CliError> {
             _ => Ok(Exit::Ok),
         }
     })
+}
+
+fn report_call(
+    call: Result<crate::agent::AgentCallLog, crate::agent::AgentError>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match call {
+        Ok(log) => {
+            writeln!(
+                out,
+                "call ended ({}): {} replies",
+                log.ended,
+                log.turns.len()
+            )?;
+            for turn in &log.turns {
+                if !turn.heard.is_empty() {
+                    writeln!(out, "  heard  {}", turn.heard.trim())?;
+                }
+                writeln!(out, "  said   {}", turn.said)?;
+            }
+        }
+        Err(e) => writeln!(out, "call failed: {e}")?,
+    }
+    out.flush()
 }
 
 pub fn call(args: CallArgs) -> Result<Exit, CliError> {

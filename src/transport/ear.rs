@@ -26,6 +26,8 @@ use crate::audio::Clip;
 /// jitter of a real-time stream (the call's clock moves in 20 ms steps), which a phone's
 /// jitter buffer absorbs.
 pub const UNDERRUN_MS: f64 = 40.0;
+/// A gap this long or longer is a pause (between sentences, say), not a dropout.
+pub const PAUSE_MS: f64 = 250.0;
 
 /// Something the ear noticed; times are ms since the call started.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,8 +38,8 @@ pub enum EarEvent {
     MarkPlayed { name: String, at_ms: f64 },
     /// The agent dropped its queued audio (barge-in); `dropped_ms` of it never played.
     Cleared { at_ms: f64, dropped_ms: f64 },
-    /// The agent's playout ran dry mid-turn for `gap_ms` before more audio came: the caller
-    /// heard a dropout (the agent streams slower than real time, or stalls).
+    /// The agent's playout ran dry mid-turn for `gap_ms` (40 to 250 ms) before more audio
+    /// came: the caller heard a dropout (the agent streams slower than real time).
     Underrun { at_ms: f64, gap_ms: f64 },
     /// The agent's turn is over: its playout ended at `spoke_until_ms` and nothing new came for
     /// the gap, or the protocol said it is done; `at_ms` is when that became known.
@@ -87,7 +89,8 @@ impl Ear {
         let start_ms = self.playout_end_ms.max(now_ms);
         // Audio after the gap is a new turn even if nobody advanced the clock in between.
         self.tick(now_ms);
-        if self.in_turn && now_ms - self.playout_end_ms >= UNDERRUN_MS {
+        let gap = now_ms - self.playout_end_ms;
+        if self.in_turn && (UNDERRUN_MS..PAUSE_MS).contains(&gap) {
             self.events.push(EarEvent::Underrun {
                 at_ms: self.playout_end_ms,
                 gap_ms: now_ms - self.playout_end_ms,

@@ -1,0 +1,325 @@
+//! Whole calls against the reference agent on loopback: real speech both ways (espeak-ng,
+//! Whisper), real websockets, every protocol, every fault mode. Each call runs under a timeout,
+//! so a hang fails the test instead of stalling CI.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use voicesim::agent::{AgentCallLog, AgentConfig, AgentError, Faults, ReferenceAgent};
+use voicesim::audio::{level, Clip, Frame};
+use voicesim::noise::{LoadedNoise, MicTimeline, NoiseProfile};
+use voicesim::sim::{self, CallRecord, Script, Senses, Utterance};
+use voicesim::speech::wer::normalize;
+use voicesim::speech::{Espeak, Stt, Tts, Voice, Whisper};
+use voicesim::transport::call::{CallOptions, EndReason};
+use voicesim::transport::turns::Fault;
+use voicesim::transport::Protocol;
+
+/// One Whisper for the whole binary: it loads once and runs one transcription at a time.
+fn whisper() -> Arc<dyn Stt> {
+    static WHISPER: OnceLock<Arc<Whisper>> = OnceLock::new();
+    WHISPER
+        .get_or_init(|| Arc::new(Whisper::load_default().expect("run `make setup` first")))
+        .clone()
+}
+
+fn espeak() -> Arc<dyn Tts> {
+    Arc::new(Espeak::new().expect("espeak-ng is installed by `make setup`"))
+}
+
+fn senses() -> Senses {
+    Senses {
+        tts: espeak(),
+        voice: Voice::default(),
+        stt: whisper(),
+    }
+}
+
+type Logs = tokio::sync::mpsc::UnboundedReceiver<Result<AgentCallLog, AgentError>>;
+
+/// Starts the reference agent on a free loopback port; returns its URL and its call logs.
+async fn start_agent(config: AgentConfig) -> (String, Logs) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let agent = Arc::new(ReferenceAgent::new(config, espeak(), whisper()));
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(agent.serve(listener, tx));
+    (url, rx)
+}
+
+/// One scripted call, in a clean room unless told otherwise, that must end within 2 minutes.
+async fn call(
+    url: &str,
+    protocol: Protocol,
+    lines: &[&str],
+    tune: impl FnOnce(&mut CallOptions),
+) -> CallRecord {
+    let adapter = protocol.adapter(3, Default::default(), 16_000);
+    let mic = MicTimeline::new(
+        &LoadedNoise::load(&NoiseProfile::clean(), adapter.rate()).unwrap(),
+        3,
+    );
+    let mut options = CallOptions::new(url);
+    options.max_duration = Duration::from_secs(60);
+    tune(&mut options);
+    let mut caller = Script::new(lines.iter().map(|l| Utterance::Text(l.to_string())), false);
+    let senses = senses();
+    let call = sim::converse(options, adapter, mic, &mut caller, &senses, None);
+    tokio::time::timeout(Duration::from_secs(120), call)
+        .await
+        .expect("the call hung")
+        .expect("the call ran")
+}
+
+/// A call that asks about order 4521; asserts the agent heard the number.
+async fn order_4521(config: AgentConfig) -> (CallRecord, AgentCallLog) {
+    let protocol = config.protocol;
+    let (url, mut logs) = start_agent(config).await;
+    let record = call(
+        &url,
+        protocol,
+        &["My order number is four five two one."],
+        |_| {},
+    )
+    .await;
+    let agent = logs.recv().await.unwrap().unwrap();
+    assert!(
+        normalize(&agent.turns[1].heard).contains("4 5 2 1"),
+        "{protocol:?}: the agent heard {:?}",
+        agent.turns[1].heard
+    );
+    (record, agent)
+}
+
+fn saved(record: &CallRecord) {
+    let dir = tempfile::tempdir().unwrap();
+    record.save(dir.path()).unwrap();
+    let wav = hound::WavReader::open(dir.path().join("call.wav")).unwrap();
+    assert_eq!(wav.spec().channels, 2, "caller left, agent right");
+    let log = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();
+    assert!(
+        log.lines().last().unwrap().contains(r#""event":"ended""#),
+        "{log}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("call.json")).unwrap()).unwrap();
+    assert!(json["transcript"].is_array());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_protocol_carries_a_whole_order_status_call() {
+    for protocol in [Protocol::Twilio, Protocol::RawPcm, Protocol::OpenaiRealtime] {
+        // The agent hears the number through the wire format and answers about that order...
+        let (record, agent) = order_4521(AgentConfig::new(protocol)).await;
+        assert!(agent.turns[1].said.contains("has shipped"));
+        // ... and the caller heard the answer come back through it.
+        let heard = normalize(&record.agent_text());
+        assert!(
+            heard.contains("friday") && heard.contains("order"),
+            "{protocol:?}: {heard}"
+        );
+        assert!(
+            record.faults.is_empty(),
+            "{protocol:?}: {:?}",
+            record.faults
+        );
+        assert_eq!(record.ended, EndReason::CallerHungUp, "{protocol:?}");
+        assert_eq!(record.turns.len(), 2, "{protocol:?}: greeting and answer");
+        assert!(
+            record.turns[0].response_latency_ms.is_none(),
+            "the greeting answers nothing"
+        );
+        assert!(record.turns[1].response_latency_ms.unwrap() > 0.0);
+        assert!(record.outcome.agent.duration() > 5.0);
+        saved(&record);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn goodbye_makes_the_agent_hang_up() {
+    let (url, _logs) = start_agent(AgentConfig::new(Protocol::RawPcm)).await;
+    let record = call(
+        &url,
+        Protocol::RawPcm,
+        &["Goodbye.", "Are you still there?"],
+        |_| {},
+    )
+    .await;
+    assert_eq!(record.ended, EndReason::AgentHungUp);
+    assert!(normalize(&record.agent_text()).contains("goodbye"));
+}
+
+/// Speech cut at the end of its last loud 20 ms frame, so the caller's timeline and the agent's
+/// endpointer agree to the frame on when it ended.
+fn sharp_edged_speech(text: &str, rate: u32) -> Clip {
+    let clip = espeak()
+        .synthesize(text, &Voice::default())
+        .unwrap()
+        .resample(rate)
+        .unwrap()
+        .trim_silence()
+        .normalized_to(-20.0);
+    let frame = Frame::samples_per_frame(rate);
+    let loud = clip
+        .samples
+        .chunks(frame)
+        .rposition(|f| f.len() == frame && level::to_dbfs(level::rms(f)) > -35.0)
+        .unwrap();
+    Clip::new(clip.samples[..(loud + 1) * frame].to_vec(), rate)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_injected_agent_delay_is_measured_to_within_20_ms() {
+    let mut config = AgentConfig::new(Protocol::RawPcm);
+    config.silence_ms = 300.0;
+    config.faults.delay_ms = 800;
+    let (url, mut logs) = start_agent(config).await;
+    let adapter = Protocol::RawPcm.adapter(1, Default::default(), 16_000);
+    let mic = MicTimeline::new(
+        &LoadedNoise::load(&NoiseProfile::clean(), 16_000).unwrap(),
+        1,
+    );
+    let line = sharp_edged_speech("Order seven seven eight eight.", 16_000);
+    let mut caller = Script::new(
+        [Utterance::Audio {
+            clip: line,
+            text: "Order 7788.".into(),
+        }],
+        false,
+    );
+    let record = tokio::time::timeout(
+        Duration::from_secs(120),
+        sim::converse(
+            CallOptions::new(&url),
+            adapter,
+            mic,
+            &mut caller,
+            &senses(),
+            None,
+        ),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let agent = logs.recv().await.unwrap().unwrap();
+    let answer = &agent.turns[1];
+    // The agent's own account: 800 ms, or a little more when Whisper was busy with another
+    // test's call when the agent needed it (the agent cannot answer before it has understood).
+    let actual = answer.replied_at_ms - answer.heard_end_ms.unwrap();
+    assert!(actual >= 800.0, "the delay was not applied: {actual} ms");
+    let measured = record.turns[1].response_latency_ms.unwrap();
+    assert!(
+        (measured - actual).abs() <= 20.0,
+        "measured {measured} ms; the agent answered after {actual} ms (800 ms injected)"
+    );
+}
+
+fn faulty(faults: Faults) -> AgentConfig {
+    let mut config = AgentConfig::new(Protocol::Twilio);
+    config.faults = faults;
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_agent_ends_the_call_with_no_answer() {
+    let (url, _logs) = start_agent(faulty(Faults {
+        silent: true,
+        ..Faults::default()
+    }))
+    .await;
+    let record = call(&url, Protocol::Twilio, &["Hello?"], |o| {
+        o.answer_timeout = Duration::from_secs(2)
+    })
+    .await;
+    assert!(
+        matches!(record.ended, EndReason::NoAnswer { .. }),
+        "{:?}",
+        record.ended
+    );
+    assert!(
+        matches!(record.faults[..], [Fault::NoAnswer { .. }]),
+        "{:?}",
+        record.faults
+    );
+    assert!(record.faults[0].to_string().contains("said nothing"));
+    saved(&record);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_is_a_broken_call_with_what_was_said_so_far() {
+    let (url, _logs) = start_agent(faulty(Faults {
+        drop_after: Some(1),
+        ..Faults::default()
+    }))
+    .await;
+    let record = call(
+        &url,
+        Protocol::Twilio,
+        &["Order four five two one.", "Hello?"],
+        |_| {},
+    )
+    .await;
+    let [Fault::Broken { message }] = &record.faults[..] else {
+        panic!("{:?}", record.faults)
+    };
+    assert!(message.contains("without closing handshake"), "{message}");
+    // The greeting came before the drop and was heard.
+    assert!(
+        normalize(&record.agent_text()).contains("order number"),
+        "{}",
+        record.agent_text()
+    );
+    saved(&record);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_from_the_agent_is_a_protocol_error() {
+    for protocol in [Protocol::Twilio, Protocol::RawPcm, Protocol::OpenaiRealtime] {
+        let mut config = AgentConfig::new(protocol);
+        config.faults.garbage = true;
+        let (url, _logs) = start_agent(config).await;
+        let record = call(&url, protocol, &["Hello?"], |_| {}).await;
+        let [Fault::Broken { message }] = &record.faults[..] else {
+            panic!("{protocol:?}: {:?}", record.faults)
+        };
+        let name = serde_json::to_value(protocol).unwrap();
+        assert!(message.starts_with(name.as_str().unwrap()), "{message}");
+        saved(&record);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_drip_is_heard_as_choppy_audio() {
+    let (url, _logs) = start_agent(faulty(Faults {
+        slow_drip: true,
+        ..Faults::default()
+    }))
+    .await;
+    // Hang up after the greeting: its dropouts are enough.
+    let record = call(&url, Protocol::Twilio, &[], |_| {}).await;
+    let [Fault::Choppy { underruns, gap_ms }] = record.faults[..] else {
+        panic!("{:?}", record.faults)
+    };
+    // The greeting plays in 20 ms pieces, each followed by a 60 ms dropout.
+    let talk = record.turns[0].agent_talk_ms;
+    assert!(
+        underruns as f64 >= talk / 80.0 * 0.9,
+        "{underruns} dropouts in {talk} ms"
+    );
+    assert!(gap_ms >= talk * 0.7, "{gap_ms} ms of dropouts in {talk} ms");
+    saved(&record);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mishearing_agent_answers_about_the_wrong_order() {
+    // It hears right ...
+    let (record, _) = order_4521(faulty(Faults {
+        mishear: true,
+        ..Faults::default()
+    }))
+    .await;
+    let heard = normalize(&record.agent_text());
+    assert!(!heard.contains("friday"), "... and answered wrong: {heard}");
+    assert!(record.faults.is_empty(), "the call itself was fine");
+}
