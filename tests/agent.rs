@@ -323,3 +323,56 @@ async fn a_mishearing_agent_answers_about_the_wrong_order() {
     assert!(!heard.contains("friday"), "... and answered wrong: {heard}");
     assert!(record.faults.is_empty(), "the call itself was fine");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_stops_talking_when_the_caller_barges_in_and_hears_key_presses() {
+    use voicesim::transport::call::{self, CallEventKind, CallerCommand};
+    let (url, mut logs) = start_agent(AgentConfig::new(Protocol::Twilio)).await;
+    let adapter = Protocol::Twilio.adapter(5, Default::default(), 8_000);
+    let mic = MicTimeline::new(
+        &LoadedNoise::load(&NoiseProfile::clean(), 8_000).unwrap(),
+        5,
+    );
+    let (cmd, commands) = tokio::sync::mpsc::unbounded_channel();
+    let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let run = tokio::spawn(call::run(
+        CallOptions::new(&url),
+        adapter,
+        mic,
+        commands,
+        events_tx,
+    ));
+    let interruption = espeak()
+        .synthesize("Wait, wait, I have a question.", &Voice::default())
+        .unwrap()
+        .trim_silence();
+    cmd.send(CallerCommand::Dtmf('4')).unwrap();
+    cmd.send(CallerCommand::Dtmf('#')).unwrap();
+    cmd.send(CallerCommand::BargeIn {
+        clip: interruption,
+        after_ms: 1_000.0,
+    })
+    .unwrap();
+    let mut log = Vec::new();
+    let collect = async {
+        while let Some(event) = events.recv().await {
+            if matches!(event.kind, CallEventKind::AgentTurnEnded { .. }) {
+                let _ = cmd.send(CallerCommand::Hangup);
+            }
+            log.push(event);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), collect)
+        .await
+        .expect("the call hung");
+    run.await.unwrap().unwrap();
+    let turn = &voicesim::transport::turns::turns(&log)[0];
+    let barge = turn.barge_in.as_ref().expect("the caller barged in");
+    assert!(barge.cleared, "the agent cleared its audio: {turn:?}");
+    // Its endpointer needs 120 ms of voice; the greeting would have gone on for 2 s more.
+    assert!(barge.agent_stopped_after_ms < 400.0, "{turn:?}");
+    assert!(turn.agent_talk_ms < 1_500.0, "{turn:?}");
+    let agent = logs.recv().await.unwrap().unwrap();
+    assert_eq!(agent.barge_ins, 1);
+    assert_eq!(agent.keys, "4#");
+}

@@ -245,3 +245,25 @@ fn real_speech_fixtures_decode() {
         assert!(clip.duration() > 2.0 && clip.rms_dbfs() > -40.0, "{name}");
     }
 }
+
+#[test]
+fn dtmf_keys_are_two_tones_of_the_keypad() {
+    use voicesim::audio::dtmf_tone;
+    let five = dtmf_tone('5', 8_000).unwrap();
+    assert_eq!(five.len(), 800, "100 ms");
+    assert!((five.rms_dbfs() + 20.0).abs() < 0.01);
+    // Energy at 770 Hz and 1336 Hz (the row and column of 5), none at 697 Hz (the row of 1).
+    let power = |hz: f64| {
+        let (mut re, mut im) = (0.0, 0.0);
+        for (i, &s) in five.samples.iter().enumerate() {
+            let phase = std::f64::consts::TAU * hz * i as f64 / 8_000.0;
+            re += s as f64 * phase.cos();
+            im += s as f64 * phase.sin();
+        }
+        re * re + im * im
+    };
+    assert!(power(770.0) > 100.0 * power(697.0));
+    assert!(power(1336.0) > 100.0 * power(1209.0));
+    assert!(dtmf_tone('x', 8_000).is_none());
+    assert!(dtmf_tone('#', 8_000).is_some() && dtmf_tone('d', 8_000).is_some());
+}

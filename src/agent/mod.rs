@@ -89,6 +89,8 @@ pub struct AgentCallLog {
     pub parameters: BTreeMap<String, String>,
     pub turns: Vec<AgentTurn>,
     pub barge_ins: u32,
+    /// Keys the caller pressed (Twilio `dtmf` events), in order.
+    pub keys: String,
     /// How the call ended for the agent.
     pub ended: String,
 }
@@ -319,7 +321,7 @@ impl ReferenceAgent {
                             awaiting_mark = None;
                         }
                     }
-                    FromCaller::Dtmf(_) => {}
+                    FromCaller::Dtmf(key) => log.keys.push_str(&key),
                     FromCaller::Stop => {
                         for m in out.drain(..) {
                             tx.send(m).await?;

@@ -36,3 +36,23 @@ pub enum AudioError {
     #[error("cannot resample {from} Hz to {to} Hz: {reason}")]
     Resample { from: u32, to: u32, reason: String },
 }
+
+/// The dual tone of a phone key (ITU-T Q.23), 100 ms at `rate`, at -20 dBFS RMS; `None` for
+/// anything but 0-9, *, #, A-D.
+pub fn dtmf_tone(key: char, rate: u32) -> Option<Clip> {
+    const ROWS: [f32; 4] = [697.0, 770.0, 852.0, 941.0];
+    const COLS: [f32; 4] = [1209.0, 1336.0, 1477.0, 1633.0];
+    const KEYS: [&str; 4] = ["123A", "456B", "789C", "*0#D"];
+    let (row, col) = KEYS
+        .iter()
+        .enumerate()
+        .find_map(|(r, keys)| keys.find(key.to_ascii_uppercase()).map(|c| (r, c)))?;
+    let samples = (0..rate as usize / 10)
+        .map(|i| {
+            let t = i as f32 / rate as f32;
+            (std::f32::consts::TAU * ROWS[row] * t).sin()
+                + (std::f32::consts::TAU * COLS[col] * t).sin()
+        })
+        .collect();
+    Some(Clip::new(samples, rate).normalized_to(-20.0))
+}

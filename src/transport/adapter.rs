@@ -44,6 +44,11 @@ pub trait Adapter: Send {
     fn mark_played(&mut self, _name: &str) -> Vec<Message> {
         Vec::new()
     }
+    /// A key press, for protocols that carry DTMF as a message (Twilio); `None` means the
+    /// protocol has no such message and the tones go in-band, through the microphone.
+    fn dtmf(&mut self, _digit: char) -> Option<Vec<Message>> {
+        None
+    }
     /// Messages sent before closing.
     fn closing(&mut self) -> Vec<Message> {
         Vec::new()

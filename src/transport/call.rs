@@ -62,6 +62,8 @@ pub enum CallerCommand {
     /// Start speaking once `after_ms` of the agent's current (or next) turn has played: a
     /// barge-in, to test how the agent handles being interrupted.
     BargeIn { clip: Clip, after_ms: f64 },
+    /// Press a key (0-9, *, #, A-D): a Twilio `dtmf` event, or the tones in-band elsewhere.
+    Dtmf(char),
     /// Stop talking mid-sentence.
     StopSpeaking,
     /// Send the protocol's closing messages and hang up.
@@ -262,6 +264,14 @@ pub async fn run(
                 }
                 Some(CallerCommand::BargeIn { clip, after_ms }) => turn.barge = Some((clip, after_ms)),
                 Some(CallerCommand::StopSpeaking) => mic.stop_speaking(),
+                Some(CallerCommand::Dtmf(digit)) => match adapter.dtmf(digit) {
+                    Some(messages) => outgoing.extend(messages),
+                    None => match crate::audio::dtmf_tone(digit, rate).map(|tone| mic.say(tone)) {
+                        Some(Ok(())) => {}
+                        Some(Err(e)) => break EndReason::Error { message: e.to_string() },
+                        None => break EndReason::Error { message: format!("{digit:?} is not a DTMF key; use 0-9, *, #, A-D") },
+                    },
+                },
                 Some(CallerCommand::Hangup) | None => break EndReason::CallerHungUp,
             },
             incoming = rx.next() => match incoming {

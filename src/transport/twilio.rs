@@ -231,6 +231,10 @@ impl super::Adapter for Twilio {
         vec![Message::text(self.stream.mark(name))]
     }
 
+    fn dtmf(&mut self, digit: char) -> Option<Vec<Message>> {
+        Some(vec![Message::text(self.stream.dtmf(digit))])
+    }
+
     fn closing(&mut self) -> Vec<Message> {
         vec![Message::text(self.stream.stop())]
     }
