@@ -23,9 +23,12 @@
 pub mod agent;
 pub mod audio;
 pub mod cli;
+pub mod judge;
+pub mod llm;
 pub mod noise;
 pub mod sim;
 pub mod speech;
+pub mod suite;
 pub mod transport;
 
 use std::path::PathBuf;

@@ -3,8 +3,10 @@
 //! caller hears is transcribed and handed back to the caller for its next line.
 
 mod script;
+mod steps;
 
 pub use script::Script;
+pub use steps::{StepCaller, StepResult};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -223,7 +225,16 @@ async fn next_line(
     heard: Option<&str>,
     senses: &Senses,
 ) -> Result<Option<(Utterance, Clip)>, SimError> {
-    let Some(utterance) = caller.next(heard)? else {
+    // The caller may ask an LLM: a blocking HTTP call, kept off the async workers where the
+    // runtime allows it.
+    let multi = tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::MultiThread;
+    let next = if multi {
+        tokio::task::block_in_place(|| caller.next(heard))
+    } else {
+        caller.next(heard)
+    };
+    let Some(utterance) = next? else {
         return Ok(None);
     };
     let clip = match &utterance {

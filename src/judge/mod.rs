@@ -1,0 +1,242 @@
+//! Verdicts: whether the agent met a step's success criterion or an expectation, with a
+//! justification. Rules decide offline and deterministically; an LLM judge decides what only
+//! words describe. With neither, the verdict is "not judged" — never a silent pass.
+
+use serde::Serialize;
+
+use crate::llm::{ChatClient, LlmError, Message};
+use crate::sim::{CallRecord, Line, Speaker};
+use crate::speech::wer::normalize;
+use crate::suite::{Metric, Rule};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Met,
+    NotMet,
+    /// Nothing could decide it: no rule, no LLM judge, or a metric the call did not produce.
+    NotJudged,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Judgement {
+    pub verdict: Verdict,
+    pub justification: String,
+}
+
+impl Judgement {
+    fn new(verdict: Verdict, justification: impl Into<String>) -> Self {
+        Judgement {
+            verdict,
+            justification: justification.into(),
+        }
+    }
+
+    pub fn not_judged(why: impl Into<String>) -> Self {
+        Judgement::new(Verdict::NotJudged, why)
+    }
+}
+
+/// The numbers of one call that thresholds can be put on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Metrics {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_p50_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_p95_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_max_ms: Option<f64>,
+    pub turns: u32,
+    pub duration_s: f64,
+    pub underruns: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wer: Option<f64>,
+}
+
+impl Metrics {
+    /// `agent_heard`: (what the caller said, what the agent heard) pairs, where the agent
+    /// reports them (the reference agent does); they give the WER.
+    pub fn of(record: &CallRecord, agent_heard: &[(String, String)]) -> Metrics {
+        let mut latencies: Vec<f64> = record
+            .turns
+            .iter()
+            .filter_map(|t| t.response_latency_ms)
+            .collect();
+        latencies.sort_by(f64::total_cmp);
+        let wer = (!agent_heard.is_empty()).then(|| {
+            let said: Vec<&str> = agent_heard.iter().map(|(s, _)| s.as_str()).collect();
+            let heard: Vec<&str> = agent_heard.iter().map(|(_, h)| h.as_str()).collect();
+            crate::speech::wer::wer(&said.join(" "), &heard.join(" "))
+        });
+        Metrics {
+            latency_p50_ms: percentile(&latencies, 50.0),
+            latency_p95_ms: percentile(&latencies, 95.0),
+            latency_max_ms: latencies.last().copied(),
+            turns: record.turns.len() as u32,
+            duration_s: record.duration_ms / 1000.0,
+            underruns: record.turns.iter().map(|t| t.underruns).sum(),
+            wer,
+        }
+    }
+
+    pub fn get(&self, metric: Metric) -> Option<f64> {
+        match metric {
+            Metric::LatencyP50Ms => self.latency_p50_ms,
+            Metric::LatencyP95Ms => self.latency_p95_ms,
+            Metric::LatencyMaxMs => self.latency_max_ms,
+            Metric::Turns => Some(self.turns as f64),
+            Metric::DurationS => Some(self.duration_s),
+            Metric::Underruns => Some(self.underruns as f64),
+            Metric::Wer => self.wer,
+        }
+    }
+}
+
+/// Nearest-rank percentile of sorted values.
+pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+/// Decides `rule` on what the agent said (`agent_text`) and, for metric rules, the call's
+/// metrics (`None` while the call is still going).
+pub fn check(rule: &Rule, agent_text: &str, metrics: Option<&Metrics>) -> Judgement {
+    let text = normalize(agent_text);
+    let said = |ok: bool, what: String| {
+        Judgement::new(
+            if ok { Verdict::Met } else { Verdict::NotMet },
+            format!(
+                "the agent {} {what}",
+                if ok { "said" } else { "did not say" }
+            ),
+        )
+    };
+    match rule {
+        Rule::Contains(needle) => {
+            let needle_n = normalize(needle);
+            let ok = !needle_n.is_empty()
+                && format!(" {text} ").contains(&format!(" {needle_n} "));
+            said(ok, format!("{needle:?}"))
+        }
+        Rule::Regex(pattern) => said(
+            pattern.0.is_match(&text),
+            format!("anything matching /{}/", pattern.0.as_str()),
+        ),
+        Rule::Not(inner) => {
+            let j = check(inner, agent_text, metrics);
+            let verdict = match j.verdict {
+                Verdict::Met => Verdict::NotMet,
+                Verdict::NotMet => Verdict::Met,
+                Verdict::NotJudged => Verdict::NotJudged,
+            };
+            Judgement::new(verdict, j.justification)
+        }
+        Rule::AnyOf(rules) | Rule::AllOf(rules) => {
+            let all = matches!(rule, Rule::AllOf(_));
+            let parts: Vec<Judgement> = rules.iter().map(|r| check(r, agent_text, metrics)).collect();
+            let (want, decisive) = if all {
+                (Verdict::NotMet, Verdict::NotMet)
+            } else {
+                (Verdict::Met, Verdict::Met)
+            };
+            let verdict = if let Some(j) = parts.iter().find(|j| j.verdict == want) {
+                return Judgement::new(decisive, j.justification.clone());
+            } else if parts.iter().any(|j| j.verdict == Verdict::NotJudged) {
+                Verdict::NotJudged
+            } else if all {
+                Verdict::Met
+            } else {
+                Verdict::NotMet
+            };
+            let why: Vec<String> = parts.into_iter().map(|j| j.justification).collect();
+            Judgement::new(verdict, why.join("; "))
+        }
+        Rule::Metric(t) => match metrics.map(|m| m.get(t.metric)) {
+            None => Judgement::not_judged(format!("{} is known only after the call", t.metric.name())),
+            Some(None) => Judgement::not_judged(format!("this call has no {}", t.metric.name())),
+            Some(Some(v)) => {
+                let ok = t.comparison.holds(v, t.value);
+                Judgement::new(
+                    if ok { Verdict::Met } else { Verdict::NotMet },
+                    format!("{} was {v:.3}, wanted {} {}", t.metric.name(), t.comparison.symbol(), t.value),
+                )
+            }
+        },
+    }
+}
+
+/// Asks an LLM whether `criterion` holds of the call so far; JSON out, so the verdict is
+/// read, not guessed from prose.
+pub fn ask_llm(llm: &ChatClient, criterion: &str, transcript: &[Line]) -> Result<Judgement, LlmError> {
+    let conversation: Vec<String> = transcript
+        .iter()
+        .map(|l| {
+            let who = match l.speaker {
+                Speaker::Caller => "Caller",
+                Speaker::Agent => "Agent",
+            };
+            format!("{who}: {}", l.text)
+        })
+        .collect();
+    let messages = [
+        Message::system(
+            "You judge phone calls between a caller and a voice agent. The agent's lines are \
+             what a speech recognizer heard, so allow for small recognition errors. Answer with \
+             JSON only: {\"met\": true|false, \"justification\": \"one sentence\"}.",
+        ),
+        Message::user(format!(
+            "Criterion: {criterion}\n\nConversation:\n{}\n\nIs the criterion met?",
+            conversation.join("\n")
+        )),
+    ];
+    let answer = llm.chat_json(&messages)?;
+    let met = answer["met"].as_bool().ok_or_else(|| LlmError::Reply {
+        message: format!("the judge's JSON has no boolean \"met\": {answer}"),
+    })?;
+    Ok(Judgement::new(
+        if met { Verdict::Met } else { Verdict::NotMet },
+        answer["justification"].as_str().unwrap_or("(no justification)").to_string(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(yaml: &str) -> Rule {
+        serde_norway::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn text_rules_read_normalized_words() {
+        let said = "Order four five two one has shipped. It arrives Friday!";
+        assert_eq!(check(&rule("contains: 4521"), said, None).verdict, Verdict::Met);
+        assert_eq!(check(&rule("contains: ship"), said, None).verdict, Verdict::NotMet, "whole words");
+        assert_eq!(check(&rule("regex: 'arrives? (friday|monday)'"), said, None).verdict, Verdict::Met);
+        let any = rule("any_of: [{contains: monday}, {contains: friday}]");
+        assert_eq!(check(&any, said, None).verdict, Verdict::Met);
+        let all = rule("all_of: [{contains: shipped}, {not: {contains: sorry}}]");
+        assert_eq!(check(&all, said, None).verdict, Verdict::Met);
+        let j = check(&rule("all_of: [{contains: shipped}, {contains: monday}]"), said, None);
+        assert_eq!(j.verdict, Verdict::NotMet);
+        assert!(j.justification.contains("did not say \"monday\""), "{}", j.justification);
+    }
+
+    #[test]
+    fn metric_rules_need_the_metric() {
+        let m = Metrics {
+            latency_p95_ms: Some(900.0),
+            ..Metrics::default()
+        };
+        let fast = rule("metric: latency_p95_ms < 1500");
+        assert_eq!(check(&fast, "", Some(&m)).verdict, Verdict::Met);
+        assert_eq!(check(&rule("metric: latency_p95_ms < 500"), "", Some(&m)).verdict, Verdict::NotMet);
+        assert_eq!(check(&fast, "", None).verdict, Verdict::NotJudged);
+        assert_eq!(check(&rule("metric: wer <= 0.2"), "", Some(&m)).verdict, Verdict::NotJudged);
+        assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0], 50.0), Some(2.0));
+        assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0], 95.0), Some(4.0));
+    }
+}

@@ -1,0 +1,262 @@
+//! The caller of a suite test: pursues the test's steps in order. After each agent turn the
+//! current step's success criterion is judged (rule, else LLM, else "not judged"); met, the
+//! caller moves on to the next goal; not met, it tries again until the step's turns run out,
+//! and then the call ends there. Lines come from `static_utterance`/`audio` (scripted,
+//! deterministic) or from an LLM playing the persona.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::{Caller, Line, SimError, Speaker, Utterance};
+use crate::audio::Clip;
+use crate::judge::{self, Judgement, Verdict};
+use crate::llm::{ChatClient, Message};
+use crate::speech::wer::normalize;
+use crate::suite::{render, FirstSpeaker, Match, Persona, Scenario, Step, StopRules, TestCase};
+
+/// How one step went.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepResult {
+    pub goal: String,
+    pub verdict: Verdict,
+    pub justification: String,
+    /// Caller turns spent on it.
+    pub turns: u32,
+}
+
+pub struct StepCaller {
+    steps: Vec<Step>,
+    vars: BTreeMap<String, String>,
+    persona: Persona,
+    scenario: Scenario,
+    stop: StopRules,
+    dir: PathBuf,
+    llm: Option<Arc<ChatClient>>,
+    /// Index of the current step, and whether its first line was said.
+    current: usize,
+    begun: bool,
+    turns_in_step: u32,
+    turns: u32,
+    /// What the agent said since the current step's last caller line.
+    heard_in_step: String,
+    heard_all: String,
+    transcript: Vec<Line>,
+    pub results: Vec<StepResult>,
+    /// Why the caller hung up early, if it did.
+    pub stopped_by: Option<String>,
+}
+
+impl StepCaller {
+    pub fn new(
+        test: &TestCase,
+        persona: Persona,
+        scenario: Scenario,
+        stop: StopRules,
+        dir: PathBuf,
+        llm: Option<Arc<ChatClient>>,
+    ) -> Self {
+        StepCaller {
+            steps: test.steps.clone(),
+            vars: test.inputs.clone(),
+            persona,
+            scenario,
+            stop,
+            dir,
+            llm,
+            current: 0,
+            begun: false,
+            turns_in_step: 0,
+            turns: 0,
+            heard_in_step: String::new(),
+            heard_all: String::new(),
+            transcript: Vec::new(),
+            results: Vec::new(),
+            stopped_by: None,
+        }
+    }
+
+    /// Steps never reached count as not met: the test did not get there.
+    pub fn finish(&mut self) -> Vec<StepResult> {
+        while self.results.len() < self.steps.len() {
+            let i = self.results.len();
+            let why = if i == self.current && self.begun {
+                "the call ended before the agent met it".to_string()
+            } else {
+                "not reached".to_string()
+            };
+            let goal = self.text(&self.steps[i].goal.clone()).unwrap_or_default();
+            self.results.push(StepResult {
+                goal,
+                verdict: Verdict::NotMet,
+                justification: why,
+                turns: if i == self.current { self.turns_in_step } else { 0 },
+            });
+        }
+        self.results.clone()
+    }
+
+    fn text(&self, template: &str) -> Result<String, SimError> {
+        render(template, &self.vars).map_err(SimError::Caller)
+    }
+
+    fn judge_step(&self, step: &Step) -> Result<Judgement, SimError> {
+        if let Some(rule) = &step.check {
+            return Ok(judge::check(rule, &self.heard_in_step, None));
+        }
+        let criterion = match &step.success_criteria {
+            Some(c) => self.text(c)?,
+            None => return Ok(Judgement::not_judged("the step has no success criterion or check")),
+        };
+        match &self.llm {
+            Some(llm) => judge::ask_llm(llm, &criterion, &self.transcript)
+                .map_err(|e| SimError::Caller(e.to_string())),
+            None => Ok(Judgement::not_judged(
+                "no rule (check) and no LLM judge configured (VOICESIM_LLM_BASE_URL)",
+            )),
+        }
+    }
+
+    fn stop_phrases_said(&self) -> bool {
+        let heard = format!(" {} ", normalize(&self.heard_all));
+        let said = |p: &String| heard.contains(&format!(" {} ", normalize(p)));
+        !self.stop.phrases.is_empty()
+            && match self.stop.phrases_match {
+                Match::Any => self.stop.phrases.iter().any(said),
+                Match::All => self.stop.phrases.iter().all(said),
+            }
+    }
+
+    /// The line for the current step.
+    fn line(&mut self) -> Result<Option<Utterance>, SimError> {
+        if self.turns >= self.stop.max_turns.0 {
+            self.stopped_by = Some(format!("max_turns ({}) reached", self.stop.max_turns.0));
+            return Ok(None);
+        }
+        let step = self.steps[self.current].clone();
+        for (k, v) in &step.inject_variables {
+            let v = self.text(v)?;
+            self.vars.insert(k.clone(), v);
+        }
+        self.begun = true;
+        self.turns += 1;
+        self.turns_in_step += 1;
+        self.heard_in_step.clear();
+        let utterance = if let Some(audio) = &step.audio {
+            let path = self.dir.join(audio);
+            let clip = Clip::open(&path).map_err(|e| SimError::Caller(e.to_string()))?;
+            let text = match &step.static_utterance {
+                Some(t) => self.text(t)?,
+                None => format!("({})", audio.display()),
+            };
+            Utterance::Audio { clip, text }
+        } else if let Some(text) = &step.static_utterance {
+            Utterance::Text(self.text(text)?)
+        } else {
+            Utterance::Text(self.generate(&step)?)
+        };
+        self.transcript.push(Line {
+            speaker: Speaker::Caller,
+            text: utterance.text().to_string(),
+            at_ms: 0.0,
+        });
+        Ok(Some(utterance))
+    }
+
+    /// Asks the LLM what the persona says next.
+    fn generate(&self, step: &Step) -> Result<String, SimError> {
+        let llm = self.llm.as_ref().ok_or_else(|| {
+            SimError::Caller(
+                "a step without static_utterance or audio needs an LLM caller: set \
+                 VOICESIM_LLM_BASE_URL (and VOICESIM_LLM_MODEL)"
+                    .into(),
+            )
+        })?;
+        let p = &self.persona;
+        let mut system = format!(
+            "You are a caller on a phone call with a company's voice agent. Speak as the caller \
+             only: one or two short spoken sentences, no stage directions, no quotes. \
+             Language: {}. Patience: {:?}.",
+            p.language, p.patience
+        );
+        for (label, text) in [
+            ("Who you are", &p.background),
+            ("Your role", &p.role),
+            ("Your objective", &self.scenario.objective),
+            ("Instructions", &self.scenario.instructions),
+        ] {
+            if !text.is_empty() {
+                system.push_str(&format!("\n{label}: {}", self.text(text)?));
+            }
+        }
+        system.push_str(&format!("\nYour goal right now: {}", self.text(&step.goal)?));
+        if let Some(guide) = &step.response_guide {
+            system.push_str(&format!("\nHow to respond: {}", self.text(guide)?));
+        }
+        let mut messages = vec![Message::system(system)];
+        for line in &self.transcript {
+            messages.push(match line.speaker {
+                // The model plays the caller: the agent's lines are what it hears.
+                Speaker::Agent => Message::user(line.text.clone()),
+                Speaker::Caller => Message::assistant(line.text.clone()),
+            });
+        }
+        if self.transcript.is_empty() {
+            messages.push(Message::user("(The call has connected. You speak first.)"));
+        }
+        let text = llm.chat(&messages).map_err(|e| SimError::Caller(e.to_string()))?;
+        Ok(text.trim().trim_matches('"').to_string())
+    }
+}
+
+impl Caller for StepCaller {
+    fn speaks_first(&self) -> bool {
+        self.scenario.first == FirstSpeaker::Caller
+    }
+
+    fn next(&mut self, heard: Option<&str>) -> Result<Option<Utterance>, SimError> {
+        let Some(heard) = heard else {
+            return self.line();
+        };
+        self.transcript.push(Line {
+            speaker: Speaker::Agent,
+            text: heard.to_string(),
+            at_ms: 0.0,
+        });
+        self.heard_all.push(' ');
+        self.heard_all.push_str(heard);
+        if self.begun {
+            self.heard_in_step.push(' ');
+            self.heard_in_step.push_str(heard);
+            let step = self.steps[self.current].clone();
+            let judgement = self.judge_step(&step)?;
+            if judgement.verdict == Verdict::NotMet && self.turns_in_step < step.max_turns.0 {
+                if self.stop_phrases_said() {
+                    self.stopped_by = Some("the agent said a stop phrase".into());
+                    return Ok(None);
+                }
+                return self.line(); // try again
+            }
+            let failed = judgement.verdict == Verdict::NotMet;
+            self.results.push(StepResult {
+                goal: self.text(&step.goal)?,
+                verdict: judgement.verdict,
+                justification: judgement.justification,
+                turns: self.turns_in_step,
+            });
+            self.current += 1;
+            self.begun = false;
+            self.turns_in_step = 0;
+            if failed || self.current >= self.steps.len() {
+                return Ok(None);
+            }
+        }
+        if self.stop_phrases_said() {
+            self.stopped_by = Some("the agent said a stop phrase".into());
+            return Ok(None);
+        }
+        self.line()
+    }
+}

@@ -1,0 +1,528 @@
+//! The test-definition format: a suite of tests, each a simulated call with steps (goals the
+//! caller pursues, one after another, each with a success criterion) and expectations judged
+//! at the end; reusable personas and scenarios; noise conditions; stop rules; runs (pass^k).
+//!
+//! Plain data: everything is checked when the file is read, with the place of each mistake
+//! (`suite.yaml:14:7: ...`), so a run never starts on a suite that cannot work.
+//!
+//! ```
+//! let suite = voicesim::suite::Suite::parse(r#"
+//! name: orders
+//! tests:
+//!   - name: status
+//!     inputs: { order: "4521" }
+//!     steps:
+//!       - goal: Ask about order {{ order }}
+//!         static_utterance: My order number is {{ order }}.
+//!         check: { contains: shipped }
+//! "#, "orders.yaml", std::path::Path::new(".")).unwrap();
+//! assert_eq!(suite.tests[0].steps[0].static_utterance.as_deref(), Some("My order number is {{ order }}."));
+//! ```
+
+mod rule;
+mod template;
+
+pub use rule::{Comparison, Metric, Rule, Threshold};
+pub use template::render;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::speech::Voice;
+use crate::transport::Protocol;
+
+/// A suite file that cannot be used, with the place and the fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{place}: {message}")]
+pub struct SuiteError {
+    pub place: String,
+    pub message: String,
+}
+
+/// The hard cap on turns in one call, whatever a suite says.
+pub const MAX_TURNS: u32 = 50;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Suite {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Defaults for `--agent` and `--protocol`.
+    #[serde(default)]
+    pub agent: AgentTarget,
+    #[serde(default)]
+    pub personas: BTreeMap<String, Persona>,
+    #[serde(default)]
+    pub scenarios: BTreeMap<String, Scenario>,
+    /// Noise conditions every test runs under; none means a clean line.
+    #[serde(default)]
+    pub noise: Vec<NoiseCondition>,
+    /// Runs of each test per condition; a test passes only if every run does (pass^k).
+    #[serde(default = "one_run")]
+    pub runs: Runs,
+    #[serde(default)]
+    pub stop: StopRules,
+    pub tests: Vec<TestCase>,
+    /// The folder of the suite file: relative paths in it resolve here.
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentTarget {
+    pub url: Option<String>,
+    pub protocol: Option<Protocol>,
+    /// Wire rate for raw PCM.
+    pub rate: Option<u32>,
+    /// Extra websocket handshake headers; values may name environment variables as
+    /// `${NAME}`, so secrets stay out of the file.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Who the simulated caller is.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Persona {
+    #[serde(default)]
+    pub background: String,
+    #[serde(default)]
+    pub role: String,
+    #[serde(default = "english")]
+    pub language: String,
+    #[serde(default)]
+    pub voice: Voice,
+    #[serde(default)]
+    pub patience: Patience,
+    /// How likely the caller is to talk over the agent, 0..=1 (LLM callers).
+    #[serde(default)]
+    pub interrupt: Probability,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Patience {
+    Low,
+    #[default]
+    Medium,
+    High,
+}
+
+/// What the caller wants and how the call opens.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    #[serde(default)]
+    pub objective: String,
+    #[serde(default)]
+    pub instructions: String,
+    #[serde(default)]
+    pub first: FirstSpeaker,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FirstSpeaker {
+    #[default]
+    Agent,
+    Caller,
+}
+
+/// A noise profile at one SNR, or a sweep over several.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoiseCondition {
+    /// A bundled profile, `clean`, or a profile file relative to the suite.
+    pub profile: String,
+    #[serde(default)]
+    pub snr: Option<SnrSweep>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum SnrSweep {
+    One(Snr),
+    Sweep(Vec<Snr>),
+}
+
+/// An SNR in dB, -30..=60.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(try_from = "f64")]
+pub struct Snr(pub f64);
+
+impl TryFrom<f64> for Snr {
+    type Error = String;
+    fn try_from(db: f64) -> Result<Self, String> {
+        if (-30.0..=60.0).contains(&db) {
+            Ok(Snr(db))
+        } else {
+            Err(format!("SNR {db} dB is outside -30..=60 dB"))
+        }
+    }
+}
+
+/// One noise setting a test runs under.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Condition {
+    pub profile: String,
+    /// The background's SNR; `None` keeps the profile's own (or there is no noise).
+    pub snr: Option<f64>,
+}
+
+impl Condition {
+    /// `clean`, `cafe`, `cafe@10dB`: short enough for tables and file names.
+    pub fn label(&self) -> String {
+        match self.snr {
+            Some(snr) => format!("{}@{snr}dB", self.profile),
+            None => self.profile.clone(),
+        }
+    }
+}
+
+/// How many runs, 1..=100.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "u32")]
+pub struct Runs(pub u32);
+
+impl TryFrom<u32> for Runs {
+    type Error = String;
+    fn try_from(n: u32) -> Result<Self, String> {
+        if (1..=100).contains(&n) {
+            Ok(Runs(n))
+        } else {
+            Err(format!("runs must be 1..=100, not {n}"))
+        }
+    }
+}
+
+fn one_run() -> Runs {
+    Runs(1)
+}
+
+fn english() -> String {
+    "en".into()
+}
+
+/// Turns, 1..=50.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "u32")]
+pub struct Turns(pub u32);
+
+impl TryFrom<u32> for Turns {
+    type Error = String;
+    fn try_from(n: u32) -> Result<Self, String> {
+        if (1..=MAX_TURNS).contains(&n) {
+            Ok(Turns(n))
+        } else {
+            Err(format!("must be 1..={MAX_TURNS}, not {n}"))
+        }
+    }
+}
+
+/// A probability, 0..=1.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, Serialize)]
+#[serde(try_from = "f64")]
+pub struct Probability(pub f64);
+
+impl TryFrom<f64> for Probability {
+    type Error = String;
+    fn try_from(p: f64) -> Result<Self, String> {
+        if (0.0..=1.0).contains(&p) {
+            Ok(Probability(p))
+        } else {
+            Err(format!("must be 0..=1, not {p}"))
+        }
+    }
+}
+
+/// When a call stops before the caller runs out of steps.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StopRules {
+    /// Caller turns in the whole call (at most 50).
+    #[serde(default = "twenty")]
+    pub max_turns: Turns,
+    /// Call time.
+    #[serde(default = "five_minutes")]
+    pub max_seconds: u32,
+    /// The caller hangs up once the agent has said these phrases (any one, or all of them).
+    #[serde(default)]
+    pub phrases: Vec<String>,
+    #[serde(default)]
+    pub phrases_match: Match,
+    /// Seconds of agent silence that end the call as "no answer".
+    #[serde(default = "fifteen")]
+    pub answer_timeout_seconds: u32,
+}
+
+impl Default for StopRules {
+    fn default() -> Self {
+        StopRules {
+            max_turns: twenty(),
+            max_seconds: five_minutes(),
+            phrases: Vec::new(),
+            phrases_match: Match::Any,
+            answer_timeout_seconds: fifteen(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Match {
+    #[default]
+    Any,
+    All,
+}
+
+fn twenty() -> Turns {
+    Turns(20)
+}
+fn five_minutes() -> u32 {
+    300
+}
+fn fifteen() -> u32 {
+    15
+}
+
+/// One simulated call, run `runs` times under every noise condition.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestCase {
+    pub name: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub persona: Option<String>,
+    pub scenario: Option<String>,
+    /// Template variables for every text of the test (`{{ order }}`).
+    #[serde(default)]
+    pub inputs: BTreeMap<String, String>,
+    /// Sent to the agent when the call starts (Twilio `customParameters`).
+    #[serde(default)]
+    pub session_parameters: BTreeMap<String, String>,
+    pub steps: Vec<Step>,
+    #[serde(default)]
+    pub expectations: Vec<Expectation>,
+    /// Overrides the suite's runs.
+    pub runs: Option<Runs>,
+    /// Overrides the suite's noise conditions.
+    pub noise: Option<Vec<NoiseCondition>>,
+    /// Overrides the suite's stop rules.
+    pub stop: Option<StopRules>,
+}
+
+/// A goal the caller pursues until the agent meets its success criterion or the step's turns
+/// run out.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub goal: String,
+    /// What the agent must do for the step to pass, in words (for an LLM judge).
+    pub success_criteria: Option<String>,
+    /// How the caller should respond along the way (for an LLM caller).
+    pub response_guide: Option<String>,
+    #[serde(default = "three")]
+    pub max_turns: Turns,
+    /// Say exactly this (templated) instead of asking an LLM what to say.
+    pub static_utterance: Option<String>,
+    /// Play this recording (relative to the suite) instead of synthesizing speech.
+    pub audio: Option<PathBuf>,
+    /// Variables added for this and later steps (templated themselves).
+    #[serde(default)]
+    pub inject_variables: BTreeMap<String, String>,
+    /// A rule that decides the success criterion without an LLM.
+    pub check: Option<Rule>,
+}
+
+fn three() -> Turns {
+    Turns(3)
+}
+
+/// Judged once, after the call.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    pub name: String,
+    /// What should be true of the call, in words (for an LLM judge).
+    pub description: Option<String>,
+    /// A rule that decides it without an LLM.
+    pub check: Option<Rule>,
+}
+
+impl Suite {
+    /// Reads and checks a suite file.
+    pub fn load(path: &Path) -> Result<Suite, SuiteError> {
+        let text = std::fs::read_to_string(path).map_err(|e| SuiteError {
+            place: path.display().to_string(),
+            message: format!("cannot read: {e}"),
+        })?;
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        Suite::parse(&text, &path.display().to_string(), &dir)
+    }
+
+    /// Parses and checks suite YAML; `origin` names the file in errors, `dir` resolves paths.
+    pub fn parse(yaml: &str, origin: &str, dir: &Path) -> Result<Suite, SuiteError> {
+        let mut suite: Suite = serde_norway::from_str(yaml).map_err(|e| {
+            let mut message = e.to_string();
+            let place = match e.location() {
+                Some(loc) => {
+                    if let Some(cut) = message.rfind(" at line ") {
+                        message.truncate(cut);
+                    }
+                    format!("{origin}:{}:{}", loc.line(), loc.column())
+                }
+                None => origin.to_string(),
+            };
+            SuiteError { place, message }
+        })?;
+        suite.dir = dir.to_path_buf();
+        suite.check(yaml, origin)?;
+        Ok(suite)
+    }
+
+    fn check(&self, yaml: &str, origin: &str) -> Result<(), SuiteError> {
+        let places = Places { yaml, origin };
+        if self.tests.is_empty() {
+            return Err(places.error(None, "tests", "a suite needs at least one test".into()));
+        }
+        let mut names = std::collections::HashSet::new();
+        for test in &self.tests {
+            let at = Some(test.name.as_str());
+            if !names.insert(test.name.as_str()) {
+                return Err(places.error(at, "name", format!("a second test named {:?}; test names must be unique", test.name)));
+            }
+            if test.steps.is_empty() {
+                return Err(places.error(at, "steps", format!("test {:?} has no steps; give it at least one goal", test.name)));
+            }
+            if let Some(p) = test.persona.as_ref().filter(|p| !self.personas.contains_key(*p)) {
+                return Err(places.error(at, "persona", format!("unknown persona {p:?}; {}", known(self.personas.keys()))));
+            }
+            if let Some(s) = test.scenario.as_ref().filter(|s| !self.scenarios.contains_key(*s)) {
+                return Err(places.error(at, "scenario", format!("unknown scenario {s:?}; {}", known(self.scenarios.keys()))));
+            }
+            for condition in test.noise.as_ref().unwrap_or(&self.noise) {
+                if condition.profile != "clean"
+                    && crate::noise::NoiseProfile::find(&self.resolve_profile(&condition.profile)).is_err()
+                {
+                    return Err(places.error(at, "profile", format!(
+                        "unknown noise profile {:?}; use clean, a bundled one ({}) or a profile file",
+                        condition.profile,
+                        crate::noise::NoiseProfile::bundled_names().join(", ")
+                    )));
+                }
+            }
+            // Every template must render with the test's inputs and the variables its steps inject.
+            let mut vars = test.inputs.clone();
+            let texts = |step: &Step| {
+                [Some(&step.goal), step.success_criteria.as_ref(), step.response_guide.as_ref(), step.static_utterance.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .cloned()
+                    .collect::<Vec<_>>()
+            };
+            for (i, step) in test.steps.iter().enumerate() {
+                for (k, v) in &step.inject_variables {
+                    let v = render(v, &vars).map_err(|e| places.error(at, k, format!("steps[{i}].inject_variables.{k}: {e}")))?;
+                    vars.insert(k.clone(), v);
+                }
+                for text in texts(step) {
+                    render(&text, &vars).map_err(|e| places.error(at, "steps", format!("steps[{i}]: {e}")))?;
+                }
+                if let Some(audio) = &step.audio {
+                    let path = self.dir.join(audio);
+                    if !path.is_file() {
+                        return Err(places.error(at, "audio", format!(
+                            "steps[{i}].audio: no file {}; paths are relative to the suite's folder",
+                            path.display()
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A profile name, or a profile file relative to the suite's folder.
+    pub fn resolve_profile(&self, profile: &str) -> String {
+        if profile.ends_with(".yaml") || profile.ends_with(".yml") {
+            self.dir.join(profile).display().to_string()
+        } else {
+            profile.to_string()
+        }
+    }
+
+    /// Every (condition) a test runs under, sweeps expanded.
+    pub fn conditions(&self, test: &TestCase) -> Vec<Condition> {
+        let list = test.noise.as_ref().unwrap_or(&self.noise);
+        if list.is_empty() {
+            return vec![Condition {
+                profile: "clean".into(),
+                snr: None,
+            }];
+        }
+        list.iter()
+            .flat_map(|c| match &c.snr {
+                None => vec![None],
+                Some(SnrSweep::One(s)) => vec![Some(s.0)],
+                Some(SnrSweep::Sweep(v)) => v.iter().map(|s| Some(s.0)).collect(),
+            }
+            .into_iter()
+            .map(|snr| Condition {
+                profile: c.profile.clone(),
+                snr,
+            }))
+            .collect()
+    }
+
+    /// Tests carrying any of `tags` (all tests when `tags` is empty).
+    pub fn selected<'a>(&'a self, tags: &'a [String]) -> impl Iterator<Item = &'a TestCase> + 'a {
+        self.tests
+            .iter()
+            .filter(move |t| tags.is_empty() || t.tags.iter().any(|tag| tags.contains(tag)))
+    }
+}
+
+fn known<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let names: Vec<&str> = names.map(String::as_str).collect();
+    if names.is_empty() {
+        "none are defined".into()
+    } else {
+        format!("defined: {}", names.join(", "))
+    }
+}
+
+/// Finds where things are in the suite text, for errors found after parsing.
+struct Places<'a> {
+    yaml: &'a str,
+    origin: &'a str,
+}
+
+impl Places<'_> {
+    /// The first `key:` inside the test named `test` (or anywhere, without a test).
+    fn error(&self, test: Option<&str>, key: &str, message: String) -> SuiteError {
+        let lines: Vec<&str> = self.yaml.lines().collect();
+        let start = test
+            .and_then(|name| {
+                lines.iter().position(|l| {
+                    let l = l.trim_start().trim_start_matches("- ").trim_start();
+                    l.strip_prefix("name:").is_some_and(|v| v.trim().trim_matches(['"', '\'']) == name)
+                })
+            })
+            .unwrap_or(0);
+        let needle = format!("{key}:");
+        let found = lines[start..]
+            .iter()
+            .enumerate()
+            .find_map(|(i, l)| l.find(&needle).map(|col| (start + i, col)))
+            .or_else(|| lines.get(start).map(|l| (start, l.len() - l.trim_start().len())));
+        let place = match found {
+            Some((line, col)) => format!("{}:{}:{}", self.origin, line + 1, col + 1),
+            None => self.origin.to_string(),
+        };
+        SuiteError { place, message }
+    }
+}
