@@ -26,6 +26,7 @@ pub mod cli;
 pub mod judge;
 pub mod llm;
 pub mod noise;
+pub mod report;
 pub mod sim;
 pub mod speech;
 pub mod suite;

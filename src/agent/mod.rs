@@ -120,7 +120,7 @@ struct Ask {
     rate: u32,
 }
 
-/// A reply ready to play.
+/// A reply ready to play. `generation` orders the utterances replied to.
 struct Prepared {
     ask: Ask,
     heard: String,
@@ -174,7 +174,9 @@ impl ReferenceAgent {
         let dialogue = Arc::new(Mutex::new(Dialogue::new(faults.mishear)));
         let mut log = AgentCallLog::default();
         let mut ear: Option<Endpointer> = None;
+        // Utterances sent off to be understood, and the newest one that had words in it.
         let mut generation = 0u64;
+        let mut newest = 0u64;
         let mut queue: VecDeque<Prepared> = VecDeque::new();
         let mut speaking: Option<Speaking> = None;
         // Owed reply samples: slow-drip pays out a quarter of what real time would.
@@ -189,7 +191,13 @@ impl ReferenceAgent {
                 m = rx.next() => m,
                 ready = ready_rx.recv() => {
                     match ready {
-                        Some(Ok(p)) if p.ask.generation == generation => queue.push_back(p),
+                        // A reply to newer words supersedes what is still queued; a reply to
+                        // older words than one already queued is stale.
+                        Some(Ok(p)) if p.ask.generation >= newest => {
+                            newest = p.ask.generation;
+                            queue.clear();
+                            queue.push_back(p);
+                        }
                         Some(Err(e)) => return Err(e.into()),
                         _ => {}
                     }
@@ -237,15 +245,15 @@ impl ReferenceAgent {
                                 Heard::Started { at_ms } => {
                                     out.extend(wire.speech_started(at_ms));
                                     if speaking.take().is_some() {
-                                        // Barge-in: stop talking and forget what was coming.
+                                        // Barge-in: stop talking. What comes next depends on
+                                        // what the caller says; a noise says nothing.
                                         log.barge_ins += 1;
                                         hangup_at = None;
                                         out.extend(wire.clear());
                                     }
-                                    generation += 1;
-                                    queue.clear();
                                 }
                                 Heard::Ended { utterance, at_ms } if !wire.caller_ends_turns() => {
+                                    generation += 1;
                                     let ask = self.ask(generation, at_ms, wire.rate());
                                     self.think(Some(utterance), None, ask, &ready_tx, &dialogue);
                                 }
@@ -253,7 +261,10 @@ impl ReferenceAgent {
                             }
                         }
                         let now = ep.now_ms();
-                        if speaking.is_none() && queue.front().is_some_and(|p| p.ask.due_ms <= now)
+                        // Nobody talks over a caller who is (or a noise that is) still going.
+                        if speaking.is_none()
+                            && !ep.is_speaking()
+                            && queue.front().is_some_and(|p| p.ask.due_ms <= now)
                         {
                             let p = queue.pop_front().expect("checked");
                             speaking = Some(Speaking {

@@ -121,14 +121,14 @@ fn key_value(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("{s}: write KEY=VALUE"))
 }
 
-fn header(s: &str) -> Result<(String, String), String> {
+pub(super) fn header(s: &str) -> Result<(String, String), String> {
     s.split_once(':')
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .filter(|(k, _)| !k.is_empty())
         .ok_or_else(|| format!("{s}: write \"NAME: VALUE\""))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

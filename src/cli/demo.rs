@@ -1,98 +1,196 @@
-use std::path::PathBuf;
+//! `voicesim demo`: the reference agent in process, the bundled example suite against it over
+//! Twilio Media Streams, in a noise sweep: how pass rate and the agent's hearing fall with SNR.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::Args;
 
 use super::{CliError, Exit};
-use crate::audio::{write_wav, Clip};
-use crate::noise::{LoadedNoise, MicTimeline, NoiseProfile};
+use crate::agent::{AgentCallLog, AgentConfig, ReferenceAgent};
+use crate::report::{Outcome, RunResult};
+use crate::sim::run::{Plan, Target};
+use crate::sim::{Senses, Speaker};
 use crate::speech::wer::wer;
-use crate::speech::{Stt, Whisper};
+use crate::speech::{Espeak, Piper, Stt, Tts, Voice, Whisper};
+use crate::suite::{NoiseCondition, Snr, SnrSweep, Suite};
+use crate::transport::Protocol;
 
-/// Real human speech (codec2's speech_orig_16k.wav, LGPL-2.1), so the demo works anywhere.
-static SPEECH: &[u8] = include_bytes!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/fixtures/audio/speech_orig_16k.wav"
-));
-/// What that recording says (four Harvard sentences).
-const SAID: &str =
-    "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background. \
-                    It's easy to tell the depth of a well. Four hours of steady work faced us.";
+/// The example suite, compiled in so the demo runs from any folder.
+const SUITE: &str = include_str!("../../examples/orders.yaml");
 
 #[derive(Args)]
 pub struct DemoArgs {
-    /// Folder for the rendered calls.
+    /// Folder for results and call recordings.
     #[arg(long, default_value = "voicesim-demo")]
     out: PathBuf,
     /// Seed for loop offsets and burst times.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// The noise the sweep runs through.
+    #[arg(long, default_value = "cafe")]
+    noise: String,
+    /// Calls at the same time.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=32))]
+    parallel: u64,
 }
 
-const SNRS: [Option<f64>; 5] = [None, Some(20.0), Some(10.0), Some(5.0), Some(0.0)];
-const RATE: u32 = 8_000;
+const SWEEP: [f64; 4] = [20.0, 10.0, 5.0, 0.0];
 
 pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
-    std::fs::create_dir_all(&args.out).map_err(|e| {
-        CliError::bad_input(format!("{}: cannot create folder: {e}", args.out.display()))
-    })?;
-    let speech = Clip::decode(SPEECH.to_vec(), "speech_orig_16k.wav")?;
-    // The ears are optional here: without the model the demo still shows the levels.
-    let whisper = match Whisper::load_default() {
-        Ok(w) => Some(w),
+    let mut suite = Suite::parse(SUITE, "examples/orders.yaml", Path::new("."))
+        .map_err(|e| CliError::bad_input(e.to_string()))?;
+    crate::noise::NoiseProfile::find(&args.noise)?;
+    suite.noise = vec![
+        NoiseCondition {
+            profile: "clean".into(),
+            snr: None,
+        },
+        NoiseCondition {
+            profile: args.noise.clone(),
+            snr: Some(SnrSweep::Sweep(SWEEP.iter().map(|&s| Snr(s)).collect())),
+        },
+    ];
+    let stt: Arc<dyn Stt> = Arc::new(Whisper::load_default()?);
+    // Piper sounds like a person, espeak-ng like a robot: Whisper on an 8 kHz line hears the
+    // first far better, so the sweep shows the noise, not the voice.
+    let voice: Arc<dyn Tts> = match Piper::load_default() {
+        Ok(piper) => Arc::new(crate::speech::CachedTts::in_default_dir(piper)),
         Err(e) => {
-            eprintln!("note: no WER column ({e})");
-            None
+            eprintln!("note: using espeak-ng voices ({e})");
+            Arc::new(crate::speech::CachedTts::in_default_dir(Espeak::new()?))
         }
     };
-    println!(
-        "voicesim demo: {:.1} s of real speech through every bundled noise profile, as an {} kHz phone line hears it",
-        speech.duration(),
-        RATE / 1000
-    );
-    println!("each cell: SNR measured over the utterance (bursts included) / word error rate of Whisper tiny.en\n");
-    print!("{:<12}", "profile");
-    for snr in SNRS {
-        print!(
-            "{:>16}",
-            snr.map_or("clean".to_string(), |s| format!("{s} dB"))
+
+    // The agent gets its own runtime: the run blocks on another.
+    let agent_runtime = super::call::runtime()?;
+    let agent = Arc::new(ReferenceAgent::new(
+        AgentConfig::new(Protocol::Twilio),
+        voice.clone(),
+        stt.clone(),
+    ));
+    let (logs_tx, mut logs_rx) = tokio::sync::mpsc::unbounded_channel();
+    let url = agent_runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| CliError::bad_input(format!("cannot listen on loopback: {e}")))?;
+        let url = format!(
+            "ws://{}/",
+            listener
+                .local_addr()
+                .map_err(|e| CliError::bad_input(e.to_string()))?
         );
-    }
-    println!();
-    for name in NoiseProfile::bundled_names() {
-        print!("{name:<12}");
-        for snr in SNRS {
-            let profile = match snr {
-                None => NoiseProfile::clean(),
-                Some(snr) => NoiseProfile::bundled(name)?.with_background_snr(snr)?,
-            };
-            let noise = LoadedNoise::load(&profile, RATE)?;
-            let mut mic = MicTimeline::new(&noise, args.seed);
-            let mut call = mic.render(0.5);
-            mic.say(speech.clone())?;
-            while mic.is_speaking() {
-                call.samples.extend(mic.next_frame().samples);
-            }
-            call.samples.extend(mic.render(0.5).samples);
-            let file = args.out.join(format!(
-                "{name}_{}.wav",
-                snr.map_or("clean".into(), |s| format!("{s}dB"))
-            ));
-            write_wav(&file, &[&call])?;
-            let level = mic
-                .measured_snr_db()
-                .map_or("clean".to_string(), |m| format!("{m:.1} dB"));
-            let heard = match &whisper {
-                Some(w) => format!(" / {:>3.0}%", wer(SAID, &w.transcribe(&call)?.text) * 100.0),
-                None => String::new(),
-            };
-            print!("{:>16}", format!("{level}{heard}"));
-        }
-        println!();
-    }
+        agent_runtime.spawn(agent.serve(listener, logs_tx));
+        Ok::<_, CliError>(url)
+    })?;
+    let calls: usize = suite.tests.len() * (1 + SWEEP.len());
     println!(
-        "\nlisten: {}/*.wav (e.g. {}/cafe_5dB.wav)",
-        args.out.display(),
+        "voicesim demo: the reference agent (in process, {url}) answers {calls} simulated calls over \
+         Twilio Media Streams: {} tests × clean and {} at {} dB\n",
+        suite.tests.len(),
+        args.noise,
+        SWEEP.map(|s| s.to_string()).join("/")
+    );
+    let target = Target {
+        url,
+        protocol: Protocol::Twilio,
+        rate: 8_000,
+        headers: Vec::new(),
+        fast: false,
+    };
+    let plan = Plan {
+        runs: Some(1),
+        parallel: args.parallel as usize,
+        tags: Vec::new(),
+        seed: args.seed,
+        out: args.out.clone(),
+    };
+    let senses = Senses {
+        tts: voice,
+        voice: Voice::default(),
+        stt,
+    };
+    let (results, _) = super::run::execute(suite, target, plan, senses, None)?;
+    let mut heard: HashMap<String, AgentCallLog> = HashMap::new();
+    while let Ok(Ok(log)) = logs_rx.try_recv() {
+        if let Some(id) = log.parameters.get("voicesim_call") {
+            heard.insert(id.clone(), log);
+        }
+    }
+    drop(agent_runtime);
+    println!("{}", sweep_table(&results, &heard));
+    println!(
+        "listen: {}/calls/<test>/<condition>/run-1/call.wav (caller left, agent right)",
         args.out.display()
     );
     Ok(Exit::Ok)
+}
+
+/// Per condition: calls passed, steps met, how well the agent heard the caller (WER of what
+/// its STT heard against what the caller said), median response latency.
+fn sweep_table(results: &[RunResult], heard: &HashMap<String, AgentCallLog>) -> String {
+    // Results come in the suite's order, conditions from clean to the loudest noise.
+    let mut labels: Vec<String> = Vec::new();
+    for r in results {
+        if !labels.contains(&r.condition.label()) {
+            labels.push(r.condition.label());
+        }
+    }
+    let mut out = format!(
+        "{:<14} {:>12} {:>10} {:>20} {:>12}\n",
+        "condition", "calls passed", "steps met", "agent's hearing WER", "latency p50"
+    );
+    for label in labels {
+        let group: Vec<&RunResult> = results
+            .iter()
+            .filter(|r| r.condition.label() == label)
+            .collect();
+        let passed = group
+            .iter()
+            .filter(|r| r.outcome == Outcome::Passed)
+            .count();
+        let steps: usize = group.iter().map(|r| r.steps.len()).sum();
+        let met = group
+            .iter()
+            .flat_map(|r| &r.steps)
+            .filter(|s| s.verdict == crate::judge::Verdict::Met)
+            .count();
+        let (mut said, mut understood) = (Vec::new(), Vec::new());
+        for r in &group {
+            if let Some(log) = heard.get(&r.call_id) {
+                said.extend(
+                    r.transcript
+                        .iter()
+                        .filter(|l| l.speaker == Speaker::Caller)
+                        .map(|l| l.text.clone()),
+                );
+                understood.extend(log.turns.iter().map(|t| t.heard.clone()));
+            }
+        }
+        let hearing = if said.is_empty() {
+            "-".to_string()
+        } else {
+            format!(
+                "{:.0}%",
+                wer(&said.join(" "), &understood.join(" ")) * 100.0
+            )
+        };
+        let mut latencies: Vec<f64> = group
+            .iter()
+            .flat_map(|r| r.latencies_ms.iter().copied())
+            .collect();
+        latencies.sort_by(f64::total_cmp);
+        let p50 =
+            crate::judge::percentile(&latencies, 50.0).map_or("-".into(), |v| format!("{v:.0} ms"));
+        out.push_str(&format!(
+            "{:<14} {:>12} {:>10} {:>20} {:>12}\n",
+            label,
+            format!("{passed}/{}", group.len()),
+            format!("{met}/{steps}"),
+            hearing,
+            p50
+        ));
+    }
+    out
 }

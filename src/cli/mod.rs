@@ -3,6 +3,7 @@
 mod call;
 mod demo;
 mod noise;
+mod run;
 mod speech;
 
 use std::process::ExitCode;
@@ -29,6 +30,10 @@ enum Command {
     Call(call::CallArgs),
     /// Play real speech through every bundled noise profile; report the SNR it got and the WER.
     Demo(demo::DemoArgs),
+    /// Run a suite of simulated calls against an agent; judge, record and report them.
+    Run(run::RunArgs),
+    /// Check a suite file without calling anyone.
+    Validate(run::ValidateArgs),
     /// Mix, list and inspect noise profiles.
     #[command(subcommand)]
     Noise(noise::NoiseCommand),
@@ -108,6 +113,8 @@ pub fn main() -> ExitCode {
         Command::Call(args) => call::call(args),
         Command::Demo(args) => demo::run(args),
         Command::Noise(cmd) => noise::run(cmd),
+        Command::Run(args) => run::run(args),
+        Command::Validate(args) => run::validate(args),
         Command::Tts(args) => speech::tts(args),
         Command::Stt(args) => speech::stt(args),
     };

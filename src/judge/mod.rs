@@ -117,8 +117,7 @@ pub fn check(rule: &Rule, agent_text: &str, metrics: Option<&Metrics>) -> Judgem
     match rule {
         Rule::Contains(needle) => {
             let needle_n = normalize(needle);
-            let ok = !needle_n.is_empty()
-                && format!(" {text} ").contains(&format!(" {needle_n} "));
+            let ok = !needle_n.is_empty() && format!(" {text} ").contains(&format!(" {needle_n} "));
             said(ok, format!("{needle:?}"))
         }
         Rule::Regex(pattern) => said(
@@ -136,7 +135,10 @@ pub fn check(rule: &Rule, agent_text: &str, metrics: Option<&Metrics>) -> Judgem
         }
         Rule::AnyOf(rules) | Rule::AllOf(rules) => {
             let all = matches!(rule, Rule::AllOf(_));
-            let parts: Vec<Judgement> = rules.iter().map(|r| check(r, agent_text, metrics)).collect();
+            let parts: Vec<Judgement> = rules
+                .iter()
+                .map(|r| check(r, agent_text, metrics))
+                .collect();
             let (want, decisive) = if all {
                 (Verdict::NotMet, Verdict::NotMet)
             } else {
@@ -155,13 +157,20 @@ pub fn check(rule: &Rule, agent_text: &str, metrics: Option<&Metrics>) -> Judgem
             Judgement::new(verdict, why.join("; "))
         }
         Rule::Metric(t) => match metrics.map(|m| m.get(t.metric)) {
-            None => Judgement::not_judged(format!("{} is known only after the call", t.metric.name())),
+            None => {
+                Judgement::not_judged(format!("{} is known only after the call", t.metric.name()))
+            }
             Some(None) => Judgement::not_judged(format!("this call has no {}", t.metric.name())),
             Some(Some(v)) => {
                 let ok = t.comparison.holds(v, t.value);
                 Judgement::new(
                     if ok { Verdict::Met } else { Verdict::NotMet },
-                    format!("{} was {v:.3}, wanted {} {}", t.metric.name(), t.comparison.symbol(), t.value),
+                    format!(
+                        "{} was {v:.3}, wanted {} {}",
+                        t.metric.name(),
+                        t.comparison.symbol(),
+                        t.value
+                    ),
                 )
             }
         },
@@ -170,7 +179,11 @@ pub fn check(rule: &Rule, agent_text: &str, metrics: Option<&Metrics>) -> Judgem
 
 /// Asks an LLM whether `criterion` holds of the call so far; JSON out, so the verdict is
 /// read, not guessed from prose.
-pub fn ask_llm(llm: &ChatClient, criterion: &str, transcript: &[Line]) -> Result<Judgement, LlmError> {
+pub fn ask_llm(
+    llm: &ChatClient,
+    criterion: &str,
+    transcript: &[Line],
+) -> Result<Judgement, LlmError> {
     let conversation: Vec<String> = transcript
         .iter()
         .map(|l| {
@@ -198,7 +211,10 @@ pub fn ask_llm(llm: &ChatClient, criterion: &str, transcript: &[Line]) -> Result
     })?;
     Ok(Judgement::new(
         if met { Verdict::Met } else { Verdict::NotMet },
-        answer["justification"].as_str().unwrap_or("(no justification)").to_string(),
+        answer["justification"]
+            .as_str()
+            .unwrap_or("(no justification)")
+            .to_string(),
     ))
 }
 
@@ -213,16 +229,34 @@ mod tests {
     #[test]
     fn text_rules_read_normalized_words() {
         let said = "Order four five two one has shipped. It arrives Friday!";
-        assert_eq!(check(&rule("contains: 4521"), said, None).verdict, Verdict::Met);
-        assert_eq!(check(&rule("contains: ship"), said, None).verdict, Verdict::NotMet, "whole words");
-        assert_eq!(check(&rule("regex: 'arrives? (friday|monday)'"), said, None).verdict, Verdict::Met);
+        assert_eq!(
+            check(&rule("contains: 4521"), said, None).verdict,
+            Verdict::Met
+        );
+        assert_eq!(
+            check(&rule("contains: ship"), said, None).verdict,
+            Verdict::NotMet,
+            "whole words"
+        );
+        assert_eq!(
+            check(&rule("regex: 'arrives? (friday|monday)'"), said, None).verdict,
+            Verdict::Met
+        );
         let any = rule("any_of: [{contains: monday}, {contains: friday}]");
         assert_eq!(check(&any, said, None).verdict, Verdict::Met);
         let all = rule("all_of: [{contains: shipped}, {not: {contains: sorry}}]");
         assert_eq!(check(&all, said, None).verdict, Verdict::Met);
-        let j = check(&rule("all_of: [{contains: shipped}, {contains: monday}]"), said, None);
+        let j = check(
+            &rule("all_of: [{contains: shipped}, {contains: monday}]"),
+            said,
+            None,
+        );
         assert_eq!(j.verdict, Verdict::NotMet);
-        assert!(j.justification.contains("did not say \"monday\""), "{}", j.justification);
+        assert!(
+            j.justification.contains("did not say \"monday\""),
+            "{}",
+            j.justification
+        );
     }
 
     #[test]
@@ -233,9 +267,15 @@ mod tests {
         };
         let fast = rule("metric: latency_p95_ms < 1500");
         assert_eq!(check(&fast, "", Some(&m)).verdict, Verdict::Met);
-        assert_eq!(check(&rule("metric: latency_p95_ms < 500"), "", Some(&m)).verdict, Verdict::NotMet);
+        assert_eq!(
+            check(&rule("metric: latency_p95_ms < 500"), "", Some(&m)).verdict,
+            Verdict::NotMet
+        );
         assert_eq!(check(&fast, "", None).verdict, Verdict::NotJudged);
-        assert_eq!(check(&rule("metric: wer <= 0.2"), "", Some(&m)).verdict, Verdict::NotJudged);
+        assert_eq!(
+            check(&rule("metric: wer <= 0.2"), "", Some(&m)).verdict,
+            Verdict::NotJudged
+        );
         assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0], 50.0), Some(2.0));
         assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0], 95.0), Some(4.0));
     }

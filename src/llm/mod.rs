@@ -17,13 +17,22 @@ pub struct Message {
 
 impl Message {
     pub fn system(content: impl Into<String>) -> Self {
-        Message { role: "system", content: content.into() }
+        Message {
+            role: "system",
+            content: content.into(),
+        }
     }
     pub fn user(content: impl Into<String>) -> Self {
-        Message { role: "user", content: content.into() }
+        Message {
+            role: "user",
+            content: content.into(),
+        }
     }
     pub fn assistant(content: impl Into<String>) -> Self {
-        Message { role: "assistant", content: content.into() }
+        Message {
+            role: "assistant",
+            content: content.into(),
+        }
     }
 }
 
@@ -32,7 +41,11 @@ pub enum LlmError {
     #[error("LLM: cannot reach {url}: {message}")]
     Unreachable { url: String, message: String },
     #[error("LLM: {url} answered {status}: {message}")]
-    Status { url: String, status: u16, message: String },
+    Status {
+        url: String,
+        status: u16,
+        message: String,
+    },
     #[error("LLM: {message}")]
     Reply { message: String },
 }
@@ -93,16 +106,36 @@ impl LlmConfig {
             model.unwrap_or_else(|| "gpt-4o-mini".into()),
         );
         config.api_key = var("VOICESIM_LLM_API_KEY").or_else(|| var("OPENAI_API_KEY"));
-        fn parse<T: std::str::FromStr>(name: &str, value: Option<String>, into: &mut T) -> Result<(), String> {
+        fn parse<T: std::str::FromStr>(
+            name: &str,
+            value: Option<String>,
+            into: &mut T,
+        ) -> Result<(), String> {
             if let Some(v) = value {
                 *into = v.parse().map_err(|_| format!("{name}={v}: not a number"))?;
             }
             Ok(())
         }
-        parse("VOICESIM_LLM_TEMPERATURE", var("VOICESIM_LLM_TEMPERATURE"), &mut config.temperature)?;
-        parse("VOICESIM_LLM_MAX_TOKENS", var("VOICESIM_LLM_MAX_TOKENS"), &mut config.max_tokens)?;
-        parse("VOICESIM_LLM_TOP_P", var("VOICESIM_LLM_TOP_P"), &mut config.top_p)?;
-        parse("VOICESIM_LLM_RPM", var("VOICESIM_LLM_RPM"), &mut config.requests_per_minute)?;
+        parse(
+            "VOICESIM_LLM_TEMPERATURE",
+            var("VOICESIM_LLM_TEMPERATURE"),
+            &mut config.temperature,
+        )?;
+        parse(
+            "VOICESIM_LLM_MAX_TOKENS",
+            var("VOICESIM_LLM_MAX_TOKENS"),
+            &mut config.max_tokens,
+        )?;
+        parse(
+            "VOICESIM_LLM_TOP_P",
+            var("VOICESIM_LLM_TOP_P"),
+            &mut config.top_p,
+        )?;
+        parse(
+            "VOICESIM_LLM_RPM",
+            var("VOICESIM_LLM_RPM"),
+            &mut config.requests_per_minute,
+        )?;
         if config.requests_per_minute == 0 {
             return Err("VOICESIM_LLM_RPM must be at least 1".into());
         }
@@ -125,7 +158,11 @@ impl ChatClient {
             .http_status_as_error(false)
             .build()
             .into();
-        ChatClient { config, agent, next_slot: Mutex::new(Instant::now()) }
+        ChatClient {
+            config,
+            agent,
+            next_slot: Mutex::new(Instant::now()),
+        }
     }
 
     pub fn config(&self) -> &LlmConfig {
@@ -154,7 +191,11 @@ impl ChatClient {
     pub fn chat_json(&self, messages: &[Message]) -> Result<Value, LlmError> {
         let text = self.complete(messages, true)?;
         // Some servers wrap JSON in a code fence despite the format.
-        let trimmed = text.trim().trim_start_matches("```json").trim_start_matches("```").trim_end_matches("```");
+        let trimmed = text
+            .trim()
+            .trim_start_matches("```json")
+            .trim_start_matches("```")
+            .trim_end_matches("```");
         serde_json::from_str(trimmed.trim()).map_err(|e| LlmError::Reply {
             message: format!("expected a JSON object, got {text:?}: {e}"),
         })
@@ -175,12 +216,18 @@ impl ChatClient {
         let mut attempt = 0;
         loop {
             self.pace();
-            let mut request = self.agent.post(&url).header("Content-Type", "application/json");
+            let mut request = self
+                .agent
+                .post(&url)
+                .header("Content-Type", "application/json");
             if let Some(key) = &self.config.api_key {
                 request = request.header("Authorization", &format!("Bearer {key}"));
             }
             let retry = match request.send(body.to_string()) {
-                Err(e) => LlmError::Unreachable { url: url.clone(), message: e.to_string() },
+                Err(e) => LlmError::Unreachable {
+                    url: url.clone(),
+                    message: e.to_string(),
+                },
                 Ok(mut response) => {
                     let status = response.status().as_u16();
                     let text = response.body_mut().read_to_string().unwrap_or_default();
@@ -191,7 +238,11 @@ impl ChatClient {
                         .ok()
                         .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
                         .unwrap_or(text);
-                    let error = LlmError::Status { url: url.clone(), status, message };
+                    let error = LlmError::Status {
+                        url: url.clone(),
+                        status,
+                        message,
+                    };
                     if status != 429 && status < 500 {
                         return Err(error);
                     }

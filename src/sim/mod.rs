@@ -2,6 +2,7 @@
 //! the noisy microphone, the call streams it to the agent in real time, each agent turn the
 //! caller hears is transcribed and handed back to the caller for its next line.
 
+pub mod run;
 mod script;
 mod steps;
 
@@ -45,6 +46,10 @@ pub trait Caller: Send {
     /// The next thing to say, having just heard the agent say `heard` (`None` before the agent
     /// has said anything, for a caller who speaks first). `None` hangs up.
     fn next(&mut self, heard: Option<&str>) -> Result<Option<Utterance>, SimError>;
+    /// The call ended while the agent said `heard`: judge it, there is nothing to answer.
+    fn last_words(&mut self, _heard: &str) -> Result<(), SimError> {
+        Ok(())
+    }
     /// Whether the caller speaks before the agent does.
     fn speaks_first(&self) -> bool {
         false
@@ -166,7 +171,8 @@ pub async fn converse(
                 Ok(heard) => {
                     record(line(Speaker::Agent, &heard, at_ms), &mut transcript);
                     let next = if *cut_off {
-                        Ok(None) // the call ended with this turn: nobody to answer
+                        // The call ended with this turn: judge it, nobody to answer.
+                        caller.last_words(&heard).map(|()| None)
                     } else {
                         next_line(caller, Some(&heard), senses).await
                     };

@@ -92,7 +92,11 @@ impl StepCaller {
                 goal,
                 verdict: Verdict::NotMet,
                 justification: why,
-                turns: if i == self.current { self.turns_in_step } else { 0 },
+                turns: if i == self.current {
+                    self.turns_in_step
+                } else {
+                    0
+                },
             });
         }
         self.results.clone()
@@ -108,7 +112,11 @@ impl StepCaller {
         }
         let criterion = match &step.success_criteria {
             Some(c) => self.text(c)?,
-            None => return Ok(Judgement::not_judged("the step has no success criterion or check")),
+            None => {
+                return Ok(Judgement::not_judged(
+                    "the step has no success criterion or check",
+                ))
+            }
         };
         match &self.llm {
             Some(llm) => judge::ask_llm(llm, &criterion, &self.transcript)
@@ -191,7 +199,10 @@ impl StepCaller {
                 system.push_str(&format!("\n{label}: {}", self.text(text)?));
             }
         }
-        system.push_str(&format!("\nYour goal right now: {}", self.text(&step.goal)?));
+        system.push_str(&format!(
+            "\nYour goal right now: {}",
+            self.text(&step.goal)?
+        ));
         if let Some(guide) = &step.response_guide {
             system.push_str(&format!("\nHow to respond: {}", self.text(guide)?));
         }
@@ -206,7 +217,9 @@ impl StepCaller {
         if self.transcript.is_empty() {
             messages.push(Message::user("(The call has connected. You speak first.)"));
         }
-        let text = llm.chat(&messages).map_err(|e| SimError::Caller(e.to_string()))?;
+        let text = llm
+            .chat(&messages)
+            .map_err(|e| SimError::Caller(e.to_string()))?;
         Ok(text.trim().trim_matches('"').to_string())
     }
 }
@@ -216,10 +229,41 @@ impl Caller for StepCaller {
         self.scenario.first == FirstSpeaker::Caller
     }
 
+    fn last_words(&mut self, heard: &str) -> Result<(), SimError> {
+        self.hear(heard)?;
+        Ok(())
+    }
+
     fn next(&mut self, heard: Option<&str>) -> Result<Option<Utterance>, SimError> {
         let Some(heard) = heard else {
             return self.line();
         };
+        match self.hear(heard)? {
+            Next::Again => self.line(),
+            Next::Hangup => Ok(None),
+            Next::Continue => {
+                if self.stop_phrases_said() {
+                    self.stopped_by = Some("the agent said a stop phrase".into());
+                    return Ok(None);
+                }
+                self.line()
+            }
+        }
+    }
+}
+
+/// What the caller does after judging an agent turn.
+enum Next {
+    /// Say the current step's line again.
+    Again,
+    Hangup,
+    /// Go on with the (next) step.
+    Continue,
+}
+
+impl StepCaller {
+    /// Takes in an agent turn and judges the current step on it.
+    fn hear(&mut self, heard: &str) -> Result<Next, SimError> {
         self.transcript.push(Line {
             speaker: Speaker::Agent,
             text: heard.to_string(),
@@ -235,9 +279,9 @@ impl Caller for StepCaller {
             if judgement.verdict == Verdict::NotMet && self.turns_in_step < step.max_turns.0 {
                 if self.stop_phrases_said() {
                     self.stopped_by = Some("the agent said a stop phrase".into());
-                    return Ok(None);
+                    return Ok(Next::Hangup);
                 }
-                return self.line(); // try again
+                return Ok(Next::Again);
             }
             let failed = judgement.verdict == Verdict::NotMet;
             self.results.push(StepResult {
@@ -250,13 +294,9 @@ impl Caller for StepCaller {
             self.begun = false;
             self.turns_in_step = 0;
             if failed || self.current >= self.steps.len() {
-                return Ok(None);
+                return Ok(Next::Hangup);
             }
         }
-        if self.stop_phrases_said() {
-            self.stopped_by = Some("the agent said a stop phrase".into());
-            return Ok(None);
-        }
-        self.line()
+        Ok(Next::Continue)
     }
 }

@@ -393,20 +393,51 @@ impl Suite {
         for test in &self.tests {
             let at = Some(test.name.as_str());
             if !names.insert(test.name.as_str()) {
-                return Err(places.error(at, "name", format!("a second test named {:?}; test names must be unique", test.name)));
+                return Err(places.error(
+                    at,
+                    "name",
+                    format!(
+                        "a second test named {:?}; test names must be unique",
+                        test.name
+                    ),
+                ));
             }
             if test.steps.is_empty() {
-                return Err(places.error(at, "steps", format!("test {:?} has no steps; give it at least one goal", test.name)));
+                return Err(places.error(
+                    at,
+                    "steps",
+                    format!(
+                        "test {:?} has no steps; give it at least one goal",
+                        test.name
+                    ),
+                ));
             }
-            if let Some(p) = test.persona.as_ref().filter(|p| !self.personas.contains_key(*p)) {
-                return Err(places.error(at, "persona", format!("unknown persona {p:?}; {}", known(self.personas.keys()))));
+            if let Some(p) = test
+                .persona
+                .as_ref()
+                .filter(|p| !self.personas.contains_key(*p))
+            {
+                return Err(places.error(
+                    at,
+                    "persona",
+                    format!("unknown persona {p:?}; {}", known(self.personas.keys())),
+                ));
             }
-            if let Some(s) = test.scenario.as_ref().filter(|s| !self.scenarios.contains_key(*s)) {
-                return Err(places.error(at, "scenario", format!("unknown scenario {s:?}; {}", known(self.scenarios.keys()))));
+            if let Some(s) = test
+                .scenario
+                .as_ref()
+                .filter(|s| !self.scenarios.contains_key(*s))
+            {
+                return Err(places.error(
+                    at,
+                    "scenario",
+                    format!("unknown scenario {s:?}; {}", known(self.scenarios.keys())),
+                ));
             }
             for condition in test.noise.as_ref().unwrap_or(&self.noise) {
                 if condition.profile != "clean"
-                    && crate::noise::NoiseProfile::find(&self.resolve_profile(&condition.profile)).is_err()
+                    && crate::noise::NoiseProfile::find(&self.resolve_profile(&condition.profile))
+                        .is_err()
                 {
                     return Err(places.error(at, "profile", format!(
                         "unknown noise profile {:?}; use clean, a bundled one ({}) or a profile file",
@@ -418,19 +449,27 @@ impl Suite {
             // Every template must render with the test's inputs and the variables its steps inject.
             let mut vars = test.inputs.clone();
             let texts = |step: &Step| {
-                [Some(&step.goal), step.success_criteria.as_ref(), step.response_guide.as_ref(), step.static_utterance.as_ref()]
-                    .into_iter()
-                    .flatten()
-                    .cloned()
-                    .collect::<Vec<_>>()
+                [
+                    Some(&step.goal),
+                    step.success_criteria.as_ref(),
+                    step.response_guide.as_ref(),
+                    step.static_utterance.as_ref(),
+                ]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect::<Vec<_>>()
             };
             for (i, step) in test.steps.iter().enumerate() {
                 for (k, v) in &step.inject_variables {
-                    let v = render(v, &vars).map_err(|e| places.error(at, k, format!("steps[{i}].inject_variables.{k}: {e}")))?;
+                    let v = render(v, &vars).map_err(|e| {
+                        places.error(at, k, format!("steps[{i}].inject_variables.{k}: {e}"))
+                    })?;
                     vars.insert(k.clone(), v);
                 }
                 for text in texts(step) {
-                    render(&text, &vars).map_err(|e| places.error(at, "steps", format!("steps[{i}]: {e}")))?;
+                    render(&text, &vars)
+                        .map_err(|e| places.error(at, "steps", format!("steps[{i}]: {e}")))?;
                 }
                 if let Some(audio) = &step.audio {
                     let path = self.dir.join(audio);
@@ -465,16 +504,18 @@ impl Suite {
             }];
         }
         list.iter()
-            .flat_map(|c| match &c.snr {
-                None => vec![None],
-                Some(SnrSweep::One(s)) => vec![Some(s.0)],
-                Some(SnrSweep::Sweep(v)) => v.iter().map(|s| Some(s.0)).collect(),
-            }
-            .into_iter()
-            .map(|snr| Condition {
-                profile: c.profile.clone(),
-                snr,
-            }))
+            .flat_map(|c| {
+                match &c.snr {
+                    None => vec![None],
+                    Some(SnrSweep::One(s)) => vec![Some(s.0)],
+                    Some(SnrSweep::Sweep(v)) => v.iter().map(|s| Some(s.0)).collect(),
+                }
+                .into_iter()
+                .map(|snr| Condition {
+                    profile: c.profile.clone(),
+                    snr,
+                })
+            })
             .collect()
     }
 
@@ -509,7 +550,8 @@ impl Places<'_> {
             .and_then(|name| {
                 lines.iter().position(|l| {
                     let l = l.trim_start().trim_start_matches("- ").trim_start();
-                    l.strip_prefix("name:").is_some_and(|v| v.trim().trim_matches(['"', '\'']) == name)
+                    l.strip_prefix("name:")
+                        .is_some_and(|v| v.trim().trim_matches(['"', '\'']) == name)
                 })
             })
             .unwrap_or(0);
@@ -518,7 +560,11 @@ impl Places<'_> {
             .iter()
             .enumerate()
             .find_map(|(i, l)| l.find(&needle).map(|col| (start + i, col)))
-            .or_else(|| lines.get(start).map(|l| (start, l.len() - l.trim_start().len())));
+            .or_else(|| {
+                lines
+                    .get(start)
+                    .map(|l| (start, l.len() - l.trim_start().len()))
+            });
         let place = match found {
             Some((line, col)) => format!("{}:{}:{}", self.origin, line + 1, col + 1),
             None => self.origin.to_string(),

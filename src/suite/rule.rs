@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 /// check: { metric: "latency_p95_ms < 1500" }
 /// ```
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", try_from = "RuleMap")]
 pub enum Rule {
     Contains(String),
     Regex(Pattern),
@@ -20,6 +20,42 @@ pub enum Rule {
     AllOf(Vec<Rule>),
     Not(Box<Rule>),
     Metric(Threshold),
+}
+
+/// A rule as written: a map with exactly one key.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleMap {
+    contains: Option<String>,
+    regex: Option<Pattern>,
+    any_of: Option<Vec<Rule>>,
+    all_of: Option<Vec<Rule>>,
+    not: Option<Box<Rule>>,
+    metric: Option<Threshold>,
+}
+
+impl TryFrom<RuleMap> for Rule {
+    type Error = String;
+    fn try_from(m: RuleMap) -> Result<Self, String> {
+        let mut rules: Vec<Rule> = [
+            m.contains.map(Rule::Contains),
+            m.regex.map(Rule::Regex),
+            m.any_of.map(Rule::AnyOf),
+            m.all_of.map(Rule::AllOf),
+            m.not.map(Rule::Not),
+            m.metric.map(Rule::Metric),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        match rules.len() {
+            1 => Ok(rules.remove(0)),
+            n => Err(format!(
+                "a check has exactly one of contains, regex, any_of, all_of, not, metric (this one has {n}); \
+                 combine several with all_of or any_of"
+            )),
+        }
+    }
 }
 
 /// A regular expression, checked when the suite is read; matched case-insensitively against
@@ -80,7 +116,10 @@ impl Comparison {
     }
 
     pub fn symbol(self) -> &'static str {
-        Self::ALL.iter().find(|(_, c)| *c == self).map_or("?", |(s, _)| s)
+        Self::ALL
+            .iter()
+            .find(|(_, c)| *c == self)
+            .map_or("?", |(s, _)| s)
     }
 }
 
@@ -113,7 +152,10 @@ impl Metric {
     ];
 
     pub fn name(self) -> &'static str {
-        Self::NAMES.iter().find(|(_, m)| *m == self).map_or("?", |(n, _)| n)
+        Self::NAMES
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map_or("?", |(n, _)| n)
     }
 }
 

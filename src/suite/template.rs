@@ -17,7 +17,11 @@ pub fn render(template: &str, vars: &BTreeMap<String, String>) -> Result<String,
             let defined: Vec<&str> = vars.keys().map(String::as_str).collect();
             message.push_str(&format!(
                 " (defined here: {}; add it to the test's inputs)",
-                if defined.is_empty() { "nothing".into() } else { defined.join(", ") }
+                if defined.is_empty() {
+                    "nothing".into()
+                } else {
+                    defined.join(", ")
+                }
             ));
         }
         message

@@ -1,0 +1,295 @@
+//! Results of a run and what is made of them: `results.jsonl` (one line per finished call,
+//! appended as each call ends, so a crash or Ctrl-C keeps every finished call), the console
+//! summary, and JUnit XML for CI.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::judge::{Judgement, Metrics, Verdict};
+use crate::sim::{Line, StepResult};
+use crate::suite::Condition;
+use crate::transport::call::EndReason;
+use crate::transport::turns::Fault;
+
+/// How one call of one test came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every step and expectation met, no fault.
+    Passed,
+    /// A step or expectation not met, or the call had a fault.
+    Failed,
+    /// Nothing failed, but something could not be judged: not a pass.
+    NotJudged,
+    /// The call could not be made (agent unreachable, a provider failed).
+    Error,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExpectationResult {
+    pub name: String,
+    #[serde(flatten)]
+    pub judgement: Judgement,
+}
+
+/// One finished call: a line of `results.jsonl`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    pub suite: String,
+    pub test: String,
+    pub tags: Vec<String>,
+    pub condition: Condition,
+    /// 1-based run number within the test and condition.
+    pub run: u32,
+    pub seed: u64,
+    /// Sent to the agent as the `voicesim_call` session parameter, to find the call in its logs.
+    pub call_id: String,
+    pub outcome: Outcome,
+    pub steps: Vec<StepResult>,
+    pub expectations: Vec<ExpectationResult>,
+    pub metrics: Metrics,
+    /// Response latency of each answered agent turn.
+    pub latencies_ms: Vec<f64>,
+    pub faults: Vec<Fault>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended: Option<EndReason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_by: Option<String>,
+    pub transcript: Vec<Line>,
+    /// The call's folder: call.wav, events.jsonl, call.json.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl RunResult {
+    /// The outcome its parts add up to.
+    pub fn decide(&mut self) {
+        if self.error.is_some() {
+            self.outcome = Outcome::Error;
+            return;
+        }
+        let verdicts = self
+            .steps
+            .iter()
+            .map(|s| s.verdict)
+            .chain(self.expectations.iter().map(|e| e.judgement.verdict));
+        let mut outcome = Outcome::Passed;
+        for verdict in verdicts {
+            match verdict {
+                Verdict::NotMet => outcome = Outcome::Failed,
+                Verdict::NotJudged if outcome == Outcome::Passed => outcome = Outcome::NotJudged,
+                _ => {}
+            }
+        }
+        if !self.faults.is_empty() {
+            outcome = Outcome::Failed;
+        }
+        self.outcome = outcome;
+    }
+
+    /// One line on why it did not pass.
+    pub fn why(&self) -> String {
+        if let Some(e) = &self.error {
+            return e.clone();
+        }
+        let mut reasons: Vec<String> = self.faults.iter().map(|f| f.to_string()).collect();
+        for (i, s) in self.steps.iter().enumerate() {
+            if s.verdict != Verdict::Met {
+                reasons.push(format!("step {} ({}): {}", i + 1, s.goal, s.justification));
+            }
+        }
+        for e in &self.expectations {
+            if e.judgement.verdict != Verdict::Met {
+                reasons.push(format!(
+                    "expectation {}: {}",
+                    e.name, e.judgement.justification
+                ));
+            }
+        }
+        reasons.join("; ")
+    }
+}
+
+/// Appends results to `results.jsonl`, one flushed line per call, from any task.
+pub struct ResultsFile {
+    path: PathBuf,
+    file: Mutex<std::fs::File>,
+}
+
+impl ResultsFile {
+    pub fn create(path: &Path) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(ResultsFile {
+            path: path.to_path_buf(),
+            file: Mutex::new(file),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn append(&self, result: &RunResult) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(result).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        file.write_all(&line)?;
+        file.sync_data()
+    }
+}
+
+/// Results of one test under one condition, over its runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    pub test: String,
+    pub condition: String,
+    pub runs: u32,
+    pub passed: u32,
+    pub steps_met: u32,
+    pub steps: u32,
+    pub expectations_met: u32,
+    pub expectations: u32,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p95_ms: Option<f64>,
+    /// pass^k: every run passed.
+    pub pass_k: bool,
+}
+
+/// Groups results by test and condition, in the order they first appear.
+pub fn rows(results: &[RunResult]) -> Vec<Row> {
+    let mut rows: Vec<(String, String, Vec<&RunResult>)> = Vec::new();
+    for r in results {
+        let condition = r.condition.label();
+        match rows
+            .iter_mut()
+            .find(|(t, c, _)| *t == r.test && *c == condition)
+        {
+            Some((_, _, group)) => group.push(r),
+            None => rows.push((r.test.clone(), condition, vec![r])),
+        }
+    }
+    rows.into_iter()
+        .map(|(test, condition, group)| {
+            let count = |f: &dyn Fn(&RunResult) -> (u32, u32)| {
+                group
+                    .iter()
+                    .map(|r| f(r))
+                    .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+            };
+            let (steps_met, steps) = count(&|r| {
+                (
+                    r.steps.iter().filter(|s| s.verdict == Verdict::Met).count() as u32,
+                    r.steps.len() as u32,
+                )
+            });
+            let (expectations_met, expectations) = count(&|r| {
+                (
+                    r.expectations
+                        .iter()
+                        .filter(|e| e.judgement.verdict == Verdict::Met)
+                        .count() as u32,
+                    r.expectations.len() as u32,
+                )
+            });
+            let mut latencies: Vec<f64> = group
+                .iter()
+                .flat_map(|r| r.latencies_ms.iter().copied())
+                .collect();
+            latencies.sort_by(f64::total_cmp);
+            let passed = group
+                .iter()
+                .filter(|r| r.outcome == Outcome::Passed)
+                .count() as u32;
+            Row {
+                runs: group.len() as u32,
+                pass_k: passed == group.len() as u32,
+                passed,
+                test,
+                condition,
+                steps_met,
+                steps,
+                expectations_met,
+                expectations,
+                latency_p50_ms: crate::judge::percentile(&latencies, 50.0),
+                latency_p95_ms: crate::judge::percentile(&latencies, 95.0),
+            }
+        })
+        .collect()
+}
+
+/// The console summary: one row per test and condition.
+pub fn summary(results: &[RunResult]) -> String {
+    let rows = rows(results);
+    let width = rows.iter().map(|r| r.test.len()).max().unwrap_or(4).max(4);
+    let cwidth = rows
+        .iter()
+        .map(|r| r.condition.len())
+        .max()
+        .unwrap_or(9)
+        .max(9);
+    let mut out = format!(
+        "{:<width$}  {:<cwidth$}  {:>7}  {:>7}  {:>12}  {:>8}  {:>8}\n",
+        "test", "condition", "passed", "steps", "expectations", "p50 ms", "p95 ms"
+    );
+    let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
+    for r in &rows {
+        out.push_str(&format!(
+            "{:<width$}  {:<cwidth$}  {:>7}  {:>7}  {:>12}  {:>8}  {:>8}\n",
+            r.test,
+            r.condition,
+            format!("{}/{}", r.passed, r.runs),
+            format!("{}/{}", r.steps_met, r.steps),
+            format!("{}/{}", r.expectations_met, r.expectations),
+            ms(r.latency_p50_ms),
+            ms(r.latency_p95_ms),
+        ));
+    }
+    out
+}
+
+/// JUnit XML: one test case per call, named `test [condition] #run`.
+pub fn junit(suite: &str, results: &[RunResult]) -> String {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let mut report = Report::new("voicesim");
+    let mut tests = TestSuite::new(suite);
+    for r in results {
+        let status = match r.outcome {
+            Outcome::Passed => TestCaseStatus::success(),
+            Outcome::Failed | Outcome::NotJudged => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(r.why());
+                s
+            }
+            Outcome::Error => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+                s.set_message(r.why());
+                s
+            }
+        };
+        let mut case = TestCase::new(
+            format!("{} [{}] #{}", r.test, r.condition.label(), r.run),
+            status,
+        );
+        case.set_classname(r.test.clone());
+        case.set_time(std::time::Duration::from_secs_f64(
+            r.metrics.duration_s.max(0.0),
+        ));
+        let transcript: Vec<String> = r
+            .transcript
+            .iter()
+            .map(|l| format!("{:?}: {}", l.speaker, l.text))
+            .collect();
+        case.set_system_out(transcript.join("\n"));
+        tests.add_test_case(case);
+    }
+    report.add_test_suite(tests);
+    report.to_string().unwrap_or_default()
+}

@@ -1,0 +1,305 @@
+//! A whole run: every selected test × noise condition × run, as real calls, a few at a time.
+//! Each result is judged and appended to `results.jsonl` the moment its call ends.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use super::{converse, Senses, SimError, StepCaller};
+use crate::judge::{self, Judgement, Metrics};
+use crate::llm::ChatClient;
+use crate::noise::{LoadedNoise, MicTimeline, NoiseProfile};
+use crate::report::{ExpectationResult, Outcome, ResultsFile, RunResult};
+use crate::suite::{Condition, Suite, TestCase};
+use crate::transport::call::CallOptions;
+use crate::transport::Protocol;
+
+/// The agent under test.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub url: String,
+    pub protocol: Protocol,
+    /// Wire rate for raw PCM.
+    pub rate: u32,
+    pub headers: Vec<(String, String)>,
+    pub fast: bool,
+}
+
+/// What to run and where to put it.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Overrides every test's runs.
+    pub runs: Option<u32>,
+    pub parallel: usize,
+    pub tags: Vec<String>,
+    pub seed: u64,
+    /// Per-call folders go in `out/calls/`.
+    pub out: PathBuf,
+}
+
+/// One call to make.
+#[derive(Debug, Clone)]
+struct Job {
+    test: usize,
+    condition: Condition,
+    run: u32,
+    seed: u64,
+}
+
+/// The calls a plan makes, in order.
+fn jobs(suite: &Suite, plan: &Plan) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for (i, test) in suite.tests.iter().enumerate() {
+        if !(plan.tags.is_empty() || test.tags.iter().any(|t| plan.tags.contains(t))) {
+            continue;
+        }
+        let runs = plan.runs.unwrap_or(test.runs.unwrap_or(suite.runs).0);
+        for condition in suite.conditions(test) {
+            for run in 1..=runs {
+                let seed = mix(
+                    plan.seed,
+                    &[&test.name, &condition.label(), &run.to_string()],
+                );
+                jobs.push(Job {
+                    test: i,
+                    condition: condition.clone(),
+                    run,
+                    seed,
+                });
+            }
+        }
+    }
+    jobs
+}
+
+/// Number of calls the plan makes (for a progress bar).
+pub fn count(suite: &Suite, plan: &Plan) -> usize {
+    jobs(suite, plan).len()
+}
+
+/// A seed per call from the run's seed and the call's identity (FNV-1a): the same call gets the
+/// same noise in every run of the suite, different calls get different noise.
+fn mix(seed: u64, parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
+    for part in parts {
+        for b in part.bytes().chain([0]) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// A name safe as a folder name.
+fn folder(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Runs the plan; each result goes to `results` and `done` as its call ends.
+pub async fn run_suite(
+    suite: Arc<Suite>,
+    target: Target,
+    plan: Plan,
+    senses: Senses,
+    llm: Option<Arc<ChatClient>>,
+    results: Arc<ResultsFile>,
+    done: mpsc::UnboundedSender<RunResult>,
+) -> Vec<RunResult> {
+    let parallel = plan.parallel.max(1);
+    let calls = jobs(&suite, &plan).into_iter().map(|job| {
+        let (suite, target, plan, senses, llm, results, done) = (
+            suite.clone(),
+            target.clone(),
+            plan.clone(),
+            senses.clone(),
+            llm.clone(),
+            results.clone(),
+            done.clone(),
+        );
+        async move {
+            let mut result = one_call(
+                &suite,
+                &suite.tests[job.test],
+                &job,
+                &target,
+                &plan,
+                &senses,
+                llm,
+            )
+            .await;
+            result.decide();
+            if let Err(e) = results.append(&result) {
+                result
+                    .error
+                    .get_or_insert(format!("{}: cannot write: {e}", results.path().display()));
+                result.outcome = Outcome::Error;
+            }
+            let _ = done.send(result.clone());
+            result
+        }
+    });
+    futures_util::stream::iter(calls)
+        .buffer_unordered(parallel)
+        .collect()
+        .await
+}
+
+async fn one_call(
+    suite: &Suite,
+    test: &TestCase,
+    job: &Job,
+    target: &Target,
+    plan: &Plan,
+    senses: &Senses,
+    llm: Option<Arc<ChatClient>>,
+) -> RunResult {
+    let call_id = format!("{:016x}", job.seed);
+    let mut result = RunResult {
+        suite: suite.name.clone(),
+        test: test.name.clone(),
+        tags: test.tags.clone(),
+        condition: job.condition.clone(),
+        run: job.run,
+        seed: job.seed,
+        call_id: call_id.clone(),
+        outcome: Outcome::Error,
+        steps: Vec::new(),
+        expectations: Vec::new(),
+        metrics: Metrics::default(),
+        latencies_ms: Vec::new(),
+        faults: Vec::new(),
+        ended: None,
+        stopped_by: None,
+        transcript: Vec::new(),
+        recording: None,
+        error: None,
+    };
+    let persona = test
+        .persona
+        .as_ref()
+        .and_then(|p| suite.personas.get(p))
+        .cloned()
+        .unwrap_or_default();
+    let scenario = test
+        .scenario
+        .as_ref()
+        .and_then(|s| suite.scenarios.get(s))
+        .cloned()
+        .unwrap_or_default();
+    let stop = test.stop.clone().unwrap_or_else(|| suite.stop.clone());
+
+    let mut parameters: BTreeMap<String, String> = test.session_parameters.clone();
+    parameters.insert("voicesim_call".into(), call_id);
+    let adapter = target.protocol.adapter(job.seed, parameters, target.rate);
+    let noise = (|| {
+        let mut profile = NoiseProfile::find(&suite.resolve_profile(&job.condition.profile))?;
+        if let Some(snr) = job.condition.snr {
+            profile = profile.with_background_snr(snr)?;
+        }
+        LoadedNoise::load(&profile, adapter.rate())
+    })();
+    let noise = match noise {
+        Ok(n) => n,
+        Err(e) => {
+            result.error = Some(e.to_string());
+            return result;
+        }
+    };
+    let mic = MicTimeline::new(&noise, job.seed);
+    let mut options = CallOptions::new(&target.url);
+    options.headers = target.headers.clone();
+    options.fast = target.fast;
+    options.max_duration = Duration::from_secs(stop.max_seconds as u64);
+    options.answer_timeout = Duration::from_secs(stop.answer_timeout_seconds as u64);
+    let mut senses = senses.clone();
+    if persona.voice != Default::default() {
+        senses.voice = persona.voice.clone();
+    }
+    let mut caller = StepCaller::new(
+        test,
+        persona,
+        scenario,
+        stop,
+        suite.dir.clone(),
+        llm.clone(),
+    );
+    let record = match converse(options, adapter, mic, &mut caller, &senses, None).await {
+        Ok(record) => record,
+        Err(e) => {
+            result.error = Some(match e {
+                SimError::Connect(e) => e.to_string(),
+                other => other.to_string(),
+            });
+            result.steps = caller.finish();
+            return result;
+        }
+    };
+    result.steps = caller.finish();
+    result.stopped_by = caller.stopped_by.clone();
+    result.metrics = Metrics::of(&record, &[]);
+    result.latencies_ms = record
+        .turns
+        .iter()
+        .filter_map(|t| t.response_latency_ms)
+        .collect();
+    let agent_text = record.agent_text();
+    for expectation in &test.expectations {
+        let judgement = match (&expectation.check, &expectation.description, &llm) {
+            (Some(rule), _, _) => judge::check(rule, &agent_text, Some(&result.metrics)),
+            (None, Some(description), Some(llm)) => {
+                let llm = llm.clone();
+                let (description, transcript) = (description.clone(), record.transcript.clone());
+                match tokio::task::spawn_blocking(move || {
+                    judge::ask_llm(&llm, &description, &transcript)
+                })
+                .await
+                {
+                    Ok(Ok(j)) => j,
+                    Ok(Err(e)) => Judgement::not_judged(format!("the LLM judge failed: {e}")),
+                    Err(e) => Judgement::not_judged(format!("the LLM judge stopped: {e}")),
+                }
+            }
+            (None, Some(_), None) => Judgement::not_judged(
+                "no check and no LLM judge configured (VOICESIM_LLM_BASE_URL)",
+            ),
+            (None, None, _) => {
+                Judgement::not_judged("the expectation has neither a check nor a description")
+            }
+        };
+        result.expectations.push(ExpectationResult {
+            name: expectation.name.clone(),
+            judgement,
+        });
+    }
+    let dir = plan
+        .out
+        .join("calls")
+        .join(folder(&test.name))
+        .join(folder(&job.condition.label()))
+        .join(format!("run-{}", job.run));
+    match record.save(&dir) {
+        Ok(()) => result.recording = Some(dir),
+        Err(e) => {
+            result.error = Some(format!(
+                "{}: cannot write the recording: {e}",
+                dir.display()
+            ))
+        }
+    }
+    result.faults = record.faults.clone();
+    result.ended = Some(record.ended.clone());
+    result.transcript = record.transcript;
+    result
+}
