@@ -303,26 +303,27 @@ fn speech_commands_explain_missing_engines_and_bad_input() {
 }
 
 #[test]
-fn demo_renders_every_profile_and_snr_and_reports_level_and_wer() {
+fn demo_runs_the_example_suite_through_a_noise_sweep() {
     let dir = tempfile::tempdir().unwrap();
     let o = voicesim(&["demo", "--out", dir.path().to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout).to_string();
-    assert_eq!(
-        std::fs::read_dir(dir.path()).unwrap().count(),
-        25,
-        "5 profiles x 5 conditions"
-    );
-    for name in ["cafe", "call-center", "car", "office", "street"] {
-        let row = out
-            .lines()
-            .find(|l| l.starts_with(name))
-            .unwrap_or_else(|| panic!("no {name} row: {out}"));
-        let cells: Vec<&str> = row.split('%').collect();
-        // clean, 20, 10, 5, 0 dB: five WER cells, the clean one good.
-        assert_eq!(cells.len(), 6, "{row}");
-        let clean_wer: f64 = cells[0].rsplit('/').next().unwrap().trim().parse().unwrap();
-        assert!(clean_wer <= 20.0, "{row}");
+    let results = std::fs::read_to_string(dir.path().join("results.jsonl")).unwrap();
+    assert_eq!(results.lines().count(), 15, "3 tests x 5 conditions");
+    assert!(dir.path().join("junit.xml").is_file());
+    // The sweep table: a row per condition, clean first, each with its pass count and WER.
+    let table: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("condition "))
+        .skip(1)
+        .take(5)
+        .collect();
+    let conditions: Vec<&str> = table.iter().map(|l| l.split_whitespace().next().unwrap()).collect();
+    assert_eq!(conditions, ["clean", "cafe@20dB", "cafe@10dB", "cafe@5dB", "cafe@0dB"], "{out}");
+    for row in table {
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert!(cells[1].ends_with("/3"), "{row}");
+        assert!(cells[3].ends_with('%'), "{row}");
     }
 }
 
@@ -427,4 +428,65 @@ fn call_and_agent_errors_have_their_exit_codes() {
     let o = voicesim(&["agent", "--listen", "not-an-address"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("cannot listen on not-an-address"));
+}
+
+fn suite_file(dir: &Path, name: &str, yaml: &str) -> String {
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, yaml).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+const ONE_CALL: &str = "name: cli\nstop: { answer_timeout_seconds: 300 }\ntests:\n  - name: status\n    steps:\n      - goal: Ask about order 4521\n        static_utterance: My order number is four five two one.\n        check: { contains: friday }\n        max_turns: 1\n";
+
+#[test]
+fn run_exits_0_when_every_call_passes_and_1_when_one_fails() {
+    for (fault, code) in [(None, 0), (Some("--mishear"), 1)] {
+        let (_agent, url) = agent(fault.as_slice());
+        let dir = tempfile::tempdir().unwrap();
+        let suite = suite_file(dir.path(), "suite", ONE_CALL);
+        let out = dir.path().join("out");
+        let o = voicesim(&["run", &suite, "--agent", &url, "--out", out.to_str().unwrap()]);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(code), "{fault:?}: {t}");
+        assert!(t.contains("status  clean"), "{t}");
+        let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+        assert!(junit.contains(&format!("failures=\"{code}\"")), "{junit}");
+        assert_eq!(std::fs::read_to_string(out.join("results.jsonl")).unwrap().lines().count(), 1);
+        assert!(out.join("calls/status/clean/run-1/call.wav").is_file());
+    }
+}
+
+#[test]
+fn run_and_validate_errors_have_their_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = suite_file(dir.path(), "suite", ONE_CALL);
+    let o = voicesim(&["validate", &suite]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("ok: 1 tests, 1 calls per run"));
+
+    let closed = format!("ws://127.0.0.1:{}/", free_port());
+    let o = voicesim(&["run", &suite, "--agent", &closed, "--out", dir.path().join("o").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("cannot connect"), "{}", text(&o));
+
+    let o = voicesim(&["run", &suite]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("no agent to call: pass --agent"));
+
+    let bad = suite_file(dir.path(), "bad", &ONE_CALL.replace("max_turns: 1", "max_turns: 99"));
+    for command in ["validate", "run"] {
+        let o = voicesim(&[command, &bad, "--agent", &closed][..if command == "run" { 4 } else { 2 }]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains(&format!("{bad}:6:9: tests[0].steps[0]: max_turns must be 1..=50, not 99")), "{}", text(&o));
+    }
+
+    let unspoken = suite_file(dir.path(), "unspoken", "name: x\ntests:\n  - name: t\n    steps: [ { goal: Ask } ]\n");
+    let o = voicesim(&["run", &unspoken, "--agent", &closed]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("an LLM must play the caller: set VOICESIM_LLM_BASE_URL"), "{}", text(&o));
+
+    let o = voicesim(&["run", &suite, "--agent", &closed, "--tags", "nope", "--out", dir.path().join("t").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("no test carries the tags nope"), "{}", text(&o));
+    assert!(!dir.path().join("t").exists(), "a run that cannot start leaves no output behind");
 }

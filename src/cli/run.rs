@@ -179,14 +179,6 @@ pub fn execute(
     senses: Senses,
     llm: Option<Arc<ChatClient>>,
 ) -> Result<(Vec<RunResult>, Exit), CliError> {
-    std::fs::create_dir_all(&plan.out)
-        .map_err(|e| CliError::bad_input(format!("{}: cannot create: {e}", plan.out.display())))?;
-    let results_path = plan.out.join("results.jsonl");
-    // A run starts a fresh file: results of an older run would mix with this one.
-    let _ = std::fs::remove_file(&results_path);
-    let results_file = Arc::new(ResultsFile::create(&results_path).map_err(|e| {
-        CliError::bad_input(format!("{}: cannot write: {e}", results_path.display()))
-    })?);
     let total = run::count(&suite, &plan);
     if total == 0 {
         return Err(CliError::bad_input(format!(
@@ -200,6 +192,14 @@ pub fn execute(
                 .join(", ")
         )));
     }
+    std::fs::create_dir_all(&plan.out)
+        .map_err(|e| CliError::bad_input(format!("{}: cannot create: {e}", plan.out.display())))?;
+    let results_path = plan.out.join("results.jsonl");
+    // A run starts a fresh file: results of an older run would mix with this one.
+    let _ = std::fs::remove_file(&results_path);
+    let results_file = Arc::new(ResultsFile::create(&results_path).map_err(|e| {
+        CliError::bad_input(format!("{}: cannot write: {e}", results_path.display()))
+    })?);
     let suite = Arc::new(suite);
     let out = plan.out.clone();
     let runtime = super::call::runtime()?;

@@ -53,10 +53,8 @@ struct Job {
 /// The calls a plan makes, in order.
 fn jobs(suite: &Suite, plan: &Plan) -> Vec<Job> {
     let mut jobs = Vec::new();
-    for (i, test) in suite.tests.iter().enumerate() {
-        if !(plan.tags.is_empty() || test.tags.iter().any(|t| plan.tags.contains(t))) {
-            continue;
-        }
+    for test in suite.selected(&plan.tags) {
+        let i = suite.tests.iter().position(|t| std::ptr::eq(t, test)).unwrap_or_default();
         let runs = plan.runs.unwrap_or(test.runs.unwrap_or(suite.runs).0);
         for condition in suite.conditions(test) {
             for run in 1..=runs {

@@ -218,7 +218,7 @@ impl TryFrom<u32> for Turns {
         if (1..=MAX_TURNS).contains(&n) {
             Ok(Turns(n))
         } else {
-            Err(format!("must be 1..={MAX_TURNS}, not {n}"))
+            Err(format!("max_turns must be 1..={MAX_TURNS}, not {n}"))
         }
     }
 }
@@ -520,10 +520,11 @@ impl Suite {
     }
 
     /// Tests carrying any of `tags` (all tests when `tags` is empty).
-    pub fn selected<'a>(&'a self, tags: &'a [String]) -> impl Iterator<Item = &'a TestCase> + 'a {
+    pub fn selected(&self, tags: &[String]) -> Vec<&TestCase> {
         self.tests
             .iter()
-            .filter(move |t| tags.is_empty() || t.tags.iter().any(|tag| tags.contains(tag)))
+            .filter(|t| tags.is_empty() || t.tags.iter().any(|tag| tags.contains(tag)))
+            .collect()
     }
 }
 

@@ -1,0 +1,220 @@
+//! Whole suites against the reference agent on loopback: scripted callers with the rules judge,
+//! faulted agents, "not judged" never passing, and the LLM caller and judge against a local
+//! server that speaks OpenAI's chat-completions wire format.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use voicesim::agent::{AgentConfig, Faults, ReferenceAgent};
+use voicesim::judge::Verdict;
+use voicesim::llm::{ChatClient, LlmConfig};
+use voicesim::report::{Outcome, ResultsFile, RunResult};
+use voicesim::sim::run::{run_suite, Plan, Target};
+use voicesim::sim::Senses;
+use voicesim::speech::{Espeak, Stt, Voice, Whisper};
+use voicesim::suite::Suite;
+use voicesim::transport::turns::Fault;
+use voicesim::transport::Protocol;
+
+fn whisper() -> Arc<dyn Stt> {
+    static WHISPER: OnceLock<Arc<Whisper>> = OnceLock::new();
+    WHISPER
+        .get_or_init(|| Arc::new(Whisper::load_default().expect("run `make setup` first")))
+        .clone()
+}
+
+/// Runs `yaml` against a reference agent with `faults`; returns the results and the lines of
+/// results.jsonl.
+async fn run(yaml: &str, faults: Faults, llm: Option<Arc<ChatClient>>) -> (Vec<RunResult>, Vec<Value>) {
+    let suite = Arc::new(Suite::parse(yaml, "test.yaml", Path::new(".")).unwrap());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let mut config = AgentConfig::new(Protocol::Twilio);
+    config.faults = faults;
+    let espeak = Arc::new(Espeak::new().unwrap());
+    let agent = Arc::new(ReferenceAgent::new(config, espeak.clone(), whisper()));
+    let (logs, _keep) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(agent.serve(listener, logs));
+    let out = tempfile::tempdir().unwrap();
+    let results_file = Arc::new(ResultsFile::create(&out.path().join("results.jsonl")).unwrap());
+    let (done, _done_rx) = tokio::sync::mpsc::unbounded_channel();
+    let target = Target { url, protocol: Protocol::Twilio, rate: 8_000, headers: Vec::new(), fast: false };
+    let plan = Plan { runs: None, parallel: 2, tags: Vec::new(), seed: 1, out: out.path().to_path_buf() };
+    let senses = Senses { tts: espeak, voice: Voice::default(), stt: whisper() };
+    let results = tokio::time::timeout(
+        Duration::from_secs(300),
+        run_suite(suite, target, plan, senses, llm, results_file, done),
+    )
+    .await
+    .expect("the run hung");
+    let lines = std::fs::read_to_string(out.path().join("results.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for r in &results {
+        let dir = r.recording.as_ref().expect("every call is recorded");
+        assert!(dir.join("call.wav").is_file() && dir.join("events.jsonl").is_file());
+    }
+    (results, lines)
+}
+
+const STATUS: &str = r#"
+name: orders
+stop: { answer_timeout_seconds: 4 }
+tests:
+  - name: status
+    inputs: { spoken: four five two one }
+    steps:
+      - goal: Ask about the order
+        static_utterance: My order number is {{ spoken }}.
+        check: { contains: friday }
+        max_turns: 2
+      - goal: End the call
+        static_utterance: Thank you, goodbye.
+        check: { contains: goodbye }
+        max_turns: 1
+    expectations:
+      - name: answered
+        check: { metric: "turns >= 3" }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suite_passes_against_the_agent_and_fails_where_the_agent_is_faulted() {
+    let (results, lines) = run(STATUS, Faults::default(), None).await;
+    let r = &results[0];
+    assert_eq!(r.outcome, Outcome::Passed, "{}", r.why());
+    assert!(r.steps.iter().all(|s| s.verdict == Verdict::Met));
+    assert_eq!(r.steps[0].turns, 1);
+    assert_eq!(r.metrics.turns, 3, "greeting, answer, goodbye");
+    assert!(r.metrics.latency_p50_ms.is_some());
+    assert_eq!(lines.len(), 1, "one line per call in results.jsonl");
+    assert_eq!(lines[0]["outcome"], "passed");
+    assert_eq!(lines[0]["steps"][0]["verdict"], "met");
+
+    // Misheard: the agent answers about another order, twice; the step fails, the call stops.
+    let (results, _) = run(STATUS, Faults { mishear: true, ..Faults::default() }, None).await;
+    let r = &results[0];
+    assert_eq!(r.outcome, Outcome::Failed);
+    assert_eq!(r.steps[0].verdict, Verdict::NotMet);
+    assert_eq!(r.steps[0].turns, 2, "it tried again before giving up");
+    assert!(r.steps[0].justification.contains("did not say \"friday\""), "{}", r.steps[0].justification);
+    assert_eq!(r.steps[1].justification, "not reached");
+
+    // Silent: no answer is a fault, and nothing is met.
+    let (results, _) = run(STATUS, Faults { silent: true, ..Faults::default() }, None).await;
+    let r = &results[0];
+    assert_eq!(r.outcome, Outcome::Failed);
+    assert!(matches!(r.faults[..], [Fault::NoAnswer { .. }]), "{:?}", r.faults);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_rule_or_an_llm_nothing_is_silently_passed() {
+    let yaml = r#"
+name: words
+tests:
+  - name: polite
+    steps:
+      - goal: Say goodbye
+        static_utterance: Goodbye.
+        success_criteria: The agent says goodbye politely.
+    expectations:
+      - name: polite
+        description: The agent is polite throughout.
+"#;
+    let (results, lines) = run(yaml, Faults::default(), None).await;
+    let r = &results[0];
+    assert_eq!(r.outcome, Outcome::NotJudged, "{}", r.why());
+    assert_eq!(r.steps[0].verdict, Verdict::NotJudged);
+    assert!(r.steps[0].justification.contains("no LLM judge configured"));
+    assert_eq!(r.expectations[0].judgement.verdict, Verdict::NotJudged);
+    assert_eq!(lines[0]["outcome"], "not_judged");
+}
+
+/// A chat-completions server: the caller's lines are plain text, the judge's (asked for JSON)
+/// a verdict. The first request is refused with 429 to exercise the retry.
+fn fake_llm(requests: Arc<Mutex<Vec<Value>>>) -> String {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", server.server_addr().to_ip().unwrap());
+    std::thread::spawn(move || {
+        for mut request in server.incoming_requests() {
+            let mut body = String::new();
+            request.as_reader().read_to_string(&mut body).unwrap();
+            let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            let path_ok = request.url() == "/v1/chat/completions";
+            let auth = request
+                .headers()
+                .iter()
+                .any(|h| h.field.equiv("Authorization") && h.value.as_str() == "Bearer sk-test");
+            let first = {
+                let mut seen = requests.lock().unwrap();
+                seen.push(json!({"body": body, "path_ok": path_ok, "auth": auth}));
+                seen.len() == 1
+            };
+            let content = if body["response_format"]["type"] == "json_object" {
+                json!({"met": true, "justification": "The agent named the delivery day."}).to_string()
+            } else {
+                "Hi, my order number is four five two one.".to_string()
+            };
+            let (status, reply) = if first {
+                (429, json!({"error": {"message": "slow down"}}))
+            } else {
+                (200, json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]}))
+            };
+            let response = tiny_http::Response::from_string(reply.to_string())
+                .with_status_code(status)
+                .with_header("Content-Type: application/json".parse::<tiny_http::Header>().unwrap());
+            let _ = request.respond(response);
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_llm_plays_the_caller_and_judges_over_the_openai_wire_format() {
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let mut config = LlmConfig::new(fake_llm(requests.clone()), "test-model");
+    config.api_key = Some("sk-test".into());
+    config.requests_per_minute = 600;
+    let yaml = r#"
+name: llm
+personas:
+  alex: { background: Alex orders a lot of books., role: customer }
+scenarios:
+  status: { objective: "Find out when order {{ order }} arrives.", instructions: Be brief. }
+tests:
+  - name: status
+    persona: alex
+    scenario: status
+    inputs: { order: "4521" }
+    steps:
+      - goal: Ask when order {{ order }} arrives
+        success_criteria: The agent says when the order arrives.
+        max_turns: 1
+    expectations:
+      - name: helpful
+        description: The agent was helpful.
+"#;
+    let (results, _) = run(yaml, Faults::default(), Some(Arc::new(ChatClient::new(config)))).await;
+    let r = &results[0];
+    assert_eq!(r.outcome, Outcome::Passed, "{}", r.why());
+    assert_eq!(r.steps[0].justification, "The agent named the delivery day.");
+    assert_eq!(r.transcript[1].text, "Hi, my order number is four five two one.");
+
+    let requests = requests.lock().unwrap();
+    assert!(requests.iter().all(|r| r["path_ok"] == true && r["auth"] == true));
+    // 429, then the caller's line, the step's judge, the expectation's judge.
+    assert_eq!(requests.len(), 4, "{requests:#?}");
+    let caller = &requests[1]["body"];
+    assert_eq!(caller["model"], "test-model");
+    assert_eq!(caller["messages"][0]["role"], "system");
+    let system = caller["messages"][0]["content"].as_str().unwrap();
+    assert!(system.contains("Alex orders a lot of books.") && system.contains("order 4521 arrives"), "{system}");
+    assert!(caller.get("response_format").is_none());
+    let judge = &requests[2]["body"];
+    assert_eq!(judge["response_format"]["type"], "json_object");
+    assert!(judge["messages"][1]["content"].as_str().unwrap().contains("Criterion: The agent says when the order arrives."));
+}
