@@ -318,8 +318,15 @@ fn demo_runs_the_example_suite_through_a_noise_sweep() {
         .skip(1)
         .take(5)
         .collect();
-    let conditions: Vec<&str> = table.iter().map(|l| l.split_whitespace().next().unwrap()).collect();
-    assert_eq!(conditions, ["clean", "cafe@20dB", "cafe@10dB", "cafe@5dB", "cafe@0dB"], "{out}");
+    let conditions: Vec<&str> = table
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(
+        conditions,
+        ["clean", "cafe@20dB", "cafe@10dB", "cafe@5dB", "cafe@0dB"],
+        "{out}"
+    );
     for row in table {
         let cells: Vec<&str> = row.split_whitespace().collect();
         assert!(cells[1].ends_with("/3"), "{row}");
@@ -445,13 +452,26 @@ fn run_exits_0_when_every_call_passes_and_1_when_one_fails() {
         let dir = tempfile::tempdir().unwrap();
         let suite = suite_file(dir.path(), "suite", ONE_CALL);
         let out = dir.path().join("out");
-        let o = voicesim(&["run", &suite, "--agent", &url, "--out", out.to_str().unwrap()]);
+        let o = voicesim(&[
+            "run",
+            &suite,
+            "--agent",
+            &url,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         let t = text(&o);
         assert_eq!(o.status.code(), Some(code), "{fault:?}: {t}");
         assert!(t.contains("status  clean"), "{t}");
         let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
         assert!(junit.contains(&format!("failures=\"{code}\"")), "{junit}");
-        assert_eq!(std::fs::read_to_string(out.join("results.jsonl")).unwrap().lines().count(), 1);
+        assert_eq!(
+            std::fs::read_to_string(out.join("results.jsonl"))
+                .unwrap()
+                .lines()
+                .count(),
+            1
+        );
         assert!(out.join("calls/status/clean/run-1/call.wav").is_file());
     }
 }
@@ -465,7 +485,14 @@ fn run_and_validate_errors_have_their_exit_codes() {
     assert!(text(&o).contains("ok: 1 tests, 1 calls per run"));
 
     let closed = format!("ws://127.0.0.1:{}/", free_port());
-    let o = voicesim(&["run", &suite, "--agent", &closed, "--out", dir.path().join("o").to_str().unwrap()]);
+    let o = voicesim(&[
+        "run",
+        &suite,
+        "--agent",
+        &closed,
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("cannot connect"), "{}", text(&o));
 
@@ -473,20 +500,55 @@ fn run_and_validate_errors_have_their_exit_codes() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("no agent to call: pass --agent"));
 
-    let bad = suite_file(dir.path(), "bad", &ONE_CALL.replace("max_turns: 1", "max_turns: 99"));
+    let bad = suite_file(
+        dir.path(),
+        "bad",
+        &ONE_CALL.replace("max_turns: 1", "max_turns: 99"),
+    );
     for command in ["validate", "run"] {
-        let o = voicesim(&[command, &bad, "--agent", &closed][..if command == "run" { 4 } else { 2 }]);
+        let o =
+            voicesim(&[command, &bad, "--agent", &closed][..if command == "run" { 4 } else { 2 }]);
         assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-        assert!(text(&o).contains(&format!("{bad}:6:9: tests[0].steps[0]: max_turns must be 1..=50, not 99")), "{}", text(&o));
+        assert!(
+            text(&o).contains(&format!(
+                "{bad}:6:9: tests[0].steps[0]: max_turns must be 1..=50, not 99"
+            )),
+            "{}",
+            text(&o)
+        );
     }
 
-    let unspoken = suite_file(dir.path(), "unspoken", "name: x\ntests:\n  - name: t\n    steps: [ { goal: Ask } ]\n");
+    let unspoken = suite_file(
+        dir.path(),
+        "unspoken",
+        "name: x\ntests:\n  - name: t\n    steps: [ { goal: Ask } ]\n",
+    );
     let o = voicesim(&["run", &unspoken, "--agent", &closed]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).contains("an LLM must play the caller: set VOICESIM_LLM_BASE_URL"), "{}", text(&o));
+    assert!(
+        text(&o).contains("an LLM must play the caller: set VOICESIM_LLM_BASE_URL"),
+        "{}",
+        text(&o)
+    );
 
-    let o = voicesim(&["run", &suite, "--agent", &closed, "--tags", "nope", "--out", dir.path().join("t").to_str().unwrap()]);
+    let o = voicesim(&[
+        "run",
+        &suite,
+        "--agent",
+        &closed,
+        "--tags",
+        "nope",
+        "--out",
+        dir.path().join("t").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).contains("no test carries the tags nope"), "{}", text(&o));
-    assert!(!dir.path().join("t").exists(), "a run that cannot start leaves no output behind");
+    assert!(
+        text(&o).contains("no test carries the tags nope"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !dir.path().join("t").exists(),
+        "a run that cannot start leaves no output behind"
+    );
 }

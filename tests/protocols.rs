@@ -183,6 +183,13 @@ mod openai_realtime {
             rt::parse(r#"{"type":"response.done","response":{}}"#).unwrap(),
             ServerEvent::ResponseDone
         );
+        // The same name in both generations; the agent's hearing of the caller.
+        assert_eq!(
+            rt::parse(r#"{"type":"conversation.item.input_audio_transcription.completed","event_id":"e1","item_id":"item_3","content_index":0,"transcript":"Order 4521."}"#).unwrap(),
+            ServerEvent::InputTranscript {
+                transcript: "Order 4521.".into()
+            }
+        );
         assert_eq!(
             rt::parse(r#"{"type":"input_audio_buffer.speech_started"}"#).unwrap(),
             ServerEvent::SpeechStarted

@@ -28,11 +28,24 @@ fn whisper() -> Arc<dyn Stt> {
 
 /// Runs `yaml` against a reference agent with `faults`; returns the results and the lines of
 /// results.jsonl.
-async fn run(yaml: &str, faults: Faults, llm: Option<Arc<ChatClient>>) -> (Vec<RunResult>, Vec<Value>) {
+async fn run(
+    yaml: &str,
+    faults: Faults,
+    llm: Option<Arc<ChatClient>>,
+) -> (Vec<RunResult>, Vec<Value>) {
+    run_over(Protocol::Twilio, yaml, faults, llm).await
+}
+
+async fn run_over(
+    protocol: Protocol,
+    yaml: &str,
+    faults: Faults,
+    llm: Option<Arc<ChatClient>>,
+) -> (Vec<RunResult>, Vec<Value>) {
     let suite = Arc::new(Suite::parse(yaml, "test.yaml", Path::new(".")).unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/", listener.local_addr().unwrap());
-    let mut config = AgentConfig::new(Protocol::Twilio);
+    let mut config = AgentConfig::new(protocol);
     config.faults = faults;
     let espeak = Arc::new(Espeak::new().unwrap());
     let agent = Arc::new(ReferenceAgent::new(config, espeak.clone(), whisper()));
@@ -41,9 +54,25 @@ async fn run(yaml: &str, faults: Faults, llm: Option<Arc<ChatClient>>) -> (Vec<R
     let out = tempfile::tempdir().unwrap();
     let results_file = Arc::new(ResultsFile::create(&out.path().join("results.jsonl")).unwrap());
     let (done, _done_rx) = tokio::sync::mpsc::unbounded_channel();
-    let target = Target { url, protocol: Protocol::Twilio, rate: 8_000, headers: Vec::new(), fast: false };
-    let plan = Plan { runs: None, parallel: 2, tags: Vec::new(), seed: 1, out: out.path().to_path_buf() };
-    let senses = Senses { tts: espeak, voice: Voice::default(), stt: whisper() };
+    let target = Target {
+        url,
+        protocol,
+        rate: 8_000,
+        headers: Vec::new(),
+        fast: false,
+    };
+    let plan = Plan {
+        runs: None,
+        parallel: 2,
+        tags: Vec::new(),
+        seed: 1,
+        out: out.path().to_path_buf(),
+    };
+    let senses = Senses {
+        tts: espeak,
+        voice: Voice::default(),
+        stt: whisper(),
+    };
     let results = tokio::time::timeout(
         Duration::from_secs(300),
         run_suite(suite, target, plan, senses, llm, results_file, done),
@@ -96,19 +125,65 @@ async fn a_suite_passes_against_the_agent_and_fails_where_the_agent_is_faulted()
     assert_eq!(lines[0]["steps"][0]["verdict"], "met");
 
     // Misheard: the agent answers about another order, twice; the step fails, the call stops.
-    let (results, _) = run(STATUS, Faults { mishear: true, ..Faults::default() }, None).await;
+    let (results, _) = run(
+        STATUS,
+        Faults {
+            mishear: true,
+            ..Faults::default()
+        },
+        None,
+    )
+    .await;
     let r = &results[0];
     assert_eq!(r.outcome, Outcome::Failed);
     assert_eq!(r.steps[0].verdict, Verdict::NotMet);
     assert_eq!(r.steps[0].turns, 2, "it tried again before giving up");
-    assert!(r.steps[0].justification.contains("did not say \"friday\""), "{}", r.steps[0].justification);
+    assert!(
+        r.steps[0].justification.contains("did not say \"friday\""),
+        "{}",
+        r.steps[0].justification
+    );
     assert_eq!(r.steps[1].justification, "not reached");
 
     // Silent: no answer is a fault, and nothing is met.
-    let (results, _) = run(STATUS, Faults { silent: true, ..Faults::default() }, None).await;
+    let (results, _) = run(
+        STATUS,
+        Faults {
+            silent: true,
+            ..Faults::default()
+        },
+        None,
+    )
+    .await;
     let r = &results[0];
     assert_eq!(r.outcome, Outcome::Failed);
-    assert!(matches!(r.faults[..], [Fault::NoAnswer { .. }]), "{:?}", r.faults);
+    assert!(
+        matches!(r.faults[..], [Fault::NoAnswer { .. }]),
+        "{:?}",
+        r.faults
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wer_metric_is_of_what_the_agent_reports_hearing() {
+    let yaml = STATUS.replace(
+        r#"check: { metric: "turns >= 3" }"#,
+        r#"check: { metric: "wer < 0.5" }"#,
+    );
+    // OpenAI Realtime agents report their input transcription; the reference agent does too.
+    let (results, lines) = run_over(Protocol::OpenaiRealtime, &yaml, Faults::default(), None).await;
+    let r = &results[0];
+    assert_eq!(r.outcome, Outcome::Passed, "{}", r.why());
+    let wer = r.metrics.wer.expect("the agent reported what it heard");
+    assert!(wer < 0.3, "{wer}: the agent hears clean speech well");
+    assert_eq!(lines[0]["metrics"]["wer"].as_f64(), Some(wer));
+
+    // Twilio carries no such report: the threshold is not judged, never passed.
+    let (results, _) = run(&yaml, Faults::default(), None).await;
+    let r = &results[0];
+    assert_eq!(r.metrics.wer, None);
+    assert_eq!(r.expectations[0].judgement.verdict, Verdict::NotJudged);
+    assert_eq!(r.outcome, Outcome::NotJudged, "{}", r.why());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,18 +230,26 @@ fn fake_llm(requests: Arc<Mutex<Vec<Value>>>) -> String {
                 seen.len() == 1
             };
             let content = if body["response_format"]["type"] == "json_object" {
-                json!({"met": true, "justification": "The agent named the delivery day."}).to_string()
+                json!({"met": true, "justification": "The agent named the delivery day."})
+                    .to_string()
             } else {
                 "Hi, my order number is four five two one.".to_string()
             };
             let (status, reply) = if first {
                 (429, json!({"error": {"message": "slow down"}}))
             } else {
-                (200, json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]}))
+                (
+                    200,
+                    json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]}),
+                )
             };
             let response = tiny_http::Response::from_string(reply.to_string())
                 .with_status_code(status)
-                .with_header("Content-Type: application/json".parse::<tiny_http::Header>().unwrap());
+                .with_header(
+                    "Content-Type: application/json"
+                        .parse::<tiny_http::Header>()
+                        .unwrap(),
+                );
             let _ = request.respond(response);
         }
     });
@@ -198,23 +281,42 @@ tests:
       - name: helpful
         description: The agent was helpful.
 "#;
-    let (results, _) = run(yaml, Faults::default(), Some(Arc::new(ChatClient::new(config)))).await;
+    let (results, _) = run(
+        yaml,
+        Faults::default(),
+        Some(Arc::new(ChatClient::new(config))),
+    )
+    .await;
     let r = &results[0];
     assert_eq!(r.outcome, Outcome::Passed, "{}", r.why());
-    assert_eq!(r.steps[0].justification, "The agent named the delivery day.");
-    assert_eq!(r.transcript[1].text, "Hi, my order number is four five two one.");
+    assert_eq!(
+        r.steps[0].justification,
+        "The agent named the delivery day."
+    );
+    assert_eq!(
+        r.transcript[1].text,
+        "Hi, my order number is four five two one."
+    );
 
     let requests = requests.lock().unwrap();
-    assert!(requests.iter().all(|r| r["path_ok"] == true && r["auth"] == true));
+    assert!(requests
+        .iter()
+        .all(|r| r["path_ok"] == true && r["auth"] == true));
     // 429, then the caller's line, the step's judge, the expectation's judge.
     assert_eq!(requests.len(), 4, "{requests:#?}");
     let caller = &requests[1]["body"];
     assert_eq!(caller["model"], "test-model");
     assert_eq!(caller["messages"][0]["role"], "system");
     let system = caller["messages"][0]["content"].as_str().unwrap();
-    assert!(system.contains("Alex orders a lot of books.") && system.contains("order 4521 arrives"), "{system}");
+    assert!(
+        system.contains("Alex orders a lot of books.") && system.contains("order 4521 arrives"),
+        "{system}"
+    );
     assert!(caller.get("response_format").is_none());
     let judge = &requests[2]["body"];
     assert_eq!(judge["response_format"]["type"], "json_object");
-    assert!(judge["messages"][1]["content"].as_str().unwrap().contains("Criterion: The agent says when the order arrives."));
+    assert!(judge["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .contains("Criterion: The agent says when the order arrives."));
 }

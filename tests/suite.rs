@@ -60,15 +60,34 @@ fn a_full_suite_is_read_with_its_sweeps_and_overrides() {
     assert_eq!(
         suite.conditions(status),
         vec![
-            Condition { profile: "clean".into(), snr: None },
-            Condition { profile: "cafe".into(), snr: Some(20.0) },
-            Condition { profile: "cafe".into(), snr: Some(5.0) },
+            Condition {
+                profile: "clean".into(),
+                snr: None
+            },
+            Condition {
+                profile: "cafe".into(),
+                snr: Some(20.0)
+            },
+            Condition {
+                profile: "cafe".into(),
+                snr: Some(5.0)
+            },
         ]
     );
-    assert_eq!(suite.conditions(&suite.tests[1]), vec![Condition { profile: "street".into(), snr: Some(10.0) }]);
+    assert_eq!(
+        suite.conditions(&suite.tests[1]),
+        vec![Condition {
+            profile: "street".into(),
+            snr: Some(10.0)
+        }]
+    );
     assert_eq!(suite.personas["busy"].voice.rate_wpm, Some(190));
     assert_eq!(suite.stop.max_turns.0, 6);
-    let p0: Vec<&str> = suite.selected(&["P0".into()]).iter().map(|t| t.name.as_str()).collect();
+    let p0: Vec<&str> = suite
+        .selected(&["P0".into()])
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
     assert_eq!(p0, ["status"]);
     assert_eq!(suite.selected(&[]).len(), 2);
 }
@@ -141,8 +160,14 @@ fn mistakes_are_reported_at_their_place_with_the_fix() {
     ];
     for (yaml, place, words) in cases {
         let error = parse(yaml).expect_err(yaml);
-        assert!(error.starts_with(place), "{yaml}\nwanted the place {place}, got: {error}");
-        assert!(error.contains(words), "{yaml}\nwanted {words:?} in: {error}");
+        assert!(
+            error.starts_with(place),
+            "{yaml}\nwanted the place {place}, got: {error}"
+        );
+        assert!(
+            error.contains(words),
+            "{yaml}\nwanted {words:?} in: {error}"
+        );
     }
 }
 

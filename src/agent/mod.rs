@@ -267,6 +267,9 @@ impl ReferenceAgent {
                             && queue.front().is_some_and(|p| p.ask.due_ms <= now)
                         {
                             let p = queue.pop_front().expect("checked");
+                            if p.ask.heard_end_ms.is_some() {
+                                out.extend(wire.heard(&p.heard));
+                            }
                             speaking = Some(Speaking {
                                 turn: AgentTurn {
                                     heard: p.heard,

@@ -45,6 +45,11 @@ pub trait AgentWire: Send {
     fn reply_sent(&mut self, text: &str) -> Vec<Message>;
     /// The caller barged in: tell the caller's side to drop what it has queued.
     fn clear(&mut self) -> Vec<Message>;
+    /// The agent answers what its STT heard (only OpenAI Realtime reports it, as the input
+    /// transcription).
+    fn heard(&mut self, _text: &str) -> Vec<Message> {
+        Vec::new()
+    }
     /// The agent's VAD heard the caller start (only OpenAI Realtime reports it).
     fn speech_started(&mut self, _at_ms: f64) -> Vec<Message> {
         Vec::new()
@@ -338,6 +343,15 @@ impl AgentWire for RealtimeAgent {
 
     fn caller_ends_turns(&self) -> bool {
         !self.server_vad
+    }
+
+    fn heard(&mut self, text: &str) -> Vec<Message> {
+        let (_, item_id) = self.ids();
+        vec![Message::text(
+            json!({"type": "conversation.item.input_audio_transcription.completed",
+                   "item_id": format!("{item_id}_in"), "content_index": 0, "transcript": text})
+            .to_string(),
+        )]
     }
 
     fn speech_started(&mut self, at_ms: f64) -> Vec<Message> {

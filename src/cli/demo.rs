@@ -55,11 +55,17 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
     let stt: Arc<dyn Stt> = Arc::new(Whisper::load_default()?);
     // Piper sounds like a person, espeak-ng like a robot: Whisper on an 8 kHz line hears the
     // first far better, so the sweep shows the noise, not the voice.
-    let voice: Arc<dyn Tts> = match Piper::load_default() {
-        Ok(piper) => Arc::new(crate::speech::CachedTts::in_default_dir(piper)),
+    let (voice, voice_name): (Arc<dyn Tts>, _) = match Piper::load_default() {
+        Ok(piper) => (
+            Arc::new(crate::speech::CachedTts::in_default_dir(piper)),
+            "Piper",
+        ),
         Err(e) => {
             eprintln!("note: using espeak-ng voices ({e})");
-            Arc::new(crate::speech::CachedTts::in_default_dir(Espeak::new()?))
+            (
+                Arc::new(crate::speech::CachedTts::in_default_dir(Espeak::new()?)),
+                "espeak-ng",
+            )
         }
     };
 
@@ -87,7 +93,8 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
     let calls: usize = suite.tests.len() * (1 + SWEEP.len());
     println!(
         "voicesim demo: the reference agent (in process, {url}) answers {calls} simulated calls over \
-         Twilio Media Streams: {} tests × clean and {} at {} dB\n",
+         Twilio Media Streams: {} tests × clean and {} at {} dB; both sides speak with {voice_name} \
+         and hear with Whisper tiny.en\n",
         suite.tests.len(),
         args.noise,
         SWEEP.map(|s| s.to_string()).join("/")
@@ -119,7 +126,11 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
         }
     }
     drop(agent_runtime);
-    println!("{}", sweep_table(&results, &heard));
+    println!(
+        "\nas the {} noise gets louder (the agent's hearing: WER of what its Whisper heard against what the caller said):\n{}",
+        args.noise,
+        sweep_table(&results, &heard)
+    );
     println!(
         "listen: {}/calls/<test>/<condition>/run-1/call.wav (caller left, agent right)",
         args.out.display()

@@ -263,7 +263,7 @@ pub fn execute(
     std::fs::write(&junit_path, report::junit(&suite.name, &ordered))
         .map_err(|e| CliError::bad_input(format!("{}: cannot write: {e}", junit_path.display())))?;
 
-    println!("{}", report::summary(&ordered));
+    println!("\n{}", report::summary(&ordered));
     for r in ordered.iter().filter(|r| r.outcome != Outcome::Passed) {
         println!(
             "{} {} [{}] #{}: {}",

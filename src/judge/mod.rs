@@ -8,6 +8,7 @@ use crate::llm::{ChatClient, LlmError, Message};
 use crate::sim::{CallRecord, Line, Speaker};
 use crate::speech::wer::normalize;
 use crate::suite::{Metric, Rule};
+use crate::transport::call::CallEventKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -54,18 +55,30 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// `agent_heard`: (what the caller said, what the agent heard) pairs, where the agent
-    /// reports them (the reference agent does); they give the WER.
-    pub fn of(record: &CallRecord, agent_heard: &[(String, String)]) -> Metrics {
+    /// The WER is of what the agent reported hearing (OpenAI Realtime's input transcription)
+    /// against everything the caller said; agents that report nothing have none.
+    pub fn of(record: &CallRecord) -> Metrics {
         let mut latencies: Vec<f64> = record
             .turns
             .iter()
             .filter_map(|t| t.response_latency_ms)
             .collect();
         latencies.sort_by(f64::total_cmp);
-        let wer = (!agent_heard.is_empty()).then(|| {
-            let said: Vec<&str> = agent_heard.iter().map(|(s, _)| s.as_str()).collect();
-            let heard: Vec<&str> = agent_heard.iter().map(|(_, h)| h.as_str()).collect();
+        let heard: Vec<&str> = record
+            .events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                CallEventKind::AgentHeard { text } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        let wer = (!heard.is_empty()).then(|| {
+            let said: Vec<&str> = record
+                .transcript
+                .iter()
+                .filter(|l| l.speaker == Speaker::Caller)
+                .map(|l| l.text.as_str())
+                .collect();
             crate::speech::wer::wer(&said.join(" "), &heard.join(" "))
         });
         Metrics {

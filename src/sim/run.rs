@@ -54,7 +54,11 @@ struct Job {
 fn jobs(suite: &Suite, plan: &Plan) -> Vec<Job> {
     let mut jobs = Vec::new();
     for test in suite.selected(&plan.tags) {
-        let i = suite.tests.iter().position(|t| std::ptr::eq(t, test)).unwrap_or_default();
+        let i = suite
+            .tests
+            .iter()
+            .position(|t| std::ptr::eq(t, test))
+            .unwrap_or_default();
         let runs = plan.runs.unwrap_or(test.runs.unwrap_or(suite.runs).0);
         for condition in suite.conditions(test) {
             for run in 1..=runs {
@@ -246,7 +250,7 @@ async fn one_call(
     };
     result.steps = caller.finish();
     result.stopped_by = caller.stopped_by.clone();
-    result.metrics = Metrics::of(&record, &[]);
+    result.metrics = Metrics::of(&record);
     result.latencies_ms = record
         .turns
         .iter()

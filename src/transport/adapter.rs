@@ -18,6 +18,9 @@ pub enum AgentEvent {
     Hangup,
     /// Text of what the agent says, where the protocol carries it.
     Transcript(String),
+    /// What the agent's speech recognition made of the caller, where the protocol carries it
+    /// (OpenAI Realtime's input transcription): the agent's hearing, for the `wer` metric.
+    Heard(String),
     /// The agent reports an error.
     Error(String),
 }

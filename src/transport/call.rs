@@ -108,6 +108,10 @@ pub enum CallEventKind {
     AgentTranscript {
         text: String,
     },
+    /// The agent reported what it heard the caller say.
+    AgentHeard {
+        text: String,
+    },
     AgentError {
         message: String,
     },
@@ -290,6 +294,7 @@ pub async fn run(
                                     AgentEvent::Done => ear.agent_done(),
                                     AgentEvent::Hangup => break 'call EndReason::AgentHungUp,
                                     AgentEvent::Transcript(text) => emit(at, CallEventKind::AgentTranscript { text }),
+                                    AgentEvent::Heard(text) => emit(at, CallEventKind::AgentHeard { text }),
                                     AgentEvent::Error(message) => emit(at, CallEventKind::AgentError { message }),
                                 }
                             }

@@ -91,6 +91,10 @@ pub enum ServerEvent {
     TranscriptDone {
         transcript: String,
     },
+    /// The server's transcription of the caller's audio (when the session asks for one).
+    InputTranscript {
+        transcript: String,
+    },
     /// The agent's turn is complete.
     ResponseDone,
     Error {
@@ -143,6 +147,9 @@ pub fn parse(text: &str) -> Result<ServerEvent, ProtocolError> {
                 transcript: text_field("transcript")?,
             }
         }
+        "conversation.item.input_audio_transcription.completed" => ServerEvent::InputTranscript {
+            transcript: text_field("transcript")?,
+        },
         "response.done" => ServerEvent::ResponseDone,
         "error" => ServerEvent::Error {
             message: v["error"]["message"]
@@ -219,6 +226,7 @@ impl super::Adapter for OpenAiRealtime {
                 vec![AgentEvent::Audio(self.encoding.decode(&audio))]
             }
             ServerEvent::TranscriptDone { transcript } => vec![AgentEvent::Transcript(transcript)],
+            ServerEvent::InputTranscript { transcript } => vec![AgentEvent::Heard(transcript)],
             ServerEvent::ResponseDone => vec![AgentEvent::Done],
             ServerEvent::Error { message } => vec![AgentEvent::Error(message)],
             _ => Vec::new(),
