@@ -26,22 +26,24 @@ fn whisper() -> Arc<dyn Stt> {
         .clone()
 }
 
-/// Runs `yaml` against a reference agent with `faults`; returns the results and the lines of
-/// results.jsonl.
+/// Runs `yaml` against a reference agent with `faults` over Twilio; returns the results and
+/// the lines of results.jsonl.
 async fn run(
     yaml: &str,
     faults: Faults,
     llm: Option<Arc<ChatClient>>,
 ) -> (Vec<RunResult>, Vec<Value>) {
-    run_over(Protocol::Twilio, yaml, faults, llm).await
+    let (results, lines, _) = run_over(Protocol::Twilio, yaml, faults, llm).await;
+    (results, lines)
 }
 
+/// As [`run`], over any protocol; also returns each call's call.json.
 async fn run_over(
     protocol: Protocol,
     yaml: &str,
     faults: Faults,
     llm: Option<Arc<ChatClient>>,
-) -> (Vec<RunResult>, Vec<Value>) {
+) -> (Vec<RunResult>, Vec<Value>, Vec<Value>) {
     let suite = Arc::new(Suite::parse(yaml, "test.yaml", Path::new(".")).unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/", listener.local_addr().unwrap());
@@ -84,11 +86,15 @@ async fn run_over(
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    for r in &results {
-        let dir = r.recording.as_ref().expect("every call is recorded");
-        assert!(dir.join("call.wav").is_file() && dir.join("events.jsonl").is_file());
-    }
-    (results, lines)
+    let calls = results
+        .iter()
+        .map(|r| {
+            let dir = r.recording.as_ref().expect("every call is recorded");
+            assert!(dir.join("call.wav").is_file() && dir.join("events.jsonl").is_file());
+            serde_json::from_str(&std::fs::read_to_string(dir.join("call.json")).unwrap()).unwrap()
+        })
+        .collect();
+    (results, lines, calls)
 }
 
 const STATUS: &str = r#"
@@ -171,7 +177,8 @@ async fn the_wer_metric_is_of_what_the_agent_reports_hearing() {
         r#"check: { metric: "wer < 0.5" }"#,
     );
     // OpenAI Realtime agents report their input transcription; the reference agent does too.
-    let (results, lines) = run_over(Protocol::OpenaiRealtime, &yaml, Faults::default(), None).await;
+    let (results, lines, _) =
+        run_over(Protocol::OpenaiRealtime, &yaml, Faults::default(), None).await;
     let r = &results[0];
     assert_eq!(r.outcome, Outcome::Passed, "{}", r.why());
     let wer = r.metrics.wer.expect("the agent reported what it heard");
@@ -184,6 +191,73 @@ async fn the_wer_metric_is_of_what_the_agent_reports_hearing() {
     assert_eq!(r.metrics.wer, None);
     assert_eq!(r.expectations[0].judgement.verdict, Verdict::NotJudged);
     assert_eq!(r.outcome, Outcome::NotJudged, "{}", r.why());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupting_persona_cuts_into_the_agent_and_the_agent_yields() {
+    let suite = |interrupt: f64| {
+        format!(
+            r#"
+name: manners
+personas:
+  hasty: {{ interrupt: {interrupt} }}
+stop: {{ answer_timeout_seconds: 8 }}
+tests:
+  - name: hasty
+    persona: hasty
+    steps:
+      - goal: Give the order number
+        static_utterance: My order number is four five two one.
+        check: {{ contains: order }}
+        max_turns: 1
+"#
+        )
+    };
+    let (_, _, calls) = run_over(Protocol::Twilio, &suite(1.0), Faults::default(), None).await;
+    let call = &calls[0];
+    let greeting = &call["turns"][0];
+    let barge = &greeting["barge_in"];
+    assert!(
+        barge.is_object(),
+        "the caller cut into the greeting: {greeting}"
+    );
+    let into = barge["at_ms"].as_f64().unwrap() - greeting["agent_started_ms"].as_f64().unwrap();
+    assert!(
+        (600.0..3000.0).contains(&into),
+        "{into} ms into the greeting"
+    );
+    assert_eq!(
+        barge["cleared"], true,
+        "the reference agent stops for a barge-in"
+    );
+    let first_caller_line = call["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["speaker"] == "caller")
+        .unwrap();
+    assert!(
+        first_caller_line["at_ms"].as_f64().unwrap()
+            < greeting["agent_started_ms"].as_f64().unwrap()
+                + greeting["agent_talk_ms"].as_f64().unwrap()
+                + 100.0
+    );
+
+    // A patient caller lets the agent finish.
+    let (results, _, calls) =
+        run_over(Protocol::Twilio, &suite(0.0), Faults::default(), None).await;
+    let r = &results[0];
+    assert_eq!(r.outcome, Outcome::Passed, "{}", r.why());
+    let call = &calls[0];
+    assert!(
+        call["turns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["barge_in"].is_null()),
+        "{}",
+        call["turns"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -50,6 +50,11 @@ pub trait Caller: Send {
     fn last_words(&mut self, _heard: &str) -> Result<(), SimError> {
         Ok(())
     }
+    /// Called as each agent turn starts: `Some(ms)` to cut in once that much of it has played,
+    /// answering what was heard so far instead of waiting for the turn to end.
+    fn cuts_in(&mut self) -> Option<f64> {
+        None
+    }
     /// Whether the caller speaks before the agent does.
     fn speaks_first(&self) -> bool {
         false
@@ -163,41 +168,67 @@ pub async fn converse(
             Err(e) => failure = Some(e),
         }
     }
+    // The agent line of a turn the caller cut into, to be completed when the turn ends.
+    let mut cut_into: Option<usize> = None;
     while let Some(event) = ev_rx.recv().await {
-        if let CallEventKind::AgentTurnEnded { audio, cut_off, .. } = &event.kind {
-            let heard = transcribe(senses, audio.clone()).await;
-            let at_ms = event.at_ms;
-            match heard {
-                Ok(heard) => {
-                    record(line(Speaker::Agent, &heard, at_ms), &mut transcript);
-                    let next = if *cut_off {
-                        // The call ended with this turn: judge it, nobody to answer.
-                        caller.last_words(&heard).map(|()| None)
-                    } else {
-                        next_line(caller, Some(&heard), senses).await
-                    };
-                    match next {
-                        Ok(Some((utterance, clip))) => {
-                            record(
-                                line(Speaker::Caller, utterance.text(), at_ms),
-                                &mut transcript,
-                            );
-                            let _ = cmd_tx.send(CallerCommand::Say(clip));
-                        }
-                        Ok(None) => drop(cmd_tx.send(CallerCommand::Hangup)),
-                        Err(e) => {
-                            failure = Some(e);
-                            let _ = cmd_tx.send(CallerCommand::Hangup);
-                        }
-                    }
+        let at_ms = event.at_ms;
+        let heard_audio = match &event.kind {
+            CallEventKind::AgentStarted => {
+                if let Some(after_ms) = caller.cuts_in() {
+                    let _ = cmd_tx.send(CallerCommand::Overhear {
+                        turn_started_ms: at_ms,
+                        after_ms,
+                    });
                 }
-                Err(e) => {
-                    failure = Some(e);
-                    let _ = cmd_tx.send(CallerCommand::Hangup);
-                }
+                None
+            }
+            CallEventKind::AgentSoFar { audio } => Some((audio.clone(), false, true)),
+            CallEventKind::AgentTurnEnded { audio, cut_off, .. } => {
+                Some((audio.clone(), *cut_off, false))
+            }
+            _ => None,
+        };
+        events.push(event);
+        let Some((audio, cut_off, so_far)) = heard_audio else {
+            continue;
+        };
+        let heard = match transcribe(senses, audio).await {
+            Ok(heard) => heard,
+            Err(e) => {
+                failure = Some(e);
+                let _ = cmd_tx.send(CallerCommand::Hangup);
+                continue;
+            }
+        };
+        if let Some(i) = cut_into.take().filter(|_| !so_far) {
+            // The caller already answered this turn mid-way; the transcript gets all of it.
+            transcript[i].text = heard.trim().to_string();
+            continue;
+        }
+        if so_far {
+            cut_into = Some(transcript.len());
+        }
+        record(line(Speaker::Agent, &heard, at_ms), &mut transcript);
+        let next = if cut_off {
+            // The call ended with this turn: judge it, nobody to answer.
+            caller.last_words(&heard).map(|()| None)
+        } else {
+            next_line(caller, Some(&heard), senses).await
+        };
+        match next {
+            Ok(Some((utterance, clip))) => {
+                record(
+                    line(Speaker::Caller, utterance.text(), at_ms),
+                    &mut transcript,
+                );
+                let _ = cmd_tx.send(CallerCommand::Say(clip));
+            }
+            Ok(None) => drop(cmd_tx.send(CallerCommand::Hangup)),
+            Err(e) => {
+                failure = Some(e);
+                let _ = cmd_tx.send(CallerCommand::Hangup);
             }
         }
-        events.push(event);
     }
     let outcome = call
         .await

@@ -236,6 +236,7 @@ async fn one_call(
         stop,
         suite.dir.clone(),
         llm.clone(),
+        job.seed,
     );
     let record = match converse(options, adapter, mic, &mut caller, &senses, None).await {
         Ok(record) => record,

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use super::{Caller, Line, SimError, Speaker, Utterance};
@@ -35,6 +37,8 @@ pub struct StepCaller {
     stop: StopRules,
     dir: PathBuf,
     llm: Option<Arc<ChatClient>>,
+    /// Draws whether and when the persona cuts into an agent turn.
+    manners: ChaCha8Rng,
     /// Index of the current step, and whether its first line was said.
     current: usize,
     begun: bool,
@@ -57,8 +61,13 @@ impl StepCaller {
         stop: StopRules,
         dir: PathBuf,
         llm: Option<Arc<ChatClient>>,
+        seed: u64,
     ) -> Self {
+        let mut manners = ChaCha8Rng::seed_from_u64(seed);
+        // Its own stream: the noise of the same seed draws from streams below 2^33.
+        manners.set_stream(1 << 40);
         StepCaller {
+            manners,
             steps: test.steps.clone(),
             vars: test.inputs.clone(),
             persona,
@@ -224,7 +233,20 @@ impl StepCaller {
     }
 }
 
+/// How far into an agent turn an interrupting caller cuts in, in ms: after the agent's first
+/// words, before a typical answer is over.
+const CUT_IN_MS: std::ops::Range<f64> = 600.0..2500.0;
+
 impl Caller for StepCaller {
+    fn cuts_in(&mut self) -> Option<f64> {
+        // Draw on every turn, so whether turn k is interrupted depends on the seed alone.
+        let (p, after) = (
+            self.manners.random::<f64>(),
+            self.manners.random_range(CUT_IN_MS),
+        );
+        (p < self.persona.interrupt.0).then_some(after)
+    }
+
     fn speaks_first(&self) -> bool {
         self.scenario.first == FirstSpeaker::Caller
     }

@@ -96,9 +96,11 @@ pub struct Persona {
     pub language: String,
     #[serde(default)]
     pub voice: Voice,
+    /// Told to an LLM caller, which plays it.
     #[serde(default)]
     pub patience: Patience,
-    /// How likely the caller is to talk over the agent, 0..=1 (LLM callers).
+    /// How likely the caller is to cut into each agent turn, 0..=1 (seeded): 0.6-2.5 s into
+    /// it, the caller answers what it has heard so far, and the step is judged on that.
     #[serde(default)]
     pub interrupt: Probability,
 }

@@ -62,6 +62,10 @@ pub enum CallerCommand {
     /// Start speaking once `after_ms` of the agent's current (or next) turn has played: a
     /// barge-in, to test how the agent handles being interrupted.
     BargeIn { clip: Clip, after_ms: f64 },
+    /// Once `after_ms` of the agent turn that started at `turn_started_ms` has played, report
+    /// what the caller heard of it so far ([`CallEventKind::AgentSoFar`]): a caller who cuts in
+    /// answers that. Nothing is reported if the turn ends first.
+    Overhear { turn_started_ms: f64, after_ms: f64 },
     /// Press a key (0-9, *, #, A-D): a Twilio `dtmf` event, or the tones in-band elsewhere.
     Dtmf(char),
     /// Stop talking mid-sentence.
@@ -86,6 +90,11 @@ pub enum CallEventKind {
         detail: MicEvent,
     },
     AgentStarted,
+    /// What the caller has heard of the agent's turn so far (asked for by `Overhear`).
+    AgentSoFar {
+        #[serde(skip)]
+        audio: Clip,
+    },
     AgentTurnEnded {
         spoke_until_ms: f64,
         /// The call ended while this turn was still going.
@@ -267,6 +276,11 @@ pub async fn run(
                     }
                 }
                 Some(CallerCommand::BargeIn { clip, after_ms }) => turn.barge = Some((clip, after_ms)),
+                Some(CallerCommand::Overhear { turn_started_ms, after_ms }) => {
+                    if turn.agent_started_ms == Some(turn_started_ms) {
+                        turn.overhear = Some(turn_started_ms + after_ms);
+                    }
+                }
                 Some(CallerCommand::StopSpeaking) => mic.stop_speaking(),
                 Some(CallerCommand::Dtmf(digit)) => match adapter.dtmf(digit) {
                     Some(messages) => outgoing.extend(messages),
@@ -346,6 +360,8 @@ async fn next_tick(ticker: &mut tokio::time::Interval, fast: bool) {
 struct TurnState {
     /// A barge-in waiting for its moment: the clip, and ms into the agent's turn.
     barge: Option<(Clip, f64)>,
+    /// When to report what the caller has heard of the current agent turn.
+    overhear: Option<f64>,
     /// When the agent's current turn started playing.
     agent_started_ms: Option<f64>,
     /// Since when the caller has been waiting for the agent to say something.
@@ -376,6 +392,13 @@ fn send_frame(
     if due && ear.is_playing(at_ms) {
         if let Some((clip, _)) = turn.barge.take() {
             mic.say(clip)?;
+        }
+    }
+    if let Some(start) = turn.agent_started_ms {
+        if turn.overhear.is_some_and(|due| at_ms >= due) {
+            turn.overhear = None;
+            let audio = ear.played(start, at_ms);
+            emit(at_ms, CallEventKind::AgentSoFar { audio });
         }
     }
     let frame = mic.next_frame();
@@ -411,6 +434,7 @@ fn forward_ear(
             at_ms,
         } => {
             let started = turn.agent_started_ms.take().unwrap_or(spoke_until_ms);
+            turn.overhear = None;
             let audio = ear.played(started, spoke_until_ms);
             emit(
                 at_ms,
