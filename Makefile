@@ -9,7 +9,7 @@ setup:
 build: setup
 	$(CARGO) build --release --locked
 
-## Render real speech through every bundled noise profile and print the SNR achieved.
+## Run the example suite against the built-in reference agent on a clean line and in a cafe at 20/10/5/0 dB.
 demo: build
 	./target/release/voicesim demo
 

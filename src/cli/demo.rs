@@ -32,7 +32,7 @@ pub struct DemoArgs {
     #[arg(long, default_value = "cafe")]
     noise: String,
     /// Calls at the same time.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=32))]
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=32))]
     parallel: u64,
 }
 
@@ -52,7 +52,18 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
             snr: Some(SnrSweep::Sweep(SWEEP.iter().map(|&s| Snr(s)).collect())),
         },
     ];
-    let stt: Arc<dyn Stt> = Arc::new(Whisper::load_default()?);
+    // The agent's ears and the callers' each get half the cores: sharing one model, the
+    // agent's hearing would queue behind the callers' and its latency would measure the queue.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (agent_stt, stt): (Arc<dyn Stt>, Arc<dyn Stt>) = if cores >= 2 {
+        (
+            Arc::new(Whisper::load_default()?.with_threads(cores / 2)),
+            Arc::new(Whisper::load_default()?.with_threads(cores - cores / 2)),
+        )
+    } else {
+        let one: Arc<dyn Stt> = Arc::new(Whisper::load_default()?);
+        (one.clone(), one)
+    };
     // Piper sounds like a person, espeak-ng like a robot: Whisper on an 8 kHz line hears the
     // first far better, so the sweep shows the noise, not the voice.
     let (voice, voice_name): (Arc<dyn Tts>, _) = match Piper::load_default() {
@@ -74,7 +85,7 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
     let agent = Arc::new(ReferenceAgent::new(
         AgentConfig::new(Protocol::Twilio),
         voice.clone(),
-        stt.clone(),
+        agent_stt,
     ));
     let (logs_tx, mut logs_rx) = tokio::sync::mpsc::unbounded_channel();
     let url = agent_runtime.block_on(async {
@@ -94,7 +105,7 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
     println!(
         "voicesim demo: the reference agent (in process, {url}) answers {calls} simulated calls over \
          Twilio Media Streams: {} tests × clean and {} at {} dB; both sides speak with {voice_name} \
-         and hear with Whisper tiny.en\n",
+         and hear with Whisper tiny.en",
         suite.tests.len(),
         args.noise,
         SWEEP.map(|s| s.to_string()).join("/")

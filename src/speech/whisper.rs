@@ -79,6 +79,13 @@ impl Whisper {
         })
     }
 
+    /// Threads per transcription (default: the cores, at most 4). Two `Whisper`s that split the
+    /// cores between them run side by side without slowing each other down.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.clamp(1, 64) as i32;
+        self
+    }
+
     fn engine_error(e: impl std::fmt::Display) -> SpeechError {
         SpeechError::Engine {
             engine: ENGINE.into(),
