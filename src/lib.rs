@@ -31,6 +31,7 @@ pub mod sim;
 pub mod speech;
 pub mod suite;
 pub mod transport;
+mod yaml;
 
 use std::path::PathBuf;
 

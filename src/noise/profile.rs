@@ -183,20 +183,8 @@ impl NoiseProfile {
 
     /// Parses and validates profile YAML; `origin` names the file in errors.
     pub fn parse(yaml: &str, origin: &str, base: Base) -> Result<NoiseProfile, NoiseError> {
-        let mut profile: NoiseProfile = serde_norway::from_str(yaml).map_err(|e| {
-            let mut message = e.to_string();
-            let place = match e.location() {
-                Some(loc) => {
-                    // The place goes in front, as compilers do; drop serde's copy at the end.
-                    if let Some(cut) = message.rfind(" at line ") {
-                        message.truncate(cut);
-                    }
-                    format!("{origin}:{}:{}", loc.line(), loc.column())
-                }
-                None => origin.to_string(),
-            };
-            NoiseError::Profile { place, message }
-        })?;
+        let mut profile: NoiseProfile = crate::yaml::parse(yaml, origin)
+            .map_err(|(place, message)| NoiseError::Profile { place, message })?;
         profile.base = base;
         profile.validate(origin)?;
         Ok(profile)

@@ -368,19 +368,8 @@ impl Suite {
 
     /// Parses and checks suite YAML; `origin` names the file in errors, `dir` resolves paths.
     pub fn parse(yaml: &str, origin: &str, dir: &Path) -> Result<Suite, SuiteError> {
-        let mut suite: Suite = serde_norway::from_str(yaml).map_err(|e| {
-            let mut message = e.to_string();
-            let place = match e.location() {
-                Some(loc) => {
-                    if let Some(cut) = message.rfind(" at line ") {
-                        message.truncate(cut);
-                    }
-                    format!("{origin}:{}:{}", loc.line(), loc.column())
-                }
-                None => origin.to_string(),
-            };
-            SuiteError { place, message }
-        })?;
+        let mut suite: Suite = crate::yaml::parse(yaml, origin)
+            .map_err(|(place, message)| SuiteError { place, message })?;
         suite.dir = dir.to_path_buf();
         suite.check(yaml, origin)?;
         Ok(suite)
