@@ -552,3 +552,52 @@ fn run_and_validate_errors_have_their_exit_codes() {
         "a run that cannot start leaves no output behind"
     );
 }
+
+#[test]
+fn an_interrupted_run_keeps_every_finished_call() {
+    let (_agent, url) = agent(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    // The second test never meets its step, so the run is still busy when it is interrupted.
+    let endless = ONE_CALL.to_string()
+        + "  - name: endless\n    steps:\n      - goal: Wait\n        static_utterance: Order four five two one.\n        check: { contains: zebra }\n        max_turns: 50\n";
+    let suite = suite_file(dir.path(), "suite", &endless);
+    let out = dir.path().join("out");
+    let run = Command::new(env!("CARGO_BIN_EXE_voicesim"))
+        .args([
+            "run",
+            &suite,
+            "--agent",
+            &url,
+            "--parallel",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut run = Child(run);
+    let results = out.join("results.jsonl");
+    let lines = || std::fs::read_to_string(&results).unwrap_or_default();
+    let started = std::time::Instant::now();
+    while lines().lines().count() == 0 {
+        assert!(started.elapsed().as_secs() < 600, "no call finished");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // Ctrl-C.
+    let pid = run.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = run.0.wait().unwrap();
+    assert!(!status.success(), "interrupted mid-call: {status:?}");
+    let kept = lines();
+    assert_eq!(kept.lines().count(), 1, "{kept}");
+    let line: serde_json::Value = serde_json::from_str(kept.lines().next().unwrap()).unwrap();
+    assert_eq!(line["test"], "status");
+    assert_eq!(line["outcome"], "passed");
+    assert!(out.join("calls/status/clean/run-1/call.wav").is_file());
+}
