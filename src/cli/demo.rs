@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::{CliError, Exit};
 use crate::agent::{AgentCallLog, AgentConfig, ReferenceAgent};
-use crate::report::{Outcome, RunResult};
+use crate::report::{Row, RunResult};
 use crate::sim::run::{Plan, Target};
 use crate::sim::{Senses, Speaker};
 use crate::speech::wer::wer;
@@ -168,16 +168,7 @@ fn sweep_table(results: &[RunResult], heard: &HashMap<String, AgentCallLog>) -> 
             .iter()
             .filter(|r| r.condition.label() == label)
             .collect();
-        let passed = group
-            .iter()
-            .filter(|r| r.outcome == Outcome::Passed)
-            .count();
-        let steps: usize = group.iter().map(|r| r.steps.len()).sum();
-        let met = group
-            .iter()
-            .flat_map(|r| &r.steps)
-            .filter(|s| s.verdict == crate::judge::Verdict::Met)
-            .count();
+        let row = Row::of("all tests".into(), label.clone(), &group);
         let (mut said, mut understood) = (Vec::new(), Vec::new());
         for r in &group {
             if let Some(log) = heard.get(&r.call_id) {
@@ -198,18 +189,14 @@ fn sweep_table(results: &[RunResult], heard: &HashMap<String, AgentCallLog>) -> 
                 wer(&said.join(" "), &understood.join(" ")) * 100.0
             )
         };
-        let mut latencies: Vec<f64> = group
-            .iter()
-            .flat_map(|r| r.latencies_ms.iter().copied())
-            .collect();
-        latencies.sort_by(f64::total_cmp);
-        let p50 =
-            crate::judge::percentile(&latencies, 50.0).map_or("-".into(), |v| format!("{v:.0} ms"));
+        let p50 = row
+            .latency_p50_ms
+            .map_or("-".into(), |v| format!("{v:.0} ms"));
         out.push_str(&format!(
             "{:<14} {:>12} {:>10} {:>20} {:>12}\n",
             label,
-            format!("{passed}/{}", group.len()),
-            format!("{met}/{steps}"),
+            format!("{}/{}", row.passed, row.runs),
+            format!("{}/{}", row.steps_met, row.steps),
             hearing,
             p50
         ));

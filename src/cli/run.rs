@@ -66,11 +66,7 @@ fn load(path: &Path) -> Result<Suite, CliError> {
 
 pub fn validate(args: ValidateArgs) -> Result<Exit, CliError> {
     let suite = load(&args.suite)?;
-    let calls: usize = suite
-        .tests
-        .iter()
-        .map(|t| suite.conditions(t).len() * t.runs.unwrap_or(suite.runs).0 as usize)
-        .sum();
+    let calls = run::count(&suite, &[], None);
     println!(
         "{}: ok: {} tests, {} calls per run",
         args.suite.display(),
@@ -179,7 +175,7 @@ pub fn execute(
     senses: Senses,
     llm: Option<Arc<ChatClient>>,
 ) -> Result<(Vec<RunResult>, Exit), CliError> {
-    let total = run::count(&suite, &plan);
+    let total = run::count(&suite, &plan.tags, plan.runs);
     if total == 0 {
         return Err(CliError::bad_input(format!(
             "no test carries the tags {}; the suite's tags: {}",
@@ -257,8 +253,8 @@ pub fn execute(
             .unwrap_or(usize::MAX);
         (test, condition, r.run)
     };
-    let mut ordered = results.clone();
-    ordered.sort_by_key(place);
+    let mut ordered = results;
+    ordered.sort_by_cached_key(place);
     let junit_path = out.join("junit.xml");
     std::fs::write(&junit_path, report::junit(&suite.name, &ordered))
         .map_err(|e| CliError::bad_input(format!("{}: cannot write: {e}", junit_path.display())))?;

@@ -177,52 +177,57 @@ pub fn rows(results: &[RunResult]) -> Vec<Row> {
         }
     }
     rows.into_iter()
-        .map(|(test, condition, group)| {
-            let count = |f: &dyn Fn(&RunResult) -> (u32, u32)| {
-                group
-                    .iter()
-                    .map(|r| f(r))
-                    .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
-            };
-            let (steps_met, steps) = count(&|r| {
-                (
-                    r.steps.iter().filter(|s| s.verdict == Verdict::Met).count() as u32,
-                    r.steps.len() as u32,
-                )
-            });
-            let (expectations_met, expectations) = count(&|r| {
-                (
-                    r.expectations
-                        .iter()
-                        .filter(|e| e.judgement.verdict == Verdict::Met)
-                        .count() as u32,
-                    r.expectations.len() as u32,
-                )
-            });
-            let mut latencies: Vec<f64> = group
-                .iter()
-                .flat_map(|r| r.latencies_ms.iter().copied())
-                .collect();
-            latencies.sort_by(f64::total_cmp);
-            let passed = group
-                .iter()
-                .filter(|r| r.outcome == Outcome::Passed)
-                .count() as u32;
-            Row {
-                runs: group.len() as u32,
-                pass_k: passed == group.len() as u32,
-                passed,
-                test,
-                condition,
-                steps_met,
-                steps,
-                expectations_met,
-                expectations,
-                latency_p50_ms: crate::judge::percentile(&latencies, 50.0),
-                latency_p95_ms: crate::judge::percentile(&latencies, 95.0),
-            }
-        })
+        .map(|(test, condition, group)| Row::of(test, condition, &group))
         .collect()
+}
+
+impl Row {
+    /// What one group of calls adds up to.
+    pub fn of(test: String, condition: String, group: &[&RunResult]) -> Row {
+        let count = |f: &dyn Fn(&RunResult) -> (u32, u32)| {
+            group
+                .iter()
+                .map(|r| f(r))
+                .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+        };
+        let (steps_met, steps) = count(&|r| {
+            (
+                r.steps.iter().filter(|s| s.verdict == Verdict::Met).count() as u32,
+                r.steps.len() as u32,
+            )
+        });
+        let (expectations_met, expectations) = count(&|r| {
+            (
+                r.expectations
+                    .iter()
+                    .filter(|e| e.judgement.verdict == Verdict::Met)
+                    .count() as u32,
+                r.expectations.len() as u32,
+            )
+        });
+        let mut latencies: Vec<f64> = group
+            .iter()
+            .flat_map(|r| r.latencies_ms.iter().copied())
+            .collect();
+        latencies.sort_by(f64::total_cmp);
+        let passed = group
+            .iter()
+            .filter(|r| r.outcome == Outcome::Passed)
+            .count() as u32;
+        Row {
+            runs: group.len() as u32,
+            pass_k: passed == group.len() as u32,
+            passed,
+            test,
+            condition,
+            steps_met,
+            steps,
+            expectations_met,
+            expectations,
+            latency_p50_ms: crate::judge::percentile(&latencies, 50.0),
+            latency_p95_ms: crate::judge::percentile(&latencies, 95.0),
+        }
+    }
 }
 
 /// The console summary: one row per test and condition.

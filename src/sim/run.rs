@@ -50,22 +50,19 @@ struct Job {
     seed: u64,
 }
 
-/// The calls a plan makes, in order.
-fn jobs(suite: &Suite, plan: &Plan) -> Vec<Job> {
+/// The calls of the tests carrying `tags`, in order; `runs` overrides the suite's.
+fn jobs(suite: &Suite, tags: &[String], runs: Option<u32>, seed: u64) -> Vec<Job> {
     let mut jobs = Vec::new();
-    for test in suite.selected(&plan.tags) {
+    for test in suite.selected(tags) {
         let i = suite
             .tests
             .iter()
             .position(|t| std::ptr::eq(t, test))
             .unwrap_or_default();
-        let runs = plan.runs.unwrap_or(test.runs.unwrap_or(suite.runs).0);
+        let runs = runs.unwrap_or(test.runs.unwrap_or(suite.runs).0);
         for condition in suite.conditions(test) {
             for run in 1..=runs {
-                let seed = mix(
-                    plan.seed,
-                    &[&test.name, &condition.label(), &run.to_string()],
-                );
+                let seed = mix(seed, &[&test.name, &condition.label(), &run.to_string()]);
                 jobs.push(Job {
                     test: i,
                     condition: condition.clone(),
@@ -78,9 +75,9 @@ fn jobs(suite: &Suite, plan: &Plan) -> Vec<Job> {
     jobs
 }
 
-/// Number of calls the plan makes (for a progress bar).
-pub fn count(suite: &Suite, plan: &Plan) -> usize {
-    jobs(suite, plan).len()
+/// Number of calls of the tests carrying `tags` (all when empty); `runs` overrides the suite's.
+pub fn count(suite: &Suite, tags: &[String], runs: Option<u32>) -> usize {
+    jobs(suite, tags, runs, 0).len()
 }
 
 /// A seed per call from the run's seed and the call's identity (FNV-1a): the same call gets the
@@ -120,38 +117,40 @@ pub async fn run_suite(
     done: mpsc::UnboundedSender<RunResult>,
 ) -> Vec<RunResult> {
     let parallel = plan.parallel.max(1);
-    let calls = jobs(&suite, &plan).into_iter().map(|job| {
-        let (suite, target, plan, senses, llm, results, done) = (
-            suite.clone(),
-            target.clone(),
-            plan.clone(),
-            senses.clone(),
-            llm.clone(),
-            results.clone(),
-            done.clone(),
-        );
-        async move {
-            let mut result = one_call(
-                &suite,
-                &suite.tests[job.test],
-                &job,
-                &target,
-                &plan,
-                &senses,
-                llm,
-            )
-            .await;
-            result.decide();
-            if let Err(e) = results.append(&result) {
+    let calls = jobs(&suite, &plan.tags, plan.runs, plan.seed)
+        .into_iter()
+        .map(|job| {
+            let (suite, target, plan, senses, llm, results, done) = (
+                suite.clone(),
+                target.clone(),
+                plan.clone(),
+                senses.clone(),
+                llm.clone(),
+                results.clone(),
+                done.clone(),
+            );
+            async move {
+                let mut result = one_call(
+                    &suite,
+                    &suite.tests[job.test],
+                    &job,
+                    &target,
+                    &plan,
+                    &senses,
+                    llm,
+                )
+                .await;
+                result.decide();
+                if let Err(e) = results.append(&result) {
+                    result
+                        .error
+                        .get_or_insert(format!("{}: cannot write: {e}", results.path().display()));
+                    result.outcome = Outcome::Error;
+                }
+                let _ = done.send(result.clone());
                 result
-                    .error
-                    .get_or_insert(format!("{}: cannot write: {e}", results.path().display()));
-                result.outcome = Outcome::Error;
             }
-            let _ = done.send(result.clone());
-            result
-        }
-    });
+        });
     futures_util::stream::iter(calls)
         .buffer_unordered(parallel)
         .collect()
