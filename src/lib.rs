@@ -23,6 +23,7 @@
 pub mod agent;
 pub mod audio;
 pub mod cli;
+pub mod guard;
 pub mod judge;
 pub mod llm;
 pub mod noise;

@@ -16,9 +16,12 @@ pub use dialogue::{Dialogue, Reply, ORDERS};
 pub use endpoint::{Endpointer, Heard};
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_util::{SinkExt, StreamExt};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -44,7 +47,17 @@ pub struct Faults {
     pub slow_drip: bool,
     /// Hear order numbers with their last two digits swapped.
     pub mishear: bool,
+    /// Never stop talking: after each reply, another line follows a short pause, until the
+    /// caller speaks (as an agent whose VAD takes background babble for speech does).
+    pub chatty: bool,
+    /// End each call at a moment drawn within its first this many ms (of the caller's stream),
+    /// by closing the socket or, on every other draw, by just going away.
+    pub close_within_ms: Option<u64>,
 }
+
+/// What a chatty agent keeps saying, and the pause before it says it again.
+const CHATTER: &str = "And one more thing while I have you.";
+const CHATTER_GAP_MS: f64 = 900.0;
 
 /// How the agent runs.
 #[derive(Debug, Clone)]
@@ -110,6 +123,8 @@ pub struct ReferenceAgent {
     config: AgentConfig,
     tts: Arc<dyn Tts>,
     stt: Arc<dyn Stt>,
+    /// Calls answered so far: seeds each call's random faults, in order.
+    calls: AtomicU64,
 }
 
 /// What a reply is for: which turn, when the caller's speech ended, when it may go out.
@@ -137,7 +152,12 @@ struct Speaking {
 
 impl ReferenceAgent {
     pub fn new(config: AgentConfig, tts: Arc<dyn Tts>, stt: Arc<dyn Stt>) -> Self {
-        ReferenceAgent { config, tts, stt }
+        ReferenceAgent {
+            config,
+            tts,
+            stt,
+            calls: AtomicU64::new(0),
+        }
     }
 
     pub fn config(&self) -> &AgentConfig {
@@ -185,6 +205,13 @@ impl ReferenceAgent {
         let mut hangup_at: Option<f64> = None;
         let mut awaiting_mark: Option<String> = None;
         let mut replies = 0u32;
+        let mut fate = ChaCha8Rng::seed_from_u64(self.calls.fetch_add(1, Ordering::Relaxed));
+        let close_at = faults.close_within_ms.map(|within| {
+            (
+                fate.random_range(0..within.max(1)) as f64,
+                fate.random::<bool>(),
+            )
+        });
 
         let ended = 'call: loop {
             let message = tokio::select! {
@@ -301,10 +328,32 @@ impl ReferenceAgent {
                                         awaiting_mark = Some(format!("reply-{replies}"));
                                     }
                                     hangup_at = Some(now + 300.0);
+                                } else if faults.chatty {
+                                    let more = Reply {
+                                        text: CHATTER.into(),
+                                        hangup: false,
+                                    };
+                                    let ask = Ask {
+                                        generation: newest,
+                                        heard_end_ms: None,
+                                        due_ms: now + CHATTER_GAP_MS,
+                                        rate: wire.rate(),
+                                    };
+                                    self.think(None, Some(more), ask, &ready_tx, &dialogue);
                                 }
                             }
                         } else {
                             budget = budget.min(frame as f64);
+                        }
+                        if let Some((_, handshake)) = close_at.filter(|(at, _)| now >= *at) {
+                            for m in out.drain(..) {
+                                tx.send(m).await?;
+                            }
+                            if handshake {
+                                tx.send(Message::Close(None)).await?;
+                            }
+                            log.ended = format!("closed at {now:.0} ms");
+                            return Ok(log);
                         }
                         if faults.drop_after.is_some_and(|n| replies >= n) {
                             for m in out.drain(..) {

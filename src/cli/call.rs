@@ -53,6 +53,13 @@ pub struct AgentArgs {
     /// Fault: hear order numbers with their last two digits swapped.
     #[arg(long)]
     mishear: bool,
+    /// Fault: never stop talking; another line follows every reply until the caller speaks.
+    #[arg(long)]
+    chatty: bool,
+    /// Fault: end each call at a random moment within its first MS ms, by closing or by
+    /// just going away.
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    close_within_ms: Option<u64>,
 }
 
 #[derive(Args)]
@@ -149,6 +156,8 @@ pub fn agent(args: AgentArgs) -> Result<Exit, CliError> {
         garbage: args.garbage,
         slow_drip: args.slow_drip,
         mishear: args.mishear,
+        chatty: args.chatty,
+        close_within_ms: args.close_within_ms,
     };
     let agent = Arc::new(ReferenceAgent::new(
         config,
@@ -281,6 +290,10 @@ pub fn call(args: CallArgs) -> Result<Exit, CliError> {
         SimError::Caller(m) => CliError {
             exit: Exit::Unreachable,
             message: m,
+        },
+        e @ SimError::Panic(_) => CliError {
+            exit: Exit::Internal,
+            message: e.to_string(),
         },
     })?;
     record

@@ -54,6 +54,9 @@ pub enum Exit {
     BadInput = 2,
     /// The agent or a provider (speech, LLM) could not be reached or failed.
     Unreachable = 3,
+    /// voicesim itself failed (a bug): in a run, some call's result says where; every other
+    /// call's result, the summary and the JUnit file are still written.
+    Internal = 4,
 }
 
 /// An error on its way to the user: what to print and how to exit.
@@ -108,7 +111,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(e.exit_code() as u8);
         }
     };
-    let result = match cli.command {
+    let result = crate::guard::catch(|| match cli.command {
         Command::Agent(args) => call::agent(args),
         Command::Call(args) => call::call(args),
         Command::Demo(args) => demo::run(args),
@@ -117,7 +120,13 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => run::validate(args),
         Command::Tts(args) => speech::tts(args),
         Command::Stt(args) => speech::stt(args),
-    };
+    })
+    .unwrap_or_else(|panic| {
+        Err(CliError {
+            exit: Exit::Internal,
+            message: format!("voicesim failed (a bug; please report it): {panic}"),
+        })
+    });
     match result {
         Ok(exit) => ExitCode::from(exit as u8),
         Err(e) => {

@@ -281,7 +281,9 @@ pub fn execute(
         junit_path.display(),
         out.join("calls").display()
     );
-    let exit = if ordered.iter().any(|r| r.outcome == Outcome::Error) {
+    let exit = if ordered.iter().any(|r| r.panic.is_some()) {
+        Exit::Internal
+    } else if ordered.iter().any(|r| r.outcome == Outcome::Error) {
         Exit::Unreachable
     } else if passed < ordered.len() {
         Exit::Failed

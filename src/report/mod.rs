@@ -8,9 +8,10 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use crate::guard::Panic;
 use crate::judge::{Judgement, Metrics, Verdict};
 use crate::sim::{Line, StepResult};
-use crate::suite::Condition;
+use crate::suite::{Condition, TestCase};
 use crate::transport::call::EndReason;
 use crate::transport::turns::Fault;
 
@@ -64,9 +65,47 @@ pub struct RunResult {
     pub recording: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Set when the error is a bug in voicesim: something inside the call panicked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub panic: Option<Panic>,
 }
 
 impl RunResult {
+    /// A call of `test` not made yet: an error until it says otherwise.
+    pub fn new(suite: &str, test: &TestCase, condition: &Condition, run: u32, seed: u64) -> Self {
+        RunResult {
+            suite: suite.to_string(),
+            test: test.name.clone(),
+            tags: test.tags.clone(),
+            condition: condition.clone(),
+            run,
+            seed,
+            call_id: format!("{seed:016x}"),
+            outcome: Outcome::Error,
+            steps: Vec::new(),
+            expectations: Vec::new(),
+            metrics: Metrics::default(),
+            latencies_ms: Vec::new(),
+            faults: Vec::new(),
+            ended: None,
+            stopped_by: None,
+            transcript: Vec::new(),
+            recording: None,
+            error: None,
+            panic: None,
+        }
+    }
+
+    /// The call hit a bug in voicesim: an error, with the panic's message and place.
+    pub fn crashed(mut self, panic: Panic) -> Self {
+        self.error = Some(format!(
+            "voicesim failed inside this call (a bug; please report it): {panic}"
+        ));
+        self.panic = Some(panic);
+        self.outcome = Outcome::Error;
+        self
+    }
+
     /// The outcome its parts add up to.
     pub fn decide(&mut self) {
         if self.error.is_some() {

@@ -16,6 +16,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::audio::Clip;
+use crate::guard::{self, Panic};
 use crate::noise::MicTimeline;
 use crate::speech::{SpeechError, Stt, Tts, Voice};
 use crate::transport::call::{
@@ -69,6 +70,15 @@ pub enum SimError {
     Speech(#[from] SpeechError),
     #[error("{0}")]
     Caller(String),
+    /// A bug: something inside the call panicked.
+    #[error("voicesim failed inside the call (a bug; please report it): {0}")]
+    Panic(Panic),
+}
+
+impl From<Panic> for SimError {
+    fn from(panic: Panic) -> Self {
+        SimError::Panic(panic)
+    }
 }
 
 /// Who spoke a line of the transcript.
@@ -145,37 +155,29 @@ pub async fn converse(
 ) -> Result<CallRecord, SimError> {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
-    let call = tokio::spawn(call::run(options, adapter, mic, cmd_rx, ev_tx));
-    let mut transcript = Vec::new();
-    let mut events = Vec::new();
-    let record = |line: Line, transcript: &mut Vec<Line>| {
-        if let Some(tx) = &lines {
-            let _ = tx.send(line.clone());
-        }
-        transcript.push(line);
+    let call = tokio::spawn(guard::catch_async(call::run(
+        options, adapter, mic, cmd_rx, ev_tx,
+    )));
+    let mut side = CallerSide {
+        commands: cmd_tx,
+        lines,
+        transcript: Vec::new(),
+        failure: None,
+        hung_up: false,
     };
-    let mut failure = None;
+    let mut events = Vec::new();
     if caller.speaks_first() {
-        match next_line(caller, None, senses).await {
-            Ok(Some((utterance, clip))) => {
-                record(
-                    line(Speaker::Caller, utterance.text(), 0.0),
-                    &mut transcript,
-                );
-                let _ = cmd_tx.send(CallerCommand::Say(clip));
-            }
-            Ok(None) => drop(cmd_tx.send(CallerCommand::Hangup)),
-            Err(e) => failure = Some(e),
-        }
+        let first = next_line(caller, None, senses).await;
+        side.answer(first, 0.0);
     }
     // The agent line of a turn the caller cut into, to be completed when the turn ends.
     let mut cut_into: Option<usize> = None;
     while let Some(event) = ev_rx.recv().await {
         let at_ms = event.at_ms;
         let heard_audio = match &event.kind {
-            CallEventKind::AgentStarted => {
+            CallEventKind::AgentStarted if !side.hung_up => {
                 if let Some(after_ms) = caller.cuts_in() {
-                    let _ = cmd_tx.send(CallerCommand::Overhear {
+                    side.command(CallerCommand::Overhear {
                         turn_started_ms: at_ms,
                         after_ms,
                     });
@@ -195,47 +197,41 @@ pub async fn converse(
         let heard = match transcribe(senses, audio).await {
             Ok(heard) => heard,
             Err(e) => {
-                failure = Some(e);
-                let _ = cmd_tx.send(CallerCommand::Hangup);
+                side.answer(Err(e), at_ms);
                 continue;
             }
         };
         if let Some(i) = cut_into.take().filter(|_| !so_far) {
             // The caller already answered this turn mid-way; the transcript gets all of it.
-            transcript[i].text = heard.trim().to_string();
+            if let Some(line) = side.transcript.get_mut(i) {
+                line.text = heard.trim().to_string();
+            }
             continue;
         }
         if so_far {
-            cut_into = Some(transcript.len());
+            cut_into = Some(side.transcript.len());
         }
-        record(line(Speaker::Agent, &heard, at_ms), &mut transcript);
+        side.record(line(Speaker::Agent, &heard, at_ms));
+        if side.hung_up {
+            continue;
+        }
         let next = if cut_off {
             // The call ended with this turn: judge it, nobody to answer.
-            caller.last_words(&heard).map(|()| None)
+            guard::catch(|| caller.last_words(&heard))
+                .map_err(SimError::from)
+                .and_then(|judged| judged.map(|()| None))
         } else {
             next_line(caller, Some(&heard), senses).await
         };
-        match next {
-            Ok(Some((utterance, clip))) => {
-                record(
-                    line(Speaker::Caller, utterance.text(), at_ms),
-                    &mut transcript,
-                );
-                let _ = cmd_tx.send(CallerCommand::Say(clip));
-            }
-            Ok(None) => drop(cmd_tx.send(CallerCommand::Hangup)),
-            Err(e) => {
-                failure = Some(e);
-                let _ = cmd_tx.send(CallerCommand::Hangup);
-            }
-        }
+        side.answer(next, at_ms);
     }
     let outcome = call
         .await
-        .map_err(|e| SimError::Caller(format!("the call task failed: {e}")))??;
-    if let Some(e) = failure {
+        .map_err(|e| SimError::Caller(format!("the call task stopped: {e}")))???;
+    if let Some(e) = side.failure {
         return Err(e);
     }
+    let transcript = side.transcript;
     let turns = turns::turns(&events);
     Ok(CallRecord {
         faults: turns::faults(&outcome.ended, &turns),
@@ -246,6 +242,50 @@ pub async fn converse(
         events,
         outcome,
     })
+}
+
+/// The caller's half of the conversation loop: what it said, and whether it is still on.
+struct CallerSide {
+    commands: mpsc::UnboundedSender<CallerCommand>,
+    lines: Option<mpsc::UnboundedSender<Line>>,
+    transcript: Vec<Line>,
+    failure: Option<SimError>,
+    /// Once the caller has hung up (or failed), turns still in flight are heard and recorded
+    /// but never answered: an agent may well go on talking while the hangup reaches it.
+    hung_up: bool,
+}
+
+impl CallerSide {
+    fn command(&self, command: CallerCommand) {
+        // The call task gone means the call is over; its outcome says why.
+        let _ = self.commands.send(command);
+    }
+
+    fn record(&mut self, line: Line) {
+        if let Some(tx) = &self.lines {
+            let _ = tx.send(line.clone());
+        }
+        self.transcript.push(line);
+    }
+
+    /// Says the caller's next line, or hangs up when it has none or failed to find one.
+    fn answer(&mut self, next: Result<Option<(Utterance, Clip)>, SimError>, at_ms: f64) {
+        match next {
+            Ok(Some((utterance, clip))) => {
+                self.record(line(Speaker::Caller, utterance.text(), at_ms));
+                self.command(CallerCommand::Say(clip));
+            }
+            Ok(None) => {
+                self.hung_up = true;
+                self.command(CallerCommand::Hangup);
+            }
+            Err(e) => {
+                self.hung_up = true;
+                self.failure.get_or_insert(e);
+                self.command(CallerCommand::Hangup);
+            }
+        }
+    }
 }
 
 fn line(speaker: Speaker, text: &str, at_ms: f64) -> Line {
@@ -267,20 +307,18 @@ async fn next_line(
     let multi = tokio::runtime::Handle::current().runtime_flavor()
         == tokio::runtime::RuntimeFlavor::MultiThread;
     let next = if multi {
-        tokio::task::block_in_place(|| caller.next(heard))
+        tokio::task::block_in_place(|| guard::catch(|| caller.next(heard)))
     } else {
-        caller.next(heard)
+        guard::catch(|| caller.next(heard))
     };
-    let Some(utterance) = next? else {
+    let Some(utterance) = next?? else {
         return Ok(None);
     };
     let clip = match &utterance {
         Utterance::Audio { clip, .. } => clip.clone(),
         Utterance::Text(text) => {
             let (tts, voice, text) = (senses.tts.clone(), senses.voice.clone(), text.clone());
-            tokio::task::spawn_blocking(move || tts.synthesize(&text, &voice))
-                .await
-                .map_err(|e| SimError::Caller(format!("speech synthesis stopped: {e}")))??
+            guard::blocking(move || tts.synthesize(&text, &voice)).await??
         }
     };
     // Engines pad speech with silence; the caller's turn ends when the voice does.
@@ -292,8 +330,6 @@ async fn transcribe(senses: &Senses, audio: Clip) -> Result<String, SimError> {
         return Ok(String::new());
     }
     let stt = senses.stt.clone();
-    let transcript = tokio::task::spawn_blocking(move || stt.transcribe(&audio))
-        .await
-        .map_err(|e| SimError::Caller(format!("transcription stopped: {e}")))??;
+    let transcript = guard::blocking(move || stt.transcribe(&audio)).await??;
     Ok(transcript.text)
 }

@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::{converse, Senses, SimError, StepCaller};
+use crate::guard;
 use crate::judge::{self, Judgement, Metrics};
 use crate::llm::ChatClient;
 use crate::noise::{LoadedNoise, MicTimeline, NoiseProfile};
@@ -44,7 +45,7 @@ pub struct Plan {
 /// One call to make.
 #[derive(Debug, Clone)]
 struct Job {
-    test: usize,
+    test: TestCase,
     condition: Condition,
     run: u32,
     seed: u64,
@@ -54,17 +55,12 @@ struct Job {
 fn jobs(suite: &Suite, tags: &[String], runs: Option<u32>, seed: u64) -> Vec<Job> {
     let mut jobs = Vec::new();
     for test in suite.selected(tags) {
-        let i = suite
-            .tests
-            .iter()
-            .position(|t| std::ptr::eq(t, test))
-            .unwrap_or_default();
         let runs = runs.unwrap_or(test.runs.unwrap_or(suite.runs).0);
         for condition in suite.conditions(test) {
             for run in 1..=runs {
                 let seed = mix(seed, &[&test.name, &condition.label(), &run.to_string()]);
                 jobs.push(Job {
-                    test: i,
+                    test: test.clone(),
                     condition: condition.clone(),
                     run,
                     seed,
@@ -130,16 +126,12 @@ pub async fn run_suite(
                 done.clone(),
             );
             async move {
-                let mut result = one_call(
-                    &suite,
-                    &suite.tests[job.test],
-                    &job,
-                    &target,
-                    &plan,
-                    &senses,
-                    llm,
-                )
-                .await;
+                let call = one_call(&suite, &job, &target, &plan, &senses, llm);
+                // The last guard: a bug inside one call is that call's error, not the run's end.
+                let mut result = match guard::catch_async(call).await {
+                    Ok(result) => result,
+                    Err(panic) => blank(&suite, &job).crashed(panic),
+                };
                 result.decide();
                 if let Err(e) = results.append(&result) {
                     result
@@ -157,36 +149,22 @@ pub async fn run_suite(
         .await
 }
 
+/// The result of a call before it is made.
+fn blank(suite: &Suite, job: &Job) -> RunResult {
+    RunResult::new(&suite.name, &job.test, &job.condition, job.run, job.seed)
+}
+
 async fn one_call(
     suite: &Suite,
-    test: &TestCase,
     job: &Job,
     target: &Target,
     plan: &Plan,
     senses: &Senses,
     llm: Option<Arc<ChatClient>>,
 ) -> RunResult {
-    let call_id = format!("{:016x}", job.seed);
-    let mut result = RunResult {
-        suite: suite.name.clone(),
-        test: test.name.clone(),
-        tags: test.tags.clone(),
-        condition: job.condition.clone(),
-        run: job.run,
-        seed: job.seed,
-        call_id: call_id.clone(),
-        outcome: Outcome::Error,
-        steps: Vec::new(),
-        expectations: Vec::new(),
-        metrics: Metrics::default(),
-        latencies_ms: Vec::new(),
-        faults: Vec::new(),
-        ended: None,
-        stopped_by: None,
-        transcript: Vec::new(),
-        recording: None,
-        error: None,
-    };
+    let test = &job.test;
+    let mut result = blank(suite, job);
+    let call_id = result.call_id.clone();
     let persona = test
         .persona
         .as_ref()
@@ -239,11 +217,12 @@ async fn one_call(
     );
     let record = match converse(options, adapter, mic, &mut caller, &senses, None).await {
         Ok(record) => record,
+        Err(SimError::Panic(panic)) => {
+            result.steps = caller.finish();
+            return result.crashed(panic);
+        }
         Err(e) => {
-            result.error = Some(match e {
-                SimError::Connect(e) => e.to_string(),
-                other => other.to_string(),
-            });
+            result.error = Some(e.to_string());
             result.steps = caller.finish();
             return result;
         }
@@ -263,14 +242,11 @@ async fn one_call(
             (None, Some(description), Some(llm)) => {
                 let llm = llm.clone();
                 let (description, transcript) = (description.clone(), record.transcript.clone());
-                match tokio::task::spawn_blocking(move || {
-                    judge::ask_llm(&llm, &description, &transcript)
-                })
-                .await
+                match guard::blocking(move || judge::ask_llm(&llm, &description, &transcript)).await
                 {
                     Ok(Ok(j)) => j,
                     Ok(Err(e)) => Judgement::not_judged(format!("the LLM judge failed: {e}")),
-                    Err(e) => Judgement::not_judged(format!("the LLM judge stopped: {e}")),
+                    Err(panic) => return result.crashed(panic),
                 }
             }
             (None, Some(_), None) => Judgement::not_judged(

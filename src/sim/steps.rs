@@ -89,23 +89,19 @@ impl StepCaller {
 
     /// Steps never reached count as not met: the test did not get there.
     pub fn finish(&mut self) -> Vec<StepResult> {
-        while self.results.len() < self.steps.len() {
-            let i = self.results.len();
-            let why = if i == self.current && self.begun {
-                "the call ended before the agent met it".to_string()
+        let reached = self.results.len();
+        for (i, step) in self.steps.iter().enumerate().skip(reached) {
+            let here = i == self.current;
+            let why = if here && self.begun {
+                "the call ended before the agent met it"
             } else {
-                "not reached".to_string()
+                "not reached"
             };
-            let goal = self.text(&self.steps[i].goal.clone()).unwrap_or_default();
             self.results.push(StepResult {
-                goal,
+                goal: render(&step.goal, &self.vars).unwrap_or_default(),
                 verdict: Verdict::NotMet,
-                justification: why,
-                turns: if i == self.current {
-                    self.turns_in_step
-                } else {
-                    0
-                },
+                justification: why.to_string(),
+                turns: if here { self.turns_in_step } else { 0 },
             });
         }
         self.results.clone()
@@ -152,7 +148,11 @@ impl StepCaller {
             self.stopped_by = Some(format!("max_turns ({}) reached", self.stop.max_turns.0));
             return Ok(None);
         }
-        let step = self.steps[self.current].clone();
+        // Every step is done: there is nothing left to say (an agent that goes on talking
+        // while the caller hangs up lands here).
+        let Some(step) = self.steps.get(self.current).cloned() else {
+            return Ok(None);
+        };
         for (k, v) in &step.inject_variables {
             let v = self.text(v)?;
             self.vars.insert(k.clone(), v);
@@ -293,31 +293,34 @@ impl StepCaller {
         });
         self.heard_all.push(' ');
         self.heard_all.push_str(heard);
-        if self.begun {
-            self.heard_in_step.push(' ');
-            self.heard_in_step.push_str(heard);
-            let step = self.steps[self.current].clone();
-            let judgement = self.judge_step(&step)?;
-            if judgement.verdict == Verdict::NotMet && self.turns_in_step < step.max_turns.0 {
-                if self.stop_phrases_said() {
-                    self.stopped_by = Some("the agent said a stop phrase".into());
-                    return Ok(Next::Hangup);
-                }
-                return Ok(Next::Again);
-            }
-            let failed = judgement.verdict == Verdict::NotMet;
-            self.results.push(StepResult {
-                goal: self.text(&step.goal)?,
-                verdict: judgement.verdict,
-                justification: judgement.justification,
-                turns: self.turns_in_step,
-            });
-            self.current += 1;
-            self.begun = false;
-            self.turns_in_step = 0;
-            if failed || self.current >= self.steps.len() {
+        let step = match self.steps.get(self.current) {
+            // Every step is done: whatever the agent says now needs no answer.
+            None => return Ok(Next::Hangup),
+            Some(_) if !self.begun => return Ok(Next::Continue),
+            Some(step) => step.clone(),
+        };
+        self.heard_in_step.push(' ');
+        self.heard_in_step.push_str(heard);
+        let judgement = self.judge_step(&step)?;
+        if judgement.verdict == Verdict::NotMet && self.turns_in_step < step.max_turns.0 {
+            if self.stop_phrases_said() {
+                self.stopped_by = Some("the agent said a stop phrase".into());
                 return Ok(Next::Hangup);
             }
+            return Ok(Next::Again);
+        }
+        let failed = judgement.verdict == Verdict::NotMet;
+        self.results.push(StepResult {
+            goal: self.text(&step.goal)?,
+            verdict: judgement.verdict,
+            justification: judgement.justification,
+            turns: self.turns_in_step,
+        });
+        self.current += 1;
+        self.begun = false;
+        self.turns_in_step = 0;
+        if failed || self.current >= self.steps.len() {
+            return Ok(Next::Hangup);
         }
         Ok(Next::Continue)
     }

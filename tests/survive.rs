@@ -1,0 +1,298 @@
+//! A run never dies: agents that go on talking while the caller hangs up, agents that close
+//! at any moment, and a panic inside one call. Every call ends with a result in
+//! results.jsonl; the other calls go on.
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message;
+use voicesim::audio::Encoding;
+use voicesim::report::{Outcome, ResultsFile, RunResult};
+use voicesim::sim::run::{run_suite, Plan, Target};
+use voicesim::sim::Senses;
+use voicesim::speech::{Espeak, Stt, Tts, Voice, Whisper};
+use voicesim::suite::Suite;
+use voicesim::transport::Protocol;
+
+fn whisper() -> Arc<dyn Stt> {
+    static WHISPER: OnceLock<Arc<Whisper>> = OnceLock::new();
+    WHISPER
+        .get_or_init(|| Arc::new(Whisper::load_default().expect("run `make setup` first")))
+        .clone()
+}
+
+fn espeak() -> Arc<Espeak> {
+    Arc::new(Espeak::new().expect("espeak-ng is installed by `make setup`"))
+}
+
+/// A Twilio agent on loopback that says `line` (mu-law, 8 kHz) every `every` frames of the
+/// caller's stream (20 ms each) for the whole call, whatever the caller does.
+async fn chatty_agent(every: u32, line: &str) -> String {
+    let speech = espeak()
+        .synthesize(line, &Voice::default())
+        .unwrap()
+        .resample(8_000)
+        .unwrap()
+        .trim_silence();
+    let payload = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(Encoding::Mulaw.encode(&speech.samples))
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let payload = payload.clone();
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                let mut sid = String::new();
+                let mut frames = 0u32;
+                while let Some(Ok(message)) = ws.next().await {
+                    let Ok(text) = message.to_text() else {
+                        continue;
+                    };
+                    let Ok(event) = serde_json::from_str::<Value>(text) else {
+                        continue;
+                    };
+                    match event["event"].as_str() {
+                        Some("start") => {
+                            sid = event["streamSid"].as_str().unwrap_or_default().to_string()
+                        }
+                        Some("media") => {
+                            frames += 1;
+                            if frames % every == 1 {
+                                let media = json!({"event": "media", "streamSid": sid,
+                                    "media": {"payload": payload}});
+                                if ws.send(Message::text(media.to_string())).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                        Some("stop") => return,
+                        _ => {}
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// Whisper, slowed down as on a machine with other work to do: the caller decides late, and
+/// the call goes on meanwhile.
+struct Busy(Arc<dyn Stt>, Duration);
+
+impl Stt for Busy {
+    fn id(&self) -> String {
+        self.0.id()
+    }
+
+    fn transcribe(
+        &self,
+        clip: &voicesim::audio::Clip,
+    ) -> Result<voicesim::speech::Transcript, voicesim::speech::SpeechError> {
+        std::thread::sleep(self.1);
+        self.0.transcribe(clip)
+    }
+}
+
+/// Runs `yaml` against the agent at `url`; returns the results and the lines of results.jsonl.
+async fn run(
+    yaml: &str,
+    url: String,
+    parallel: usize,
+    stt: Arc<dyn Stt>,
+) -> (Vec<RunResult>, Vec<Value>) {
+    let suite = Arc::new(Suite::parse(yaml, "test.yaml", Path::new(".")).unwrap());
+    let out = tempfile::tempdir().unwrap();
+    let results_file = Arc::new(ResultsFile::create(&out.path().join("results.jsonl")).unwrap());
+    let (done, _done_rx) = tokio::sync::mpsc::unbounded_channel();
+    let target = Target {
+        url,
+        protocol: Protocol::Twilio,
+        rate: 8_000,
+        headers: Vec::new(),
+        fast: false,
+    };
+    let plan = Plan {
+        runs: None,
+        parallel,
+        tags: Vec::new(),
+        seed: 7,
+        out: out.path().to_path_buf(),
+    };
+    let senses = Senses {
+        tts: espeak(),
+        voice: Voice::default(),
+        stt,
+    };
+    let results = tokio::time::timeout(
+        Duration::from_secs(300),
+        run_suite(suite, target, plan, senses, None, results_file, done),
+    )
+    .await
+    .expect("the run hung");
+    let lines = std::fs::read_to_string(out.path().join("results.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (results, lines)
+}
+
+/// Two scripted steps, each met by any words from the agent.
+const TWO_STEPS: &str = r#"
+name: chatter
+runs: 4
+stop: { answer_timeout_seconds: 8, max_seconds: 40 }
+tests:
+  - name: two-steps
+    steps:
+      - goal: Say hello
+        static_utterance: Hello there.
+        check: { regex: '\w' }
+      - goal: Say goodbye
+        static_utterance: Thanks, goodbye.
+        check: { regex: '\w' }
+"#;
+
+/// The agent keeps talking after the caller's last line. With the caller's ears slower than
+/// the agent's turns (as on a busy machine), agent turns end after the caller has decided to
+/// hang up and before the hangup reaches the call: each must be heard, never answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_with_every_step_done_says_nothing_more_to_an_agent_that_goes_on_talking() {
+    let url = chatty_agent(75, "Go on.").await;
+    let slow = Arc::new(Busy(whisper(), Duration::from_millis(2_000)));
+    let (results, lines) = run(TWO_STEPS, url, 4, slow).await;
+    assert_eq!(results.len(), 4);
+    assert_eq!(lines.len(), 4, "every call is in results.jsonl");
+    for r in &results {
+        assert_eq!(r.outcome, Outcome::Passed, "{}", r.why());
+        let last_caller = r
+            .transcript
+            .iter()
+            .rposition(|l| l.speaker == voicesim::sim::Speaker::Caller)
+            .unwrap();
+        assert_eq!(
+            r.transcript
+                .iter()
+                .filter(|l| l.speaker == voicesim::sim::Speaker::Caller)
+                .count(),
+            2,
+            "one line per step, nothing after: {:?}",
+            r.transcript
+        );
+        assert!(
+            r.transcript.len() > last_caller + 2,
+            "the agent spoke more than once after the caller's last line: {:?}",
+            r.transcript
+        );
+    }
+}
+
+/// A voice that breaks on one line, as a bug in a speech engine would.
+struct Brittle(Arc<dyn Tts>);
+
+impl Tts for Brittle {
+    fn id(&self) -> String {
+        self.0.id()
+    }
+
+    fn synthesize(
+        &self,
+        text: &str,
+        voice: &Voice,
+    ) -> Result<voicesim::audio::Clip, voicesim::speech::SpeechError> {
+        if text.contains("Boom") {
+            panic!("deliberate panic in the voice");
+        }
+        self.0.synthesize(text, voice)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_inside_one_call_is_that_calls_error_and_the_others_go_on() {
+    let yaml = r#"
+name: brittle
+runs: 2
+stop: { answer_timeout_seconds: 8, max_seconds: 30 }
+tests:
+  - name: fine
+    steps:
+      - goal: Say hello
+        static_utterance: Hello there.
+        check: { regex: '\w' }
+  - name: breaks
+    steps:
+      - goal: Say hello
+        static_utterance: Hello there.
+        check: { regex: '\w' }
+      - goal: Break the voice
+        static_utterance: Boom.
+"#;
+    let url = chatty_agent(75, "Go on.").await;
+    let out = tempfile::tempdir().unwrap();
+    let results_file = Arc::new(ResultsFile::create(&out.path().join("results.jsonl")).unwrap());
+    let (done, _done_rx) = tokio::sync::mpsc::unbounded_channel();
+    let target = Target {
+        url,
+        protocol: Protocol::Twilio,
+        rate: 8_000,
+        headers: Vec::new(),
+        fast: false,
+    };
+    let plan = Plan {
+        runs: None,
+        parallel: 4,
+        tags: Vec::new(),
+        seed: 7,
+        out: out.path().to_path_buf(),
+    };
+    let senses = Senses {
+        tts: Arc::new(Brittle(espeak())),
+        voice: Voice::default(),
+        stt: whisper(),
+    };
+    let suite = Arc::new(Suite::parse(yaml, "test.yaml", Path::new(".")).unwrap());
+    let results = tokio::time::timeout(
+        Duration::from_secs(300),
+        run_suite(suite, target, plan, senses, None, results_file, done),
+    )
+    .await
+    .expect("the run hung");
+    assert_eq!(results.len(), 4, "every call ran");
+    for r in &results {
+        if r.test == "fine" {
+            assert_eq!(r.outcome, Outcome::Passed, "{}", r.why());
+            assert!(r.panic.is_none());
+            continue;
+        }
+        assert_eq!(r.outcome, Outcome::Error);
+        let panic = r.panic.as_ref().expect("the panic is in the result");
+        assert_eq!(panic.message, "deliberate panic in the voice");
+        assert!(panic.location.starts_with("tests/survive.rs:"), "{panic}");
+        assert!(r.why().contains("a bug; please report it"), "{}", r.why());
+        assert_eq!(r.steps.len(), 2, "the steps are accounted for");
+        assert_eq!(r.steps[0].verdict, voicesim::judge::Verdict::Met);
+    }
+    let lines: Vec<Value> = std::fs::read_to_string(out.path().join("results.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    let crashed: Vec<&Value> = lines.iter().filter(|l| l["outcome"] == "error").collect();
+    assert_eq!(crashed.len(), 2);
+    assert!(crashed
+        .iter()
+        .all(|l| l["panic"]["message"] == "deliberate panic in the voice"));
+}
