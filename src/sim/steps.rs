@@ -51,6 +51,8 @@ pub struct StepCaller {
     pub results: Vec<StepResult>,
     /// Why the caller hung up early, if it did.
     pub stopped_by: Option<String>,
+    /// It has hung up: from then on it says nothing, whatever it hears.
+    hung_up: bool,
 }
 
 impl StepCaller {
@@ -84,6 +86,7 @@ impl StepCaller {
             transcript: Vec::new(),
             results: Vec::new(),
             stopped_by: None,
+            hung_up: false,
         }
     }
 
@@ -252,25 +255,36 @@ impl Caller for StepCaller {
     }
 
     fn last_words(&mut self, heard: &str) -> Result<(), SimError> {
-        self.hear(heard)?;
+        if self.hung_up {
+            self.listen(heard);
+        } else {
+            self.hear(heard)?;
+        }
         Ok(())
     }
 
     fn next(&mut self, heard: Option<&str>) -> Result<Option<Utterance>, SimError> {
-        let Some(heard) = heard else {
-            return self.line();
-        };
-        match self.hear(heard)? {
-            Next::Again => self.line(),
-            Next::Hangup => Ok(None),
-            Next::Continue => {
-                if self.stop_phrases_said() {
-                    self.stopped_by = Some("the agent said a stop phrase".into());
-                    return Ok(None);
-                }
-                self.line()
+        if self.hung_up {
+            // Gone: what the agent says now is heard, and judges nothing.
+            if let Some(heard) = heard {
+                self.listen(heard);
             }
+            return Ok(None);
         }
+        let next = match heard {
+            None => self.line()?,
+            Some(heard) => match self.hear(heard)? {
+                Next::Again => self.line()?,
+                Next::Hangup => None,
+                Next::Continue if self.stop_phrases_said() => {
+                    self.stopped_by = Some("the agent said a stop phrase".into());
+                    None
+                }
+                Next::Continue => self.line()?,
+            },
+        };
+        self.hung_up = next.is_none();
+        Ok(next)
     }
 }
 
@@ -284,8 +298,8 @@ enum Next {
 }
 
 impl StepCaller {
-    /// Takes in an agent turn and judges the current step on it.
-    fn hear(&mut self, heard: &str) -> Result<Next, SimError> {
+    /// Takes in an agent turn.
+    fn listen(&mut self, heard: &str) {
         self.transcript.push(Line {
             speaker: Speaker::Agent,
             text: heard.to_string(),
@@ -293,6 +307,11 @@ impl StepCaller {
         });
         self.heard_all.push(' ');
         self.heard_all.push_str(heard);
+    }
+
+    /// Takes in an agent turn and judges the current step on it.
+    fn hear(&mut self, heard: &str) -> Result<Next, SimError> {
+        self.listen(heard);
         let step = match self.steps.get(self.current) {
             // Every step is done: whatever the agent says now needs no answer.
             None => return Ok(Next::Hangup),

@@ -199,10 +199,11 @@ impl Ear {
         Clip::new(self.recording[from..to].to_vec(), self.rate)
     }
 
-    /// The agent channel as the caller heard it, from the call's start to `until_ms`.
+    /// The agent channel as the caller heard it, from the call's start to `until_ms`: audio
+    /// still queued when the call ended was never heard.
     pub fn recording(&self, until_ms: f64) -> Clip {
         let mut samples = self.recording.clone();
-        samples.resize(self.ms_to_index(until_ms).max(samples.len()), 0.0);
+        samples.resize(self.ms_to_index(until_ms), 0.0);
         Clip::new(samples, self.rate)
     }
 }
