@@ -15,7 +15,8 @@ demo: build
 
 ## The full test suite: unit, integration, CLI, doc tests, and each benchmark run once.
 test: setup
-	$(CARGO) test --locked --all-targets
+	$(CARGO) clippy --locked --all-targets --features test-hooks -- -D warnings
+	$(CARGO) test --locked --all-targets --features test-hooks
 	$(CARGO) test --locked --doc
 
 ## Criterion benchmarks (timing lives here, never in tests).

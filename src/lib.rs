@@ -20,6 +20,15 @@
 //! assert_eq!(wire.len(), 160);
 //! ```
 
+// Nothing from a file, the network, a user or an engine may panic: no indexing, unwrap,
+// expect or panic in library code; each `allow` that remains gives its reason.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 pub mod agent;
 pub mod audio;
 pub mod cli;

@@ -556,6 +556,57 @@ fn run_and_validate_errors_have_their_exit_codes() {
 }
 
 #[test]
+fn a_panic_in_one_call_is_its_error_the_run_goes_on_and_exits_4() {
+    let (_agent, url) = agent(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let two = ONE_CALL.to_string()
+        + "  - name: boom\n    steps:\n      - goal: Ask\n        static_utterance: Order four five two one.\n        check: { contains: friday }\n";
+    let suite = suite_file(dir.path(), "suite", &two);
+    let out = dir.path().join("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_voicesim"))
+        .args([
+            "run",
+            &suite,
+            "--agent",
+            &url,
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .env("VOICESIM_TEST_PANIC", "boom")
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(4),
+        "an internal error (this test needs `--features test-hooks`, which `make test` turns on): {t}"
+    );
+    assert!(
+        t.contains("ERROR boom [clean] #1: voicesim failed inside this call (a bug; please report it): deliberate panic"),
+        "{t}"
+    );
+    assert!(
+        t.contains("src/sim/steps.rs:"),
+        "the place of the panic: {t}"
+    );
+    let results = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = results
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{results}");
+    let by_test = |name: &str| lines.iter().find(|l| l["test"] == name).unwrap();
+    assert_eq!(by_test("status")["outcome"], "passed");
+    assert_eq!(by_test("boom")["outcome"], "error");
+    assert!(by_test("boom")["panic"]["location"]
+        .as_str()
+        .unwrap()
+        .starts_with("src/sim/steps.rs:"));
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    assert!(junit.contains("deliberate panic"), "{junit}");
+}
+
+#[test]
 fn an_interrupted_run_keeps_every_finished_call() {
     let (_agent, url) = agent(&[]);
     let dir = tempfile::tempdir().unwrap();

@@ -118,8 +118,8 @@ impl Endpointer {
                 // The utterance ends with its last voiced frame plus a little air.
                 let tail = self.samples(self.received_ms - self.last_voiced_end_ms - 100.0);
                 let end = self.buffer.len().saturating_sub(tail);
-                let utterance = Clip::new(self.buffer[..end].to_vec(), self.rate);
-                self.buffer.clear();
+                self.buffer.truncate(end);
+                let utterance = Clip::new(std::mem::take(&mut self.buffer), self.rate);
                 if self.last_voiced_end_ms - self.started_ms >= MIN_UTTERANCE_MS {
                     heard.push(Heard::Ended {
                         utterance,

@@ -289,11 +289,10 @@ impl ReferenceAgent {
                         }
                         let now = ep.now_ms();
                         // Nobody talks over a caller who is (or a noise that is) still going.
-                        if speaking.is_none()
+                        let due = speaking.is_none()
                             && !ep.is_speaking()
-                            && queue.front().is_some_and(|p| p.ask.due_ms <= now)
-                        {
-                            let p = queue.pop_front().expect("checked");
+                            && queue.front().is_some_and(|p| p.ask.due_ms <= now);
+                        if let Some(p) = due.then(|| queue.pop_front()).flatten() {
                             if p.ask.heard_end_ms.is_some() {
                                 out.extend(wire.heard(&p.heard));
                             }
@@ -310,40 +309,40 @@ impl ReferenceAgent {
                         }
                         budget += samples.len() as f64 * if faults.slow_drip { 0.25 } else { 1.0 };
                         let frame = Frame::samples_per_frame(wire.rate());
-                        if let Some(s) = speaking.as_mut() {
+                        match speaking.as_mut() {
                             // Whole frames only, so a slow drip arrives as 20 ms chunks with gaps.
-                            while budget >= frame as f64 && !s.left.is_empty() {
-                                let n = frame.min(s.left.len());
-                                let chunk: Vec<f32> = s.left.drain(..n).collect();
-                                out.extend(wire.audio(&chunk));
-                                budget -= n as f64;
-                            }
-                            if s.left.is_empty() {
-                                let s = speaking.take().expect("checked");
-                                out.extend(wire.reply_sent(&s.turn.said));
-                                log.turns.push(s.turn);
-                                replies += 1;
-                                if s.hangup {
-                                    if wire.echoes_marks() {
-                                        awaiting_mark = Some(format!("reply-{replies}"));
-                                    }
-                                    hangup_at = Some(now + 300.0);
-                                } else if faults.chatty {
-                                    let more = Reply {
-                                        text: CHATTER.into(),
-                                        hangup: false,
-                                    };
-                                    let ask = Ask {
-                                        generation: newest,
-                                        heard_end_ms: None,
-                                        due_ms: now + CHATTER_GAP_MS,
-                                        rate: wire.rate(),
-                                    };
-                                    self.think(None, Some(more), ask, &ready_tx, &dialogue);
+                            Some(s) => {
+                                while budget >= frame as f64 && !s.left.is_empty() {
+                                    let n = frame.min(s.left.len());
+                                    let chunk: Vec<f32> = s.left.drain(..n).collect();
+                                    out.extend(wire.audio(&chunk));
+                                    budget -= n as f64;
                                 }
                             }
-                        } else {
-                            budget = budget.min(frame as f64);
+                            None => budget = budget.min(frame as f64),
+                        }
+                        if let Some(s) = speaking.take_if(|s| s.left.is_empty()) {
+                            out.extend(wire.reply_sent(&s.turn.said));
+                            log.turns.push(s.turn);
+                            replies += 1;
+                            if s.hangup {
+                                if wire.echoes_marks() {
+                                    awaiting_mark = Some(format!("reply-{replies}"));
+                                }
+                                hangup_at = Some(now + 300.0);
+                            } else if faults.chatty {
+                                let more = Reply {
+                                    text: CHATTER.into(),
+                                    hangup: false,
+                                };
+                                let ask = Ask {
+                                    generation: newest,
+                                    heard_end_ms: None,
+                                    due_ms: now + CHATTER_GAP_MS,
+                                    rate: wire.rate(),
+                                };
+                                self.think(None, Some(more), ask, &ready_tx, &dialogue);
+                            }
                         }
                         if let Some((_, handshake)) = close_at.filter(|(at, _)| now >= *at) {
                             for m in out.drain(..) {

@@ -125,12 +125,17 @@ impl AgentWire for TwilioAgent {
         let Some(v) = json_of(P, message)? else {
             return Ok(Vec::new());
         };
-        Ok(match v["event"].as_str() {
+        Ok(match v.get("event").and_then(Value::as_str) {
             Some("connected") => Vec::new(),
             Some("start") => {
-                self.stream_sid = v["start"]["streamSid"].as_str().unwrap_or_default().into();
-                let parameters = v["start"]["customParameters"]
-                    .as_object()
+                self.stream_sid = v
+                    .pointer("/start/streamSid")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .into();
+                let parameters = v
+                    .pointer("/start/customParameters")
+                    .and_then(Value::as_object)
                     .map(|o| {
                         o.iter()
                             .map(|(k, v)| {
@@ -142,14 +147,24 @@ impl AgentWire for TwilioAgent {
                 vec![FromCaller::Start { parameters }]
             }
             Some("media") => {
-                let payload = unb64(P, "media.payload", v["media"]["payload"].as_str())?;
+                let payload = unb64(
+                    P,
+                    "media.payload",
+                    v.pointer("/media/payload").and_then(Value::as_str),
+                )?;
                 vec![FromCaller::Audio(Encoding::Mulaw.decode(&payload))]
             }
             Some("mark") => vec![FromCaller::MarkPlayed(
-                v["mark"]["name"].as_str().unwrap_or_default().into(),
+                v.pointer("/mark/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .into(),
             )],
             Some("dtmf") => vec![FromCaller::Dtmf(
-                v["dtmf"]["digit"].as_str().unwrap_or_default().into(),
+                v.pointer("/dtmf/digit")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .into(),
             )],
             Some("stop") => vec![FromCaller::Stop],
             other => return Err(fail(P, format!("unknown event {other:?} from Twilio"))),
@@ -278,21 +293,24 @@ impl AgentWire for RealtimeAgent {
         let Some(v) = json_of(P, message)? else {
             return Ok(Vec::new());
         };
-        Ok(match v["type"].as_str() {
+        Ok(match v.get("type").and_then(Value::as_str) {
             Some("session.update") => {
-                let input = &v["session"]["audio"]["input"];
-                self.encoding = match input["format"]["type"].as_str() {
+                let input = v.pointer("/session/audio/input");
+                let format = input.and_then(|i| i.pointer("/format/type"));
+                self.encoding = match format.and_then(Value::as_str) {
                     Some("audio/pcmu") | Some("g711_ulaw") => Encoding::Mulaw,
                     Some("audio/pcma") | Some("g711_alaw") => Encoding::Alaw,
                     _ => Encoding::Pcm16,
                 };
-                self.server_vad = !input["turn_detection"].is_null();
+                self.server_vad = input
+                    .and_then(|i| i.get("turn_detection"))
+                    .is_some_and(|t| !t.is_null());
                 vec![FromCaller::Start {
                     parameters: BTreeMap::new(),
                 }]
             }
             Some("input_audio_buffer.append") => {
-                let audio = unb64(P, "audio", v["audio"].as_str())?;
+                let audio = unb64(P, "audio", v.get("audio").and_then(Value::as_str))?;
                 vec![FromCaller::Audio(self.encoding.decode(&audio))]
             }
             Some("response.create") => vec![FromCaller::EndOfTurn],

@@ -41,7 +41,10 @@ impl Encoding {
         match self {
             Encoding::Pcm16 => bytes
                 .chunks_exact(2)
-                .map(|b| from_i16(i16::from_le_bytes([b[0], b[1]])))
+                .map(|b| match *b {
+                    [lo, hi] => from_i16(i16::from_le_bytes([lo, hi])),
+                    _ => 0.0, // chunks_exact(2) makes none
+                })
                 .collect(),
             Encoding::Mulaw => bytes.iter().map(|&b| from_i16(decode_ulaw(b))).collect(),
             Encoding::Alaw => bytes.iter().map(|&b| from_i16(decode_alaw(b))).collect(),

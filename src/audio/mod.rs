@@ -47,11 +47,11 @@ pub fn dtmf_tone(key: char, rate: u32) -> Option<Clip> {
         .iter()
         .enumerate()
         .find_map(|(r, keys)| keys.find(key.to_ascii_uppercase()).map(|c| (r, c)))?;
+    let (low, high) = (ROWS.get(row)?, COLS.get(col)?);
     let samples = (0..rate as usize / 10)
         .map(|i| {
             let t = i as f32 / rate as f32;
-            (std::f32::consts::TAU * ROWS[row] * t).sin()
-                + (std::f32::consts::TAU * COLS[col] * t).sin()
+            (std::f32::consts::TAU * low * t).sin() + (std::f32::consts::TAU * high * t).sin()
         })
         .collect();
     Some(Clip::new(samples, rate).normalized_to(-20.0))

@@ -3,6 +3,7 @@
 //! words describe. With neither, the verdict is "not judged" — never a silent pass.
 
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::llm::{ChatClient, LlmError, Message};
 use crate::sim::{CallRecord, Line, Speaker};
@@ -111,7 +112,7 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
         return None;
     }
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+    sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
 }
 
 /// Decides `rule` on what the agent said (`agent_text`) and, for metric rules, the call's
@@ -219,13 +220,17 @@ pub fn ask_llm(
         )),
     ];
     let answer = llm.chat_json(&messages)?;
-    let met = answer["met"].as_bool().ok_or_else(|| LlmError::Reply {
-        message: format!("the judge's JSON has no boolean \"met\": {answer}"),
-    })?;
+    let met = answer
+        .get("met")
+        .and_then(Value::as_bool)
+        .ok_or_else(|| LlmError::Reply {
+            message: format!("the judge's JSON has no boolean \"met\": {answer}"),
+        })?;
     Ok(Judgement::new(
         if met { Verdict::Met } else { Verdict::NotMet },
-        answer["justification"]
-            .as_str()
+        answer
+            .get("justification")
+            .and_then(Value::as_str)
             .unwrap_or("(no justification)")
             .to_string(),
     ))

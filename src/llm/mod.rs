@@ -210,8 +210,8 @@ impl ChatClient {
             "max_tokens": self.config.max_tokens,
             "top_p": self.config.top_p,
         });
-        if json {
-            body["response_format"] = json!({"type": "json_object"});
+        if let Some(body) = body.as_object_mut().filter(|_| json) {
+            body.insert("response_format".into(), json!({"type": "json_object"}));
         }
         let mut attempt = 0;
         loop {
@@ -236,7 +236,11 @@ impl ChatClient {
                     }
                     let message = serde_json::from_str::<Value>(&text)
                         .ok()
-                        .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+                        .and_then(|v| {
+                            v.pointer("/error/message")
+                                .and_then(Value::as_str)
+                                .map(str::to_string)
+                        })
                         .unwrap_or(text);
                     let error = LlmError::Status {
                         url: url.clone(),
@@ -262,8 +266,8 @@ fn reply_text(body: &str) -> Result<String, LlmError> {
     let v: Value = serde_json::from_str(body).map_err(|e| LlmError::Reply {
         message: format!("the reply is not JSON: {e}"),
     })?;
-    v["choices"][0]["message"]["content"]
-        .as_str()
+    v.pointer("/choices/0/message/content")
+        .and_then(Value::as_str)
         .map(str::to_string)
         .ok_or_else(|| LlmError::Reply {
             message: "the reply has no choices[0].message.content".into(),

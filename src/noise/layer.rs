@@ -16,12 +16,12 @@ pub(super) fn make_loop(samples: &[f32], xfade: usize) -> Vec<f32> {
     if xfade == 0 {
         return samples.to_vec();
     }
-    let body = n - xfade;
-    let mut out = samples[..body].to_vec();
-    for i in 0..xfade {
+    let (body, tail) = samples.split_at(n - xfade);
+    let mut out = body.to_vec();
+    for (i, (head, tail)) in out.iter_mut().zip(tail).enumerate() {
         let t = (i as f32 + 0.5) / xfade as f32 * std::f32::consts::FRAC_PI_2;
         // Overwrite the start: head fading in under the tail fading out.
-        out[i] = samples[i] * t.sin() + samples[body + i] * t.cos();
+        *head = *head * t.sin() + tail * t.cos();
     }
     out
 }
@@ -48,17 +48,15 @@ impl Loop {
         if n == 0 {
             return;
         }
-        let mut i = 0;
-        while i < out.len() {
-            let take = (n - self.pos).min(out.len() - i);
-            for (o, s) in out[i..i + take]
-                .iter_mut()
-                .zip(&self.samples[self.pos..self.pos + take])
-            {
+        let mut rest = out;
+        while !rest.is_empty() {
+            let source = self.samples.get(self.pos..).unwrap_or_default();
+            let (now, later) = rest.split_at_mut(source.len().min(rest.len()));
+            for (o, s) in now.iter_mut().zip(source) {
                 *o += s * self.gain;
             }
-            i += take;
-            self.pos = (self.pos + take) % n;
+            self.pos = (self.pos + now.len()) % n;
+            rest = later;
         }
     }
 }
@@ -101,6 +99,7 @@ impl Schedule {
     }
 
     pub(super) fn poisson(mut rng: ChaCha8Rng, per_minute: f64, rate: u32) -> Schedule {
+        #[allow(clippy::expect_used, reason = "1.0 is a valid rate")]
         let gap = Exp::new(per_minute / 60.0)
             .unwrap_or_else(|_| Exp::new(1.0).expect("1.0 is a valid rate"));
         let first: f64 = gap.sample(&mut rng);
@@ -157,8 +156,15 @@ impl BurstTrack {
         for &start in &self.playing {
             let from = start.max(t0);
             let to = (start + len).min(t1);
-            for t in from..to {
-                out[(t - t0) as usize] += self.samples[(t - start) as usize] * self.gain;
+            let span = |a: u64, b: u64| a as usize..b as usize;
+            let (Some(out), Some(burst)) = (
+                out.get_mut(span(from - t0, to - t0)),
+                self.samples.get(span(from - start, to - start)),
+            ) else {
+                continue;
+            };
+            for (o, s) in out.iter_mut().zip(burst) {
+                *o += s * self.gain;
             }
         }
         self.playing.retain(|&start| start + len > t1);
@@ -200,11 +206,10 @@ impl SpeechQueue {
             if self.pos == 0 {
                 marks.push((i, true));
             }
-            let take = (current.len() - self.pos).min(out.len() - i);
-            for (o, s) in out[i..i + take]
-                .iter_mut()
-                .zip(&current[self.pos..self.pos + take])
-            {
+            let source = current.get(self.pos..).unwrap_or_default();
+            let target = out.get_mut(i..).unwrap_or_default();
+            let take = source.len().min(target.len());
+            for (o, s) in target.iter_mut().zip(source) {
                 *o += s;
             }
             i += take;

@@ -299,7 +299,7 @@ impl MicTimeline {
                 MicEvent::SpeechEnded { at_ms }
             });
         }
-        for (s, x) in samples[..covered].iter_mut().zip(&speech[..covered]) {
+        for (s, x) in samples.iter_mut().zip(&speech).take(covered) {
             self.speech_energy += (*x as f64) * (*x as f64);
             self.noise_energy += (*s as f64) * (*s as f64);
             *s += x;

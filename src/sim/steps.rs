@@ -30,6 +30,8 @@ pub struct StepResult {
 }
 
 pub struct StepCaller {
+    /// The test's name.
+    test: String,
     steps: Vec<Step>,
     vars: BTreeMap<String, String>,
     persona: Persona,
@@ -69,6 +71,7 @@ impl StepCaller {
         // Its own stream: the noise of the same seed draws from streams below 2^33.
         manners.set_stream(1 << 40);
         StepCaller {
+            test: test.name.clone(),
             manners,
             steps: test.steps.clone(),
             vars: test.inputs.clone(),
@@ -188,11 +191,11 @@ impl StepCaller {
     /// Asks the LLM what the persona says next.
     fn generate(&self, step: &Step) -> Result<String, SimError> {
         let llm = self.llm.as_ref().ok_or_else(|| {
-            SimError::Caller(
-                "a step without static_utterance or audio needs an LLM caller: set \
-                 VOICESIM_LLM_BASE_URL (and VOICESIM_LLM_MODEL)"
-                    .into(),
-            )
+            SimError::Caller(format!(
+                "test {:?}: a step without static_utterance or audio needs an LLM caller: set \
+                 VOICESIM_LLM_BASE_URL (and VOICESIM_LLM_MODEL)",
+                self.test
+            ))
         })?;
         let p = &self.persona;
         let mut system = format!(
@@ -264,6 +267,19 @@ impl Caller for StepCaller {
     }
 
     fn next(&mut self, heard: Option<&str>) -> Result<Option<Utterance>, SimError> {
+        #[cfg(feature = "test-hooks")]
+        if heard.is_some() && std::env::var("VOICESIM_TEST_PANIC").is_ok_and(|t| t == self.test) {
+            #[allow(
+                clippy::panic,
+                reason = "the deliberate panic the last guard is tested with"
+            )]
+            {
+                panic!(
+                    "deliberate panic in test {:?} (VOICESIM_TEST_PANIC)",
+                    self.test
+                );
+            }
+        }
         if self.hung_up {
             // Gone: what the agent says now is heard, and judges nothing.
             if let Some(heard) = heard {

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::{Segment, SpeechError, Stt, Transcript, Tts, Voice};
 use crate::audio::{wav_bytes, Clip};
@@ -80,7 +81,11 @@ impl OpenAiConfig {
         let body = response.body_mut().read_to_string().unwrap_or_default();
         let message = serde_json::from_str::<serde_json::Value>(&body)
             .ok()
-            .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+            .and_then(|v| {
+                v.pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
             .unwrap_or_else(|| body.chars().take(300).collect());
         let hint = match status.as_u16() {
             401 | 403 => " (check the API key variable)",
@@ -124,9 +129,12 @@ impl Tts for OpenAiTts {
             "voice": voice.name.as_deref().unwrap_or("alloy"),
             "response_format": "wav",
         });
-        if let Some(wpm) = voice.rate_wpm {
+        if let (Some(wpm), Some(body)) = (voice.rate_wpm, body.as_object_mut()) {
             // OpenAI's speed is relative to its natural ~175 words per minute.
-            body["speed"] = serde_json::json!((wpm as f64 / 175.0).clamp(0.25, 4.0));
+            body.insert(
+                "speed".into(),
+                serde_json::json!((wpm as f64 / 175.0).clamp(0.25, 4.0)),
+            );
         }
         let mut request = self.config.agent().post(&url);
         if let Some(key) = &self.config.api_key {

@@ -10,6 +10,7 @@ use ort::session::Session;
 use ort::value::Tensor;
 use serde::Deserialize;
 
+use super::wer::between_digits;
 use super::{Espeak, SpeechError, Tts, Voice};
 use crate::audio::Clip;
 
@@ -187,7 +188,9 @@ impl Piper {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let outputs = session.run(inputs).map_err(engine_error)?;
-        let (_, audio) = outputs["output"]
+        let (_, audio) = outputs
+            .get("output")
+            .ok_or_else(|| engine_error("the voice model has no \"output\""))?
             .try_extract_tensor::<f32>()
             .map_err(engine_error)?;
         Ok(audio.to_vec())
@@ -201,9 +204,7 @@ fn clauses(text: &str) -> Vec<(String, Option<char>)> {
     let chars: Vec<char> = text.chars().collect();
     for (i, &c) in chars.iter().enumerate() {
         // A '.' or ',' inside a number (3.5, 1,000) does not end a clause.
-        let in_number = i > 0
-            && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit())
-            && chars[i - 1].is_ascii_digit();
+        let in_number = between_digits(&chars, i);
         if matches!(c, '.' | ',' | '!' | '?' | ';' | ':') && !in_number {
             if !current.trim().is_empty() {
                 out.push((current.trim().to_string(), Some(c)));

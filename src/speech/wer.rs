@@ -122,15 +122,21 @@ fn expand_contraction(word: &str) -> Vec<String> {
     vec![word.to_string()]
 }
 
+/// Whether `chars[i]` stands between two digits (the `.` of 3.5, the `,` of 1,000).
+pub(crate) fn between_digits(chars: &[char], i: usize) -> bool {
+    let digit = |j: Option<usize>| {
+        j.and_then(|j| chars.get(j))
+            .is_some_and(char::is_ascii_digit)
+    };
+    digit(i.checked_sub(1)) && digit(i.checked_add(1))
+}
+
 /// Drops punctuation, keeping `.` between digits and removing `,` between digits (1,000).
 fn clean(word: &str) -> String {
     let chars: Vec<char> = word.chars().collect();
     let mut out = String::new();
     for (i, &c) in chars.iter().enumerate() {
-        let between_digits = i > 0
-            && i + 1 < chars.len()
-            && chars[i - 1].is_ascii_digit()
-            && chars[i + 1].is_ascii_digit();
+        let between_digits = between_digits(&chars, i);
         match c {
             c if c.is_alphanumeric() => out.push(c),
             '.' if between_digits => out.push('.'),
@@ -232,18 +238,19 @@ fn small_number(word: &str) -> Option<u64> {
 /// Replaces runs of number words by their value in digits.
 fn numbers_to_digits(words: &[String]) -> Vec<String> {
     let mut out = Vec::new();
-    let mut i = 0;
-    while i < words.len() {
-        match parse_number(&words[i..]) {
+    let mut rest = words;
+    while let Some(first) = rest.first() {
+        let used = match parse_number(rest) {
             Some((value, used)) => {
                 out.push(value);
-                i += used;
+                used
             }
             None => {
-                out.push(words[i].clone());
-                i += 1;
+                out.push(first.clone());
+                1
             }
-        }
+        };
+        rest = rest.get(used.max(1)..).unwrap_or_default();
     }
     out
 }

@@ -548,7 +548,9 @@ impl Places<'_> {
             })
             .unwrap_or(0);
         let needle = format!("{key}:");
-        let found = lines[start..]
+        let found = lines
+            .get(start..)
+            .unwrap_or_default()
             .iter()
             .enumerate()
             .find_map(|(i, l)| l.find(&needle).map(|col| (start + i, col)))

@@ -196,7 +196,8 @@ impl Ear {
     pub fn played(&self, from_ms: f64, to_ms: f64) -> Clip {
         let from = self.ms_to_index(from_ms).min(self.recording.len());
         let to = self.ms_to_index(to_ms).clamp(from, self.recording.len());
-        Clip::new(self.recording[from..to].to_vec(), self.rate)
+        let played = self.recording.get(from..to).unwrap_or_default();
+        Clip::new(played.to_vec(), self.rate)
     }
 
     /// The agent channel as the caller heard it, from the call's start to `until_ms`: audio

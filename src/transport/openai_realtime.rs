@@ -23,10 +23,11 @@ pub fn format_name(encoding: Encoding) -> &'static str {
 /// `session.update` setting both audio formats; with `server_vad` false, turn detection is off
 /// and voicesim commits each turn itself ([`commit`] + [`response_create`]).
 pub fn session_update(encoding: Encoding, rate: u32, server_vad: bool) -> String {
-    let mut format = json!({ "type": format_name(encoding) });
-    if encoding == Encoding::Pcm16 {
-        format["rate"] = json!(rate);
-    }
+    let format = if encoding == Encoding::Pcm16 {
+        json!({ "type": format_name(encoding), "rate": rate })
+    } else {
+        json!({ "type": format_name(encoding) })
+    };
     let turn_detection = if server_vad {
         json!({ "type": "server_vad" })
     } else {
@@ -113,12 +114,13 @@ pub fn parse(text: &str) -> Result<ServerEvent, ProtocolError> {
         message,
     };
     let v: Value = serde_json::from_str(text).map_err(|e| fail(format!("not JSON: {e}")))?;
-    let kind = v["type"]
-        .as_str()
+    let kind = v
+        .get("type")
+        .and_then(Value::as_str)
         .ok_or_else(|| fail("an event without \"type\"".into()))?;
     let text_field = |field: &str| {
-        v[field]
-            .as_str()
+        v.get(field)
+            .and_then(Value::as_str)
             .map(str::to_string)
             .ok_or_else(|| fail(format!("{kind} without {field}")))
     };
@@ -133,7 +135,7 @@ pub fn parse(text: &str) -> Result<ServerEvent, ProtocolError> {
                 .decode(text_field("delta")?)
                 .map_err(|e| fail(format!("{kind}.delta is not base64: {e}")))?;
             ServerEvent::AudioDelta {
-                item_id: v["item_id"].as_str().map(str::to_string),
+                item_id: v.get("item_id").and_then(Value::as_str).map(str::to_string),
                 audio,
             }
         }
@@ -152,8 +154,9 @@ pub fn parse(text: &str) -> Result<ServerEvent, ProtocolError> {
         },
         "response.done" => ServerEvent::ResponseDone,
         "error" => ServerEvent::Error {
-            message: v["error"]["message"]
-                .as_str()
+            message: v
+                .pointer("/error/message")
+                .and_then(Value::as_str)
                 .unwrap_or("error without a message")
                 .to_string(),
         },

@@ -38,9 +38,10 @@ pub fn parse_control(text: &str) -> Result<Control, ProtocolError> {
         protocol: PROTOCOL,
         message: format!("text frame is not JSON: {e}"),
     })?;
-    Ok(if v["action"] == "clear" {
+    let field = |name: &str| v.get(name).and_then(Value::as_str);
+    Ok(if field("action") == Some("clear") {
         Control::Clear
-    } else if v["type"] == "hangup" || v["action"] == "hangup" {
+    } else if field("type") == Some("hangup") || field("action") == Some("hangup") {
         Control::Hangup
     } else {
         Control::Other(v)

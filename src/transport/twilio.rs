@@ -152,13 +152,15 @@ impl TwilioStream {
         };
         let value: Value =
             serde_json::from_str(text).map_err(|e| fail(format!("not JSON: {e}")))?;
-        let event = value["event"]
-            .as_str()
+        let event = value
+            .get("event")
+            .and_then(Value::as_str)
             .ok_or_else(|| fail("a message without \"event\"".into()))?;
         match event {
             "media" => {
-                let payload = value["media"]["payload"]
-                    .as_str()
+                let payload = value
+                    .pointer("/media/payload")
+                    .and_then(Value::as_str)
                     .ok_or_else(|| fail("media without media.payload".into()))?;
                 let payload = base64::engine::general_purpose::STANDARD
                     .decode(payload)
@@ -166,8 +168,9 @@ impl TwilioStream {
                 Ok(AgentMessage::Media { payload })
             }
             "mark" => {
-                let name = value["mark"]["name"]
-                    .as_str()
+                let name = value
+                    .pointer("/mark/name")
+                    .and_then(Value::as_str)
                     .ok_or_else(|| fail("mark without mark.name".into()))?;
                 Ok(AgentMessage::Mark { name: name.into() })
             }
