@@ -1,7 +1,11 @@
 # The two commands of the README. Everything else is cargo.
 CARGO ?= cargo
 
-.PHONY: demo test bench setup build
+.PHONY: demo test bench setup build fuzz
+
+# Seconds each fuzz target runs: briefly in `make test`, longer in `make fuzz`.
+FUZZ_SMOKE_SECONDS ?= 20
+FUZZ_SECONDS ?= 300
 
 setup:
 	@scripts/setup.sh
@@ -13,11 +17,17 @@ build: setup
 demo: build
 	./target/release/voicesim demo
 
-## The full test suite: unit, integration, CLI, doc tests, and each benchmark run once.
+## The full test suite: clippy (no panics in library code), unit, property, integration, CLI
+## and doc tests, each benchmark run once, and a short seeded run of every fuzz target.
 test: setup
 	$(CARGO) clippy --locked --all-targets --features test-hooks -- -D warnings
 	$(CARGO) test --locked --all-targets --features test-hooks
 	$(CARGO) test --locked --doc
+	fuzz/run.sh $(FUZZ_SMOKE_SECONDS)
+
+## Every fuzz target for FUZZ_SECONDS each (their corpora grow in fuzz/target/work).
+fuzz: setup
+	fuzz/run.sh $(FUZZ_SECONDS)
 
 ## Criterion benchmarks (timing lives here, never in tests).
 bench: setup

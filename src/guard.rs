@@ -11,7 +11,7 @@
 //! The location comes from a panic hook, which is process-wide by nature: the one global this
 //! module keeps. It records each panic for the thread it happens on; the guard on that thread
 //! picks it up. A panic caught by a guard prints nothing (the call's result carries it) unless
-//! `RUST_BACKTRACE` is set; any other panic prints as Rust's own hook would.
+//! `RUST_BACKTRACE` is set; any other panic goes to the hook that was there before.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -58,11 +58,16 @@ fn install_hook() {
                 .location()
                 .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
                 .unwrap_or_else(|| "an unknown place".into());
-            LAST.with(|last| *last.borrow_mut() = Some(Panic { message, location }));
-            let backtrace = std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
-            if GUARDED.with(Cell::get) == 0 || backtrace {
-                rust_hook(info);
+            if GUARDED.with(Cell::get) == 0 {
+                return rust_hook(info);
             }
+            // Caught: the result carries it. The hook before ours may abort (a fuzzer's does),
+            // so a backtrace, when asked for, is printed here.
+            if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0") {
+                let trace = std::backtrace::Backtrace::force_capture();
+                eprintln!("caught a panic at {location}: {message}\n{trace}");
+            }
+            LAST.with(|last| *last.borrow_mut() = Some(Panic { message, location }));
         }));
     });
 }

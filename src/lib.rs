@@ -32,10 +32,12 @@
 pub mod agent;
 pub mod audio;
 pub mod cli;
+pub mod file;
 pub mod guard;
 pub mod judge;
 pub mod llm;
 pub mod noise;
+pub mod record;
 pub mod report;
 pub mod sim;
 pub mod speech;

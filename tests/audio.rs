@@ -267,3 +267,40 @@ fn dtmf_keys_are_two_tones_of_the_keypad() {
     assert!(dtmf_tone('x', 8_000).is_none());
     assert!(dtmf_tone('#', 8_000).is_some() && dtmf_tone('d', 8_000).is_some());
 }
+
+/// Found by fuzzing: a WAV whose header claims 4,278,198,080 samples a second had the
+/// resampler plan FFTs for seconds and take 800 MB. Rates outside 1-384 kHz are corrupt.
+#[test]
+fn a_header_with_an_absurd_sample_rate_is_corrupt_audio() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("absurd.wav");
+    write_wav(&path, &[&Clip::new(vec![0.1; 800], 8_000)]).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    // The fmt chunk's sample rate (and the byte rate after it), as the fuzzer left them.
+    bytes[24..28].copy_from_slice(&4_278_198_080u32.to_le_bytes());
+    bytes[28..32].copy_from_slice(&u32::MAX.to_le_bytes());
+    let err = Clip::decode(bytes, &path).unwrap_err().to_string();
+    assert!(
+        err.contains("corrupt audio") && err.contains("4278198080 samples a second"),
+        "{err}"
+    );
+    assert!(voicesim::audio::Resampler::new(4_278_198_080, 8_000).is_err());
+    assert!(voicesim::audio::Resampler::new(8_000, 0).is_err());
+}
+
+/// Found by fuzzing: symphonia's RIFF reader overflows (a panic with overflow checks on) on
+/// some chunk sizes. A decoder that gives up is a corrupt file, not a crash.
+#[test]
+fn a_file_that_breaks_the_decoder_is_corrupt_audio() {
+    let input = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/regressions/audio_decode/riff-chunk-size-overflow.wav"),
+    )
+    .unwrap();
+    // The fuzz target's first byte picks the file name; the file is the rest.
+    let result = Clip::decode(input[1..].to_vec(), "found.wav");
+    match result {
+        Err(AudioError::Corrupt { .. } | AudioError::Unsupported { .. }) => {}
+        other => panic!("expected corrupt audio, got {other:?}"),
+    }
+}

@@ -555,13 +555,19 @@ fn run_and_validate_errors_have_their_exit_codes() {
     );
 }
 
+/// ONE_CALL and a second test that says the order number and waits for `word`.
+fn and_test(name: &str, word: &str, max_turns: u32) -> String {
+    format!(
+        "{ONE_CALL}  - name: {name}\n    steps:\n      - goal: Ask\n        static_utterance: \
+         Order four five two one.\n        check: {{ contains: {word} }}\n        max_turns: {max_turns}\n"
+    )
+}
+
 #[test]
 fn a_panic_in_one_call_is_its_error_the_run_goes_on_and_exits_4() {
     let (_agent, url) = agent(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let two = ONE_CALL.to_string()
-        + "  - name: boom\n    steps:\n      - goal: Ask\n        static_utterance: Order four five two one.\n        check: { contains: friday }\n";
-    let suite = suite_file(dir.path(), "suite", &two);
+    let suite = suite_file(dir.path(), "suite", &and_test("boom", "friday", 1));
     let out = dir.path().join("out");
     let o = Command::new(env!("CARGO_BIN_EXE_voicesim"))
         .args([
@@ -611,9 +617,7 @@ fn an_interrupted_run_keeps_every_finished_call() {
     let (_agent, url) = agent(&[]);
     let dir = tempfile::tempdir().unwrap();
     // The second test never meets its step, so the run is still busy when it is interrupted.
-    let endless = ONE_CALL.to_string()
-        + "  - name: endless\n    steps:\n      - goal: Wait\n        static_utterance: Order four five two one.\n        check: { contains: zebra }\n        max_turns: 50\n";
-    let suite = suite_file(dir.path(), "suite", &endless);
+    let suite = suite_file(dir.path(), "suite", &and_test("endless", "zebra", 50));
     let out = dir.path().join("out");
     let run = Command::new(env!("CARGO_BIN_EXE_voicesim"))
         .args([

@@ -212,6 +212,49 @@ proptest! {
     }
 }
 
+/// The panic a Pipecat bot set off: every step judged, the caller hung up, and one more agent
+/// turn reached it before the hangup did.
+#[test]
+fn a_caller_with_every_step_done_says_nothing_to_one_more_turn() {
+    let spec = SuiteSpec {
+        steps: vec![
+            StepSpec {
+                word: Some(0),
+                max_turns: 1,
+            },
+            StepSpec {
+                word: Some(1),
+                max_turns: 1,
+            },
+        ],
+        max_turns: 10,
+        phrases: Vec::new(),
+        all_phrases: false,
+        interrupt: 0.0,
+        caller_first: false,
+    };
+    let mut caller = spec.caller(1);
+    assert_eq!(
+        caller.next(Some("hello")).unwrap().unwrap().text(),
+        "line 0"
+    );
+    assert_eq!(
+        caller.next(Some("apple")).unwrap().unwrap().text(),
+        "line 1"
+    );
+    assert!(
+        caller.next(Some("river")).unwrap().is_none(),
+        "both steps met: hang up"
+    );
+    // The agent talks on while the hangup is in flight, and as the call ends.
+    assert!(caller.next(Some("and one more thing")).unwrap().is_none());
+    caller.last_words("still talking").unwrap();
+    assert!(caller.next(None).unwrap().is_none());
+    let results = caller.finish();
+    assert_eq!(results.len(), 2);
+    assert!(results.iter().all(|r| r.verdict == Verdict::Met));
+}
+
 /// A random message of each protocol, as an agent (or, for the server side, a caller) could
 /// send it: valid shapes with random values, and plain junk.
 fn json_value() -> impl Strategy<Value = serde_json::Value> {

@@ -105,11 +105,13 @@ impl Stt for Busy {
     }
 }
 
-/// Runs `yaml` against the agent at `url`; returns the results and the lines of results.jsonl.
+/// Runs `yaml` against the agent at `url` with these senses; returns the results and the
+/// lines of results.jsonl.
 async fn run(
     yaml: &str,
     url: String,
     parallel: usize,
+    tts: Arc<dyn Tts>,
     stt: Arc<dyn Stt>,
 ) -> (Vec<RunResult>, Vec<Value>) {
     let suite = Arc::new(Suite::parse(yaml, "test.yaml", Path::new(".")).unwrap());
@@ -131,7 +133,7 @@ async fn run(
         out: out.path().to_path_buf(),
     };
     let senses = Senses {
-        tts: espeak(),
+        tts,
         voice: Voice::default(),
         stt,
     };
@@ -172,7 +174,7 @@ tests:
 async fn a_caller_with_every_step_done_says_nothing_more_to_an_agent_that_goes_on_talking() {
     let url = chatty_agent(75, "Go on.").await;
     let slow = Arc::new(Busy(whisper(), Duration::from_millis(2_000)));
-    let (results, lines) = run(TWO_STEPS, url, 4, slow).await;
+    let (results, lines) = run(TWO_STEPS, url, 4, espeak(), slow).await;
     assert_eq!(results.len(), 4);
     assert_eq!(lines.len(), 4, "every call is in results.jsonl");
     for r in &results {
@@ -180,12 +182,12 @@ async fn a_caller_with_every_step_done_says_nothing_more_to_an_agent_that_goes_o
         let last_caller = r
             .transcript
             .iter()
-            .rposition(|l| l.speaker == voicesim::sim::Speaker::Caller)
+            .rposition(|l| l.speaker == voicesim::record::Speaker::Caller)
             .unwrap();
         assert_eq!(
             r.transcript
                 .iter()
-                .filter(|l| l.speaker == voicesim::sim::Speaker::Caller)
+                .filter(|l| l.speaker == voicesim::record::Speaker::Caller)
                 .count(),
             2,
             "one line per step, nothing after: {:?}",
@@ -240,35 +242,7 @@ tests:
         static_utterance: Boom.
 "#;
     let url = chatty_agent(75, "Go on.").await;
-    let out = tempfile::tempdir().unwrap();
-    let results_file = Arc::new(ResultsFile::create(&out.path().join("results.jsonl")).unwrap());
-    let (done, _done_rx) = tokio::sync::mpsc::unbounded_channel();
-    let target = Target {
-        url,
-        protocol: Protocol::Twilio,
-        rate: 8_000,
-        headers: Vec::new(),
-        fast: false,
-    };
-    let plan = Plan {
-        runs: None,
-        parallel: 4,
-        tags: Vec::new(),
-        seed: 7,
-        out: out.path().to_path_buf(),
-    };
-    let senses = Senses {
-        tts: Arc::new(Brittle(espeak())),
-        voice: Voice::default(),
-        stt: whisper(),
-    };
-    let suite = Arc::new(Suite::parse(yaml, "test.yaml", Path::new(".")).unwrap());
-    let results = tokio::time::timeout(
-        Duration::from_secs(300),
-        run_suite(suite, target, plan, senses, None, results_file, done),
-    )
-    .await
-    .expect("the run hung");
+    let (results, lines) = run(yaml, url, 4, Arc::new(Brittle(espeak())), whisper()).await;
     assert_eq!(results.len(), 4, "every call ran");
     for r in &results {
         if r.test == "fine" {
@@ -284,11 +258,6 @@ tests:
         assert_eq!(r.steps.len(), 2, "the steps are accounted for");
         assert_eq!(r.steps[0].verdict, voicesim::judge::Verdict::Met);
     }
-    let lines: Vec<Value> = std::fs::read_to_string(out.path().join("results.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     assert_eq!(lines.len(), 4);
     let crashed: Vec<&Value> = lines.iter().filter(|l| l["outcome"] == "error").collect();
     assert_eq!(crashed.len(), 2);

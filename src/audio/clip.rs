@@ -25,9 +25,11 @@ impl Clip {
     /// Reads any WAV, FLAC, MP3 or OGG Vorbis file, downmixed to mono.
     pub fn open(path: impl AsRef<Path>) -> Result<Clip, AudioError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| AudioError::Read {
-            path: path.into(),
-            source,
+        let bytes = crate::file::read(path, crate::file::AUDIO_LIMIT).map_err(|source| {
+            AudioError::Read {
+                path: path.into(),
+                source,
+            }
         })?;
         Clip::decode(bytes, path)
     }

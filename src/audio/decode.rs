@@ -10,7 +10,18 @@ use symphonia::core::meta::MetadataOptions;
 
 use super::{AudioError, Clip};
 
+/// Decodes a whole file. A decoder that panics on a malformed file (symphonia's RIFF reader
+/// overflows on some chunk sizes, found by fuzzing) has met a corrupt file, not a bug of ours.
 pub(super) fn decode(bytes: Vec<u8>, path: &Path) -> Result<Clip, AudioError> {
+    crate::guard::catch(|| decode_unguarded(bytes, path)).unwrap_or_else(|panic| {
+        Err(AudioError::Corrupt {
+            path: path.into(),
+            reason: format!("the decoder gave up: {}", panic.message),
+        })
+    })
+}
+
+fn decode_unguarded(bytes: Vec<u8>, path: &Path) -> Result<Clip, AudioError> {
     let unsupported = |reason: String| AudioError::Unsupported {
         path: path.into(),
         reason,
@@ -83,6 +94,11 @@ pub(super) fn decode(bytes: Vec<u8>, path: &Path) -> Result<Clip, AudioError> {
     }
 
     match rate {
+        Some(rate) if !super::RATES.contains(&rate) => Err(corrupt(format!(
+            "its header says {rate} samples a second; audio has {}-{}",
+            super::RATES.start(),
+            super::RATES.end()
+        ))),
         Some(rate) if !mono.is_empty() => Ok(Clip::new(mono, rate)),
         _ => Err(AudioError::Empty { path: path.into() }),
     }

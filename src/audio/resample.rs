@@ -3,8 +3,12 @@ use rubato::{Fft, FixedSync, Resampler as _, WindowFunction};
 
 use super::{AudioError, Clip};
 
-/// Rates the pipeline is tested at; any other positive rate works too.
+/// Rates the pipeline is tested at; any other rate in [`RATES`] works too.
 pub const SUPPORTED_RATES: [u32; 6] = [8_000, 16_000, 22_050, 24_000, 44_100, 48_000];
+
+/// The sample rates voicesim reads and resamples. Outside them a file's header is corrupt:
+/// a 4 GHz "rate" would have the resampler plan FFTs for seconds and eat gigabytes.
+pub const RATES: std::ops::RangeInclusive<u32> = 1_000..=384_000;
 
 /// A reusable fixed-ratio resampler (rubato's FFT resampler: fixed ratio, full quality).
 ///
@@ -19,8 +23,12 @@ pub struct Resampler {
 impl Resampler {
     pub fn new(from: u32, to: u32) -> Result<Self, AudioError> {
         let err = |reason: String| AudioError::Resample { from, to, reason };
-        if from == 0 || to == 0 {
-            return Err(err("sample rates must be positive".into()));
+        if !RATES.contains(&from) || !RATES.contains(&to) {
+            return Err(err(format!(
+                "sample rates must be {}-{} Hz",
+                RATES.start(),
+                RATES.end()
+            )));
         }
         // rubato trims a delay of half the output FFT size; with an odd size that is half a
         // sample off (48k->8k measured 0.5 samples late), so use an even number of the

@@ -11,7 +11,8 @@ use super::{CliError, Exit};
 use crate::agent::{AgentConfig, Faults, ReferenceAgent};
 use crate::audio::Clip;
 use crate::noise::{LoadedNoise, MicTimeline, NoiseProfile};
-use crate::sim::{self, Script, Senses, SimError, Speaker, Utterance};
+use crate::record::{Line, Speaker};
+use crate::sim::{self, Script, Senses, SimError, Utterance};
 use crate::speech::{SttEngine, TtsEngine, Voice};
 use crate::transport::call::{CallError, CallOptions};
 use crate::transport::Protocol;
@@ -264,7 +265,7 @@ pub fn call(args: CallArgs) -> Result<Exit, CliError> {
     let mut caller = Script::new(lines, args.caller_first);
 
     let record = runtime()?.block_on(async {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<sim::Line>();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Line>();
         let printer = tokio::spawn(async move {
             while let Some(line) = rx.recv().await {
                 let who = match line.speaker {

@@ -9,9 +9,10 @@ use clap::Args;
 
 use super::{CliError, Exit};
 use crate::agent::{AgentCallLog, AgentConfig, ReferenceAgent};
+use crate::record::Speaker;
 use crate::report::{Row, RunResult};
 use crate::sim::run::{Plan, Target};
-use crate::sim::{Senses, Speaker};
+use crate::sim::Senses;
 use crate::speech::wer::wer;
 use crate::speech::{Espeak, Piper, Stt, Tts, Voice, Whisper};
 use crate::suite::{NoiseCondition, Snr, SnrSweep, Suite};

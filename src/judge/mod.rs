@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::llm::{ChatClient, LlmError, Message};
-use crate::sim::{CallRecord, Line, Speaker};
+use crate::record::{CallRecord, Line, Speaker};
 use crate::speech::wer::normalize;
 use crate::suite::{Metric, Rule};
 use crate::transport::call::CallEventKind;
@@ -104,6 +104,16 @@ impl Metrics {
             Metric::Wer => self.wer,
         }
     }
+}
+
+/// How one step went.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepResult {
+    pub goal: String,
+    pub verdict: Verdict,
+    pub justification: String,
+    /// Caller turns spent on it.
+    pub turns: u32,
 }
 
 /// Nearest-rank percentile of sorted values.
@@ -219,7 +229,11 @@ pub fn ask_llm(
             conversation.join("\n")
         )),
     ];
-    let answer = llm.chat_json(&messages)?;
+    verdict_of(&llm.chat_json(&messages)?)
+}
+
+/// The judge's answer, `{"met": true|false, "justification": "..."}`, as a judgement.
+pub fn verdict_of(answer: &Value) -> Result<Judgement, LlmError> {
     let met = answer
         .get("met")
         .and_then(Value::as_bool)

@@ -189,16 +189,7 @@ impl ChatClient {
 
     /// A reply that must be a JSON object (`response_format: json_object`).
     pub fn chat_json(&self, messages: &[Message]) -> Result<Value, LlmError> {
-        let text = self.complete(messages, true)?;
-        // Some servers wrap JSON in a code fence despite the format.
-        let trimmed = text
-            .trim()
-            .trim_start_matches("```json")
-            .trim_start_matches("```")
-            .trim_end_matches("```");
-        serde_json::from_str(trimmed.trim()).map_err(|e| LlmError::Reply {
-            message: format!("expected a JSON object, got {text:?}: {e}"),
-        })
+        json_in(&self.complete(messages, true)?)
     }
 
     fn complete(&self, messages: &[Message], json: bool) -> Result<String, LlmError> {
@@ -232,7 +223,7 @@ impl ChatClient {
                     let status = response.status().as_u16();
                     let text = response.body_mut().read_to_string().unwrap_or_default();
                     if (200..300).contains(&status) {
-                        return reply_text(&text);
+                        return content_of(&text);
                     }
                     let message = serde_json::from_str::<Value>(&text)
                         .ok()
@@ -262,7 +253,21 @@ impl ChatClient {
     }
 }
 
-fn reply_text(body: &str) -> Result<String, LlmError> {
+/// The JSON a model was asked for, in the text of its reply.
+pub fn json_in(text: &str) -> Result<Value, LlmError> {
+    // Some servers wrap JSON in a code fence despite the format.
+    let trimmed = text
+        .trim()
+        .trim_start_matches("```json")
+        .trim_start_matches("```")
+        .trim_end_matches("```");
+    serde_json::from_str(trimmed.trim()).map_err(|e| LlmError::Reply {
+        message: format!("expected a JSON object, got {text:?}: {e}"),
+    })
+}
+
+/// The text of the first choice of a chat-completions response body.
+pub fn content_of(body: &str) -> Result<String, LlmError> {
     let v: Value = serde_json::from_str(body).map_err(|e| LlmError::Reply {
         message: format!("the reply is not JSON: {e}"),
     })?;

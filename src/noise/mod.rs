@@ -17,7 +17,7 @@ mod profile;
 mod timeline;
 
 pub use line::{GilbertElliott, Line};
-pub use profile::{Background, Burst, NoiseProfile, Snr, Source, Timing};
+pub use profile::{Background, Base, Burst, NoiseProfile, Snr, Source, Timing};
 pub use timeline::{LoadedNoise, MicEvent, MicTimeline};
 
 use std::path::PathBuf;

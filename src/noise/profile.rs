@@ -153,7 +153,7 @@ impl NoiseProfile {
 
     pub fn load(path: impl AsRef<Path>) -> Result<NoiseProfile, NoiseError> {
         let path = path.as_ref();
-        let yaml = std::fs::read_to_string(path).map_err(|source| NoiseError::Read {
+        let yaml = crate::file::read_text(path).map_err(|source| NoiseError::Read {
             path: path.into(),
             source,
         })?;

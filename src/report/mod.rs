@@ -9,8 +9,8 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::guard::Panic;
-use crate::judge::{Judgement, Metrics, Verdict};
-use crate::sim::{Line, StepResult};
+use crate::judge::{Judgement, Metrics, StepResult, Verdict};
+use crate::record::Line;
 use crate::suite::{Condition, TestCase};
 use crate::transport::call::EndReason;
 use crate::transport::turns::Fault;

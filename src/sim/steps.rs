@@ -10,24 +10,14 @@ use std::sync::Arc;
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
 
-use super::{Caller, Line, SimError, Speaker, Utterance};
+use super::{Caller, SimError, Utterance};
 use crate::audio::Clip;
-use crate::judge::{self, Judgement, Verdict};
+use crate::judge::{self, Judgement, StepResult, Verdict};
 use crate::llm::{ChatClient, Message};
+use crate::record::{Line, Speaker};
 use crate::speech::wer::normalize;
 use crate::suite::{render, FirstSpeaker, Match, Persona, Scenario, Step, StopRules, TestCase};
-
-/// How one step went.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StepResult {
-    pub goal: String,
-    pub verdict: Verdict,
-    pub justification: String,
-    /// Caller turns spent on it.
-    pub turns: u32,
-}
 
 pub struct StepCaller {
     /// The test's name.

@@ -358,7 +358,7 @@ pub struct Expectation {
 impl Suite {
     /// Reads and checks a suite file.
     pub fn load(path: &Path) -> Result<Suite, SuiteError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SuiteError {
+        let text = crate::file::read_text(path).map_err(|e| SuiteError {
             place: path.display().to_string(),
             message: format!("cannot read: {e}"),
         })?;

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Writes each fuzz target's seed inputs into $1/<target>/, made from the repository's own
+# examples and fixtures: valid inputs for the fuzzer to mutate from.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+out="$1"
+mkdir -p "$out"/{suite_yaml,noise_profile_yaml,audio_decode,twilio_messages,raw_pcm_messages,openai_realtime_messages,chat_reply}
+
+cp "$root/examples/orders.yaml" "$out/suite_yaml/orders.yaml"
+printf 'name: s\nnoise:\n  - profile: cafe\n    snr: [20, 10, 0]\ntests:\n  - name: t\n    inputs: { n: "1" }\n    steps:\n      - goal: g {{ n }}\n        static_utterance: hi {{ n }}\n        check: { any_of: [ { contains: a }, { regex: "b+" }, { not: { metric: "turns >= 2" } } ] }\n' > "$out/suite_yaml/sweep.yaml"
+for f in "$root"/fixtures/noise/*.yaml; do cp "$f" "$out/noise_profile_yaml/"; done
+printf 'name: line\nbackground:\n  - file: car.wav\n    snr: [5, 15]\nbursts:\n  - file: dog_bark.wav\n    snr: 0\n    at: [0.5, 1.5]\nline:\n  telephone: true\n  clip_dbfs: -6\n  packet_loss: { percent: 5, burst: 2 }\n' > "$out/noise_profile_yaml/line.yaml"
+
+i=0
+for f in "$root"/fixtures/audio/formats/*; do
+  # The head of each file: small inputs keep the fuzzer fast; a cut-off file is a case too.
+  { printf "\\x$(printf %02x $i)"; head -c 6000 "$f"; } > "$out/audio_decode/$(basename "$f")"
+  i=$((i + 1))
+done
+
+media='{"event":"media","streamSid":"MZ1","media":{"payload":"/////w=="}}'
+mark='{"event":"mark","streamSid":"MZ1","mark":{"name":"m1"}}'
+start='{"event":"start","streamSid":"MZ1","start":{"streamSid":"MZ1","customParameters":{"a":"b"}}}'
+{ printf '\x00%s\xff\x00%s\xff\x00%s\xff\x00{"event":"clear","streamSid":"MZ1"}\xff\x00{"event":"dtmf","dtmf":{"digit":"5"}}\xff\x00{"event":"stop"}' "$start" "$media" "$mark"; } > "$out/twilio_messages/call"
+{ printf '\x01\x00\x10\x00\x20\x00\x30\x00\x40\xff\x00{"action":"clear"}\xff\x00{"type":"hangup"}\xff\x00{"event":"websocket:connected","content-type":"audio/l16;rate=16000"}'; } > "$out/raw_pcm_messages/call"
+{ printf '\x00{"type":"session.created"}\xff\x00{"type":"response.output_audio.delta","delta":"AAAAAA=="}\xff\x00{"type":"response.output_audio_transcript.delta","delta":"hi"}\xff\x00{"type":"input_audio_buffer.speech_started"}\xff\x00{"type":"conversation.item.input_audio_transcription.completed","transcript":"hello"}\xff\x00{"type":"response.done"}\xff\x00{"type":"session.update","session":{"audio":{"input":{"format":{"type":"audio/pcmu"},"turn_detection":{"type":"server_vad"}}}}}\xff\x00{"type":"input_audio_buffer.append","audio":"AAAA"}\xff\x00{"type":"error","error":{"message":"x"}}'; } > "$out/openai_realtime_messages/call"
+
+printf '{"id":"c1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"{\\"met\\": true, \\"justification\\": \\"It said Friday.\\"}"},"finish_reason":"stop"}]}' > "$out/chat_reply/verdict.json"
+printf '```json\n{"met": false, "justification": "no"}\n```' > "$out/chat_reply/fenced.txt"

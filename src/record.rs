@@ -1,0 +1,64 @@
+//! The record of a finished call: who said what and when, the agent's turns, the faults, the
+//! events and both channels. Plain data that the simulation writes and the judge and the
+//! reports read.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::transport::call::{self, CallEvent, EndReason};
+use crate::transport::turns::{Fault, Turn};
+
+/// Who spoke a line of the transcript.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Speaker {
+    Caller,
+    Agent,
+}
+
+/// A line of the call's transcript: for the caller, what it said; for the agent, what the
+/// caller's STT heard.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Line {
+    pub speaker: Speaker,
+    pub text: String,
+    pub at_ms: f64,
+}
+
+/// A finished call.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallRecord {
+    pub ended: EndReason,
+    pub duration_ms: f64,
+    pub transcript: Vec<Line>,
+    pub turns: Vec<Turn>,
+    pub faults: Vec<Fault>,
+    #[serde(skip)]
+    pub events: Vec<CallEvent>,
+    #[serde(skip)]
+    pub outcome: call::CallOutcome,
+}
+
+impl CallRecord {
+    /// What the agent said over the whole call, as heard.
+    pub fn agent_text(&self) -> String {
+        self.transcript
+            .iter()
+            .filter(|l| l.speaker == Speaker::Agent)
+            .map(|l| l.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// `call.wav` (caller left, agent right), `events.jsonl` and `call.json` in `dir`.
+    pub fn save(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        self.outcome
+            .write_wav(dir.join("call.wav"))
+            .map_err(std::io::Error::other)?;
+        call::write_event_log(dir.join("events.jsonl"), &self.events)?;
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join("call.json"), json)
+    }
+}
