@@ -610,6 +610,10 @@ fn a_panic_in_one_call_is_its_error_the_run_goes_on_and_exits_4() {
         .starts_with("src/sim/steps.rs:"));
     let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
     assert!(junit.contains("deliberate panic"), "{junit}");
+    assert!(
+        out.join("calls/boom/clean/run-1/call.wav").is_file(),
+        "the call up to the panic is kept"
+    );
 }
 
 #[test]

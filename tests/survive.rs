@@ -105,15 +105,15 @@ impl Stt for Busy {
     }
 }
 
-/// Runs `yaml` against the agent at `url` with these senses; returns the results and the
-/// lines of results.jsonl.
+/// Runs `yaml` against the agent at `url` with these senses; returns the results, the lines
+/// of results.jsonl and the run's folder (deleted when dropped).
 async fn run(
     yaml: &str,
     url: String,
     parallel: usize,
     tts: Arc<dyn Tts>,
     stt: Arc<dyn Stt>,
-) -> (Vec<RunResult>, Vec<Value>) {
+) -> (Vec<RunResult>, Vec<Value>, tempfile::TempDir) {
     let suite = Arc::new(Suite::parse(yaml, "test.yaml", Path::new(".")).unwrap());
     let out = tempfile::tempdir().unwrap();
     let results_file = Arc::new(ResultsFile::create(&out.path().join("results.jsonl")).unwrap());
@@ -148,7 +148,7 @@ async fn run(
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    (results, lines)
+    (results, lines, out)
 }
 
 /// Two scripted steps, each met by any words from the agent.
@@ -174,7 +174,7 @@ tests:
 async fn a_caller_with_every_step_done_says_nothing_more_to_an_agent_that_goes_on_talking() {
     let url = chatty_agent(75, "Go on.").await;
     let slow = Arc::new(Busy(whisper(), Duration::from_millis(2_000)));
-    let (results, lines) = run(TWO_STEPS, url, 4, espeak(), slow).await;
+    let (results, lines, _out) = run(TWO_STEPS, url, 4, espeak(), slow).await;
     assert_eq!(results.len(), 4);
     assert_eq!(lines.len(), 4, "every call is in results.jsonl");
     for r in &results {
@@ -242,7 +242,7 @@ tests:
         static_utterance: Boom.
 "#;
     let url = chatty_agent(75, "Go on.").await;
-    let (results, lines) = run(yaml, url, 4, Arc::new(Brittle(espeak())), whisper()).await;
+    let (results, lines, _out) = run(yaml, url, 4, Arc::new(Brittle(espeak())), whisper()).await;
     assert_eq!(results.len(), 4, "every call ran");
     for r in &results {
         if r.test == "fine" {
@@ -256,6 +256,11 @@ tests:
         assert!(panic.location.starts_with("tests/survive.rs:"), "{panic}");
         assert!(r.why().contains("a bug; please report it"), "{}", r.why());
         assert_eq!(r.steps.len(), 2, "the steps are accounted for");
+        let dir = r
+            .recording
+            .as_ref()
+            .expect("the call up to the panic is kept");
+        assert!(dir.join("call.wav").is_file() && dir.join("events.jsonl").is_file());
         assert_eq!(r.steps[0].verdict, voicesim::judge::Verdict::Met);
     }
     assert_eq!(lines.len(), 4);

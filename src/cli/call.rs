@@ -11,7 +11,7 @@ use super::{CliError, Exit};
 use crate::agent::{AgentConfig, Faults, ReferenceAgent};
 use crate::audio::Clip;
 use crate::noise::{LoadedNoise, MicTimeline, NoiseProfile};
-use crate::record::{Line, Speaker};
+use crate::record::{CallRecord, Line, Speaker};
 use crate::sim::{self, Script, Senses, SimError, Utterance};
 use crate::speech::{SttEngine, TtsEngine, Voice};
 use crate::transport::call::{CallError, CallOptions};
@@ -279,27 +279,21 @@ pub fn call(args: CallArgs) -> Result<Exit, CliError> {
         let _ = printer.await;
         record
     });
-    let record = record.map_err(|e| match e {
-        SimError::Connect(e @ (CallError::Connect { .. } | CallError::Timeout { .. })) => {
-            CliError {
-                exit: Exit::Unreachable,
-                message: e.to_string(),
-            }
+    let save = |record: &CallRecord| {
+        record
+            .save(&args.out)
+            .map_err(|e| CliError::bad_input(format!("{}: cannot write: {e}", args.out.display())))
+    };
+    let record = match record {
+        Ok(record) => record,
+        Err(SimError::Broke { error, record }) => {
+            // The call up to the failure is kept for a listen; the failure decides the exit.
+            save(&record)?;
+            return Err(sim_error(*error));
         }
-        SimError::Connect(e) => CliError::bad_input(e.to_string()),
-        SimError::Speech(e) => e.into(),
-        SimError::Caller(m) => CliError {
-            exit: Exit::Unreachable,
-            message: m,
-        },
-        e @ SimError::Panic(_) => CliError {
-            exit: Exit::Internal,
-            message: e.to_string(),
-        },
-    })?;
-    record
-        .save(&args.out)
-        .map_err(|e| CliError::bad_input(format!("{}: cannot write: {e}", args.out.display())))?;
+        Err(e) => return Err(sim_error(e)),
+    };
+    save(&record)?;
 
     println!();
     println!(
@@ -326,6 +320,29 @@ pub fn call(args: CallArgs) -> Result<Exit, CliError> {
     } else {
         Exit::Failed
     })
+}
+
+/// How a call that could not be made, or broke on the caller's side, exits.
+fn sim_error(e: SimError) -> CliError {
+    match e {
+        SimError::Connect(e @ (CallError::Connect { .. } | CallError::Timeout { .. })) => {
+            CliError {
+                exit: Exit::Unreachable,
+                message: e.to_string(),
+            }
+        }
+        SimError::Connect(e) => CliError::bad_input(e.to_string()),
+        SimError::Speech(e) => e.into(),
+        SimError::Caller(m) => CliError {
+            exit: Exit::Unreachable,
+            message: m,
+        },
+        e @ SimError::Panic(_) => CliError {
+            exit: Exit::Internal,
+            message: e.to_string(),
+        },
+        SimError::Broke { error, .. } => sim_error(*error),
+    }
 }
 
 fn describe_end(ended: &crate::transport::call::EndReason) -> String {

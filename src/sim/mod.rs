@@ -70,6 +70,12 @@ pub enum SimError {
     /// A bug: something inside the call panicked.
     #[error("voicesim failed inside the call (a bug; please report it): {0}")]
     Panic(Panic),
+    /// The call was made, then the caller's side failed: why, and the call up to that moment.
+    #[error("{error}")]
+    Broke {
+        error: Box<SimError>,
+        record: Box<CallRecord>,
+    },
 }
 
 impl From<Panic> for SimError {
@@ -171,20 +177,23 @@ pub async fn converse(
     let outcome = call
         .await
         .map_err(|e| SimError::Caller(format!("the call task stopped: {e}")))???;
-    if let Some(e) = side.failure {
-        return Err(e);
-    }
-    let transcript = side.transcript;
     let turns = turns::turns(&events);
-    Ok(CallRecord {
+    let record = CallRecord {
         faults: turns::faults(&outcome.ended, &turns),
         ended: outcome.ended.clone(),
         duration_ms: outcome.duration_ms,
-        transcript,
+        transcript: side.transcript,
         turns,
         events,
         outcome,
-    })
+    };
+    match side.failure {
+        None => Ok(record),
+        Some(error) => Err(SimError::Broke {
+            error: Box::new(error),
+            record: Box::new(record),
+        }),
+    }
 }
 
 /// The caller's half of the conversation loop: what it said, and whether it is still on.

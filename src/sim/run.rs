@@ -14,6 +14,7 @@ use crate::guard;
 use crate::judge::{self, Judgement, Metrics};
 use crate::llm::ChatClient;
 use crate::noise::{LoadedNoise, MicTimeline, NoiseProfile};
+use crate::record::CallRecord;
 use crate::report::{ExpectationResult, Outcome, ResultsFile, RunResult};
 use crate::suite::{Condition, Suite, TestCase};
 use crate::transport::call::CallOptions;
@@ -215,19 +216,28 @@ async fn one_call(
         llm.clone(),
         job.seed,
     );
-    let record = match converse(options, adapter, mic, &mut caller, &senses, None).await {
+    let conversation = converse(options, adapter, mic, &mut caller, &senses, None).await;
+    result.steps = caller.finish();
+    let record = match conversation {
         Ok(record) => record,
-        Err(SimError::Panic(panic)) => {
-            result.steps = caller.finish();
-            return result.crashed(panic);
+        Err(SimError::Broke { error, record }) => {
+            // What led up to the failure is worth a listen.
+            keep(&record, &mut result, plan, job);
+            return match *error {
+                SimError::Panic(panic) => result.crashed(panic),
+                error => {
+                    result.error = Some(error.to_string());
+                    result
+                }
+            };
         }
+        Err(SimError::Panic(panic)) => return result.crashed(panic),
         Err(e) => {
             result.error = Some(e.to_string());
-            result.steps = caller.finish();
             return result;
         }
     };
-    result.steps = caller.finish();
+    keep(&record, &mut result, plan, job);
     result.stopped_by = caller.stopped_by.clone();
     result.metrics = Metrics::of(&record);
     result.latencies_ms = record
@@ -261,10 +271,15 @@ async fn one_call(
             judgement,
         });
     }
+    result
+}
+
+/// Saves the call's recording in its folder and puts what the record says into the result.
+fn keep(record: &CallRecord, result: &mut RunResult, plan: &Plan, job: &Job) {
     let dir = plan
         .out
         .join("calls")
-        .join(folder(&test.name))
+        .join(folder(&job.test.name))
         .join(folder(&job.condition.label()))
         .join(format!("run-{}", job.run));
     match record.save(&dir) {
@@ -278,6 +293,5 @@ async fn one_call(
     }
     result.faults = record.faults.clone();
     result.ended = Some(record.ended.clone());
-    result.transcript = record.transcript;
-    result
+    result.transcript = record.transcript.clone();
 }
