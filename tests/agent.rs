@@ -2,9 +2,12 @@
 //! Whisper), real websockets, every protocol, every fault mode. Each call runs under a timeout,
 //! so a hang fails the test instead of stalling CI.
 
-use std::sync::{Arc, OnceLock};
+mod common;
+
+use std::sync::Arc;
 use std::time::Duration;
 
+use common::whisper;
 use tokio::net::TcpListener;
 use voicesim::agent::{AgentCallLog, AgentConfig, AgentError, Faults, ReferenceAgent};
 use voicesim::audio::{level, Clip, Frame};
@@ -12,18 +15,10 @@ use voicesim::noise::{LoadedNoise, MicTimeline, NoiseProfile};
 use voicesim::record::CallRecord;
 use voicesim::sim::{self, Script, Senses, Utterance};
 use voicesim::speech::wer::normalize;
-use voicesim::speech::{Espeak, Stt, Tts, Voice, Whisper};
+use voicesim::speech::{Espeak, Tts, Voice};
 use voicesim::transport::call::{CallOptions, EndReason};
 use voicesim::transport::turns::Fault;
 use voicesim::transport::Protocol;
-
-/// One Whisper for the whole binary: it loads once and runs one transcription at a time.
-fn whisper() -> Arc<dyn Stt> {
-    static WHISPER: OnceLock<Arc<Whisper>> = OnceLock::new();
-    WHISPER
-        .get_or_init(|| Arc::new(Whisper::load_default().expect("run `make setup` first")))
-        .clone()
-}
 
 fn espeak() -> Arc<dyn Tts> {
     Arc::new(Espeak::new().expect("espeak-ng is installed by `make setup`"))

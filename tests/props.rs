@@ -3,6 +3,8 @@
 //! every wire adapter (both sides) fed random and mutated messages of its protocol. Never a
 //! panic; every call ends, recorded; never a pass that did not happen.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -634,18 +636,6 @@ fn spoken_words() -> &'static Vec<Vec<f32>> {
     })
 }
 
-fn whisper() -> std::sync::Arc<dyn voicesim::speech::Stt> {
-    static WHISPER: std::sync::OnceLock<std::sync::Arc<voicesim::speech::Whisper>> =
-        std::sync::OnceLock::new();
-    WHISPER
-        .get_or_init(|| {
-            std::sync::Arc::new(
-                voicesim::speech::Whisper::load_default().expect("run `make setup` first"),
-            )
-        })
-        .clone()
-}
-
 /// Plays `script` as a Twilio agent, once per accepted call.
 async fn talking_agent(listener: tokio::net::TcpListener, script: Vec<(u32, Says)>) {
     let script: Vec<(u32, AgentStep)> = script
@@ -677,8 +667,7 @@ proptest! {
         seed in any::<u64>(),
     ) {
         use std::sync::Arc;
-        use voicesim::report::{Outcome, ResultsFile};
-        use voicesim::sim::run::{run_suite, Plan, Target};
+        use voicesim::report::Outcome;
         let spoken: Vec<usize> = script
             .iter()
             .filter_map(|(_, s)| if let Says::Word(w) = s { Some(*w) } else { None })
@@ -689,23 +678,14 @@ proptest! {
             spec.steps.push(StepSpec { word: Some(0), max_turns: 1 });
         }
         let yaml = spec.yaml().replace("stop:\n", "stop:\n  max_seconds: 12\n  answer_timeout_seconds: 2\n");
-        let out = tempfile::tempdir().unwrap();
-        let results = runtime().block_on(async {
+        let ran = runtime().block_on(async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let url = format!("ws://{}/", listener.local_addr().unwrap());
             tokio::spawn(talking_agent(listener, script));
-            let suite = Arc::new(Suite::parse(&yaml, "props.yaml", Path::new(".")).unwrap());
-            let results_file = Arc::new(ResultsFile::create(&out.path().join("results.jsonl")).unwrap());
-            let (done, _rx) = tokio::sync::mpsc::unbounded_channel();
-            let target = Target { url, protocol: Protocol::Twilio, rate: 8_000, headers: Vec::new(), fast: false };
-            let plan = Plan { runs: Some(1), parallel: 1, tags: Vec::new(), seed, out: out.path().to_path_buf() };
-            let senses = voicesim::sim::Senses {
-                tts: Arc::new(voicesim::speech::Espeak::new().unwrap()),
-                voice: voicesim::speech::Voice::default(),
-                stt: whisper(),
-            };
-            run_suite(suite, target, plan, senses, None, results_file, done).await
+            let senses = (common::espeak() as Arc<dyn voicesim::speech::Tts>, common::whisper());
+            common::run_at(&yaml, url, Protocol::Twilio, 1, seed, senses, None).await
         });
+        let results = &ran.results;
         prop_assert_eq!(results.len(), 1);
         let r = &results[0];
         prop_assert!(r.panic.is_none(), "{}", r.why());
@@ -722,7 +702,6 @@ proptest! {
         if r.outcome == Outcome::Passed {
             prop_assert!(r.steps.iter().all(|s| s.verdict == Verdict::Met));
         }
-        let lines = std::fs::read_to_string(out.path().join("results.jsonl")).unwrap();
-        prop_assert_eq!(lines.lines().count(), 1);
+        prop_assert_eq!(ran.lines.len(), 1);
     }
 }

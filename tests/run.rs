@@ -2,29 +2,20 @@
 //! faulted agents, "not judged" never passing, and the LLM caller and judge against a local
 //! server that speaks OpenAI's chat-completions wire format.
 
-use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::whisper;
 
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use voicesim::agent::{AgentConfig, Faults, ReferenceAgent};
 use voicesim::judge::Verdict;
 use voicesim::llm::{ChatClient, LlmConfig};
-use voicesim::report::{Outcome, ResultsFile, RunResult};
-use voicesim::sim::run::{run_suite, Plan, Target};
-use voicesim::sim::Senses;
-use voicesim::speech::{Espeak, Stt, Voice, Whisper};
-use voicesim::suite::Suite;
+use voicesim::report::{Outcome, RunResult};
 use voicesim::transport::turns::Fault;
 use voicesim::transport::Protocol;
-
-fn whisper() -> Arc<dyn Stt> {
-    static WHISPER: OnceLock<Arc<Whisper>> = OnceLock::new();
-    WHISPER
-        .get_or_init(|| Arc::new(Whisper::load_default().expect("run `make setup` first")))
-        .clone()
-}
 
 /// Runs `yaml` against a reference agent with `faults` over Twilio; returns the results and
 /// the lines of results.jsonl.
@@ -44,48 +35,19 @@ async fn run_over(
     faults: Faults,
     llm: Option<Arc<ChatClient>>,
 ) -> (Vec<RunResult>, Vec<Value>, Vec<Value>) {
-    let suite = Arc::new(Suite::parse(yaml, "test.yaml", Path::new(".")).unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/", listener.local_addr().unwrap());
     let mut config = AgentConfig::new(protocol);
     config.faults = faults;
-    let espeak = Arc::new(Espeak::new().unwrap());
+    let espeak = common::espeak();
     let agent = Arc::new(ReferenceAgent::new(config, espeak.clone(), whisper()));
     let (logs, _keep) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(agent.serve(listener, logs));
-    let out = tempfile::tempdir().unwrap();
-    let results_file = Arc::new(ResultsFile::create(&out.path().join("results.jsonl")).unwrap());
-    let (done, _done_rx) = tokio::sync::mpsc::unbounded_channel();
-    let target = Target {
-        url,
-        protocol,
-        rate: 8_000,
-        headers: Vec::new(),
-        fast: false,
-    };
-    let plan = Plan {
-        runs: None,
-        parallel: 2,
-        tags: Vec::new(),
-        seed: 1,
-        out: out.path().to_path_buf(),
-    };
-    let senses = Senses {
-        tts: espeak,
-        voice: Voice::default(),
-        stt: whisper(),
-    };
-    let results = tokio::time::timeout(
-        Duration::from_secs(300),
-        run_suite(suite, target, plan, senses, llm, results_file, done),
-    )
-    .await
-    .expect("the run hung");
-    let lines = std::fs::read_to_string(out.path().join("results.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let common::Ran {
+        results,
+        lines,
+        out: _out,
+    } = common::run_at(yaml, url, protocol, 2, 1, (espeak, whisper()), llm).await;
     let calls = results
         .iter()
         .map(|r| {

@@ -2,32 +2,21 @@
 //! at any moment, and a panic inside one call. Every call ends with a result in
 //! results.jsonl; the other calls go on.
 
-use std::path::Path;
-use std::sync::{Arc, OnceLock};
+mod common;
+
+use std::sync::Arc;
 use std::time::Duration;
+
+use common::{espeak, whisper};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 use voicesim::audio::Encoding;
-use voicesim::report::{Outcome, ResultsFile, RunResult};
-use voicesim::sim::run::{run_suite, Plan, Target};
-use voicesim::sim::Senses;
-use voicesim::speech::{Espeak, Stt, Tts, Voice, Whisper};
-use voicesim::suite::Suite;
+use voicesim::report::{Outcome, RunResult};
+use voicesim::speech::{Stt, Tts, Voice};
 use voicesim::transport::Protocol;
-
-fn whisper() -> Arc<dyn Stt> {
-    static WHISPER: OnceLock<Arc<Whisper>> = OnceLock::new();
-    WHISPER
-        .get_or_init(|| Arc::new(Whisper::load_default().expect("run `make setup` first")))
-        .clone()
-}
-
-fn espeak() -> Arc<Espeak> {
-    Arc::new(Espeak::new().expect("espeak-ng is installed by `make setup`"))
-}
 
 /// A Twilio agent on loopback that says `line` (mu-law, 8 kHz) every `every` frames of the
 /// caller's stream (20 ms each) for the whole call, whatever the caller does.
@@ -105,8 +94,7 @@ impl Stt for Busy {
     }
 }
 
-/// Runs `yaml` against the agent at `url` with these senses; returns the results, the lines
-/// of results.jsonl and the run's folder (deleted when dropped).
+/// Runs `yaml` over Twilio against the agent at `url` with this voice and these ears.
 async fn run(
     yaml: &str,
     url: String,
@@ -114,41 +102,8 @@ async fn run(
     tts: Arc<dyn Tts>,
     stt: Arc<dyn Stt>,
 ) -> (Vec<RunResult>, Vec<Value>, tempfile::TempDir) {
-    let suite = Arc::new(Suite::parse(yaml, "test.yaml", Path::new(".")).unwrap());
-    let out = tempfile::tempdir().unwrap();
-    let results_file = Arc::new(ResultsFile::create(&out.path().join("results.jsonl")).unwrap());
-    let (done, _done_rx) = tokio::sync::mpsc::unbounded_channel();
-    let target = Target {
-        url,
-        protocol: Protocol::Twilio,
-        rate: 8_000,
-        headers: Vec::new(),
-        fast: false,
-    };
-    let plan = Plan {
-        runs: None,
-        parallel,
-        tags: Vec::new(),
-        seed: 7,
-        out: out.path().to_path_buf(),
-    };
-    let senses = Senses {
-        tts,
-        voice: Voice::default(),
-        stt,
-    };
-    let results = tokio::time::timeout(
-        Duration::from_secs(300),
-        run_suite(suite, target, plan, senses, None, results_file, done),
-    )
-    .await
-    .expect("the run hung");
-    let lines = std::fs::read_to_string(out.path().join("results.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    (results, lines, out)
+    let ran = common::run_at(yaml, url, Protocol::Twilio, parallel, 7, (tts, stt), None).await;
+    (ran.results, ran.lines, ran.out)
 }
 
 /// Two scripted steps, each met by any words from the agent.

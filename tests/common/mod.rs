@@ -1,0 +1,91 @@
+//! What several integration tests share: the speech engines and a run of a suite against an
+//! agent on loopback. Each test crate uses part of it.
+#![allow(
+    dead_code,
+    reason = "each test crate uses what it needs of this module"
+)]
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use serde_json::Value;
+use voicesim::llm::ChatClient;
+use voicesim::report::{ResultsFile, RunResult};
+use voicesim::sim::run::{run_suite, Plan, Target};
+use voicesim::sim::Senses;
+use voicesim::speech::{Espeak, Stt, Tts, Voice, Whisper};
+use voicesim::suite::Suite;
+use voicesim::transport::Protocol;
+
+/// One Whisper for the whole test binary: it loads once and runs one transcription at a time.
+pub fn whisper() -> Arc<dyn Stt> {
+    static WHISPER: OnceLock<Arc<Whisper>> = OnceLock::new();
+    WHISPER
+        .get_or_init(|| Arc::new(Whisper::load_default().expect("run `make setup` first")))
+        .clone()
+}
+
+pub fn espeak() -> Arc<Espeak> {
+    Arc::new(Espeak::new().expect("espeak-ng is installed by `make setup`"))
+}
+
+/// A finished run: its results, the lines of its results.jsonl, and its folder (deleted when
+/// dropped).
+pub struct Ran {
+    pub results: Vec<RunResult>,
+    pub lines: Vec<Value>,
+    pub out: tempfile::TempDir,
+}
+
+/// Runs `yaml` (8 kHz where the protocol lets it choose) against the agent at `url`, paced,
+/// `parallel` calls at a time, with the given voice and ears; fails if it takes 5 minutes.
+pub async fn run_at(
+    yaml: &str,
+    url: String,
+    protocol: Protocol,
+    parallel: usize,
+    seed: u64,
+    (tts, stt): (Arc<dyn Tts>, Arc<dyn Stt>),
+    llm: Option<Arc<ChatClient>>,
+) -> Ran {
+    let suite = Arc::new(Suite::parse(yaml, "test.yaml", Path::new(".")).unwrap());
+    let out = tempfile::tempdir().unwrap();
+    let results_file = Arc::new(ResultsFile::create(&out.path().join("results.jsonl")).unwrap());
+    let (done, _done_rx) = tokio::sync::mpsc::unbounded_channel();
+    let target = Target {
+        url,
+        protocol,
+        rate: 8_000,
+        headers: Vec::new(),
+        fast: false,
+    };
+    let plan = Plan {
+        runs: None,
+        parallel,
+        tags: Vec::new(),
+        seed,
+        out: out.path().to_path_buf(),
+    };
+    let senses = Senses {
+        tts,
+        voice: Voice::default(),
+        stt,
+    };
+    let results = tokio::time::timeout(
+        Duration::from_secs(300),
+        run_suite(suite, target, plan, senses, llm, results_file, done),
+    )
+    .await
+    .expect("the run hung");
+    let lines = std::fs::read_to_string(out.path().join("results.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    Ran {
+        results,
+        lines,
+        out,
+    }
+}
