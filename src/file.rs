@@ -8,6 +8,8 @@ use std::path::Path;
 pub const TEXT_LIMIT: u64 = 8 << 20;
 /// Recordings: an hour of 48 kHz stereo float WAV is ~1.4 GB; speech fixtures are far smaller.
 pub const AUDIO_LIMIT: u64 = 1 << 30;
+/// A run's `results.jsonl`: about 5 KB a call.
+pub const RESULTS_LIMIT: u64 = 1 << 30;
 
 /// The whole file, if it is a regular file of at most `limit` bytes.
 pub fn read(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {

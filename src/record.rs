@@ -4,13 +4,14 @@
 
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::audio::Envelope;
 use crate::transport::call::{self, CallEvent, EndReason};
 use crate::transport::turns::{Fault, Turn};
 
 /// Who spoke a line of the transcript.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Speaker {
     Caller,
@@ -19,11 +20,21 @@ pub enum Speaker {
 
 /// A line of the call's transcript: for the caller, what it said; for the agent, what the
 /// caller's STT heard.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Line {
     pub speaker: Speaker,
     pub text: String,
     pub at_ms: f64,
+}
+
+/// The file in a call's folder that holds its [`Waveform`].
+pub const WAVEFORM: &str = "envelope.json";
+
+/// Both channels of a call, small enough to draw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Waveform {
+    pub caller: Envelope,
+    pub agent: Envelope,
 }
 
 /// A finished call.
@@ -51,7 +62,8 @@ impl CallRecord {
             .join(" ")
     }
 
-    /// `call.wav` (caller left, agent right), `events.jsonl` and `call.json` in `dir`.
+    /// `call.wav` (caller left, agent right), `events.jsonl`, `call.json` and `envelope.json`
+    /// (what a report draws the waveform from) in `dir`.
     pub fn save(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         self.outcome
@@ -59,6 +71,12 @@ impl CallRecord {
             .map_err(std::io::Error::other)?;
         call::write_event_log(dir.join("events.jsonl"), &self.events)?;
         let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(dir.join("call.json"), json)
+        std::fs::write(dir.join("call.json"), json)?;
+        let envelope = Waveform {
+            caller: Envelope::of(&self.outcome.caller),
+            agent: Envelope::of(&self.outcome.agent),
+        };
+        let json = serde_json::to_vec(&envelope).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join(WAVEFORM), json)
     }
 }

@@ -4,6 +4,7 @@
 mod clip;
 mod codec;
 mod decode;
+mod envelope;
 mod frame;
 pub mod level;
 mod resample;
@@ -11,6 +12,7 @@ mod wav;
 
 pub use clip::Clip;
 pub use codec::{quantize_i16, Encoding};
+pub use envelope::Envelope;
 pub use frame::{Frame, FRAME_MS};
 pub use resample::{Resampler, RATES, SUPPORTED_RATES};
 pub use wav::{wav_bytes, write_wav};

@@ -7,10 +7,13 @@ use std::sync::Arc;
 
 use clap::Args;
 
+use super::run::Output;
 use super::{CliError, Exit};
 use crate::agent::{AgentCallLog, AgentConfig, ReferenceAgent};
 use crate::record::Speaker;
-use crate::report::{Row, RunResult};
+use crate::report::folder::{self, Reuse, RunPlan};
+use crate::report::html::HtmlOptions;
+use crate::report::{self, Row, RunResult};
 use crate::sim::run::{Plan, Target};
 use crate::sim::Senses;
 use crate::speech::wer::wer;
@@ -124,13 +127,36 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
         tags: Vec::new(),
         seed: args.seed,
         out: args.out.clone(),
+        done: Default::default(),
     };
     let senses = Senses {
         tts: voice,
         voice: Voice::default(),
         stt,
     };
-    let (results, exit) = super::run::execute(suite, target, plan, senses, None)?;
+    let output = Output {
+        plan: RunPlan {
+            voicesim: env!("CARGO_PKG_VERSION").into(),
+            suite: suite.name.clone(),
+            suite_sha256: super::run::sha256(format!("{SUITE}\n{}", args.noise).as_bytes()),
+            agent: "the reference agent, in process".into(),
+            protocol: Protocol::Twilio.name().into(),
+            seed: args.seed,
+            runs: Some(1),
+            tags: Vec::new(),
+            tts: voice_name.to_lowercase(),
+            stt: "whisper".into(),
+            fast: false,
+            calls,
+        },
+        // The demo's folder is the demo's own: each demo replaces the last.
+        reuse: Reuse::Overwrite,
+        baseline: None,
+        thresholds: Default::default(),
+        html: HtmlOptions::default(),
+    };
+    let out = args.out.clone();
+    let (mut results, exit) = super::run::execute(suite, target, plan, senses, None, output)?;
     let mut heard: HashMap<String, AgentCallLog> = HashMap::new();
     while let Ok(Ok(log)) = logs_rx.try_recv() {
         if let Some(id) = log.parameters.get("voicesim_call") {
@@ -138,14 +164,37 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
         }
     }
     drop(agent_runtime);
+    // Twilio has no place for what the agent heard, but this agent is in process: each call's
+    // hearing WER goes into its result, and so into the report's sweep.
+    for r in &mut results {
+        if let Some(log) = heard.get(&r.call_id) {
+            let said: Vec<&str> = r
+                .transcript
+                .iter()
+                .filter(|l| l.speaker == Speaker::Caller)
+                .map(|l| l.text.as_str())
+                .collect();
+            let understood: Vec<&str> = log.turns.iter().map(|t| t.heard.as_str()).collect();
+            if !said.is_empty() {
+                r.metrics.wer = Some(wer(&said.join(" "), &understood.join(" ")));
+            }
+        }
+    }
+    let report_path = out.join(folder::REPORT);
+    rewrite_results(&out.join(folder::RESULTS), &results)
+        .and_then(|()| {
+            report::html::write(&results, &out, &report_path, None, &HtmlOptions::default())
+        })
+        .map_err(|e| CliError::bad_input(format!("{}: cannot write: {e}", out.display())))?;
     println!(
         "\nas the {} noise gets louder (the agent's hearing: WER of what its Whisper heard against what the caller said):\n{}",
         args.noise,
         sweep_table(&results, &heard)
     );
     println!(
-        "listen: {}/calls/<test>/<condition>/run-1/call.wav (caller left, agent right)",
-        args.out.display()
+        "listen: {}/calls/<test>/<condition>/run-1/call.wav (caller left, agent right)\nopen the report: {}",
+        args.out.display(),
+        report_path.display()
     );
     // Failing in noise is the demo's point; a bug in voicesim is not.
     Ok(if exit == Exit::Internal {
@@ -153,6 +202,18 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
     } else {
         Exit::Ok
     })
+}
+
+/// Replaces `results.jsonl` whole (write, then rename): the demo adds what only it knows.
+fn rewrite_results(path: &Path, results: &[RunResult]) -> std::io::Result<()> {
+    let mut text = Vec::new();
+    for r in results {
+        serde_json::to_writer(&mut text, r)?;
+        text.push(b'\n');
+    }
+    let tmp = path.with_extension("jsonl.tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(tmp, path)
 }
 
 /// Per condition: calls passed, steps met, how well the agent heard the caller (WER of what

@@ -3,6 +3,7 @@
 mod call;
 mod demo;
 mod noise;
+mod results;
 mod run;
 mod speech;
 
@@ -34,6 +35,14 @@ enum Command {
     Run(run::RunArgs),
     /// Check a suite file without calling anyone.
     Validate(run::ValidateArgs),
+    /// Compare two runs: pass rates with a test of chance, latency and hearing deltas, new
+    /// failures and fixes; exits 1 when the new run regressed beyond the thresholds.
+    Diff(results::DiffArgs),
+    /// Rebuild a run's report from its results.
+    #[command(subcommand)]
+    Report(results::ReportCommand),
+    /// One row per call, step and expectation, as CSV or JSON.
+    Export(results::ExportArgs),
     /// Mix, list and inspect noise profiles.
     #[command(subcommand)]
     Noise(noise::NoiseCommand),
@@ -118,6 +127,9 @@ pub fn main() -> ExitCode {
         Command::Noise(cmd) => noise::run(cmd),
         Command::Run(args) => run::run(args),
         Command::Validate(args) => run::validate(args),
+        Command::Diff(args) => results::diff(args),
+        Command::Report(cmd) => results::report(cmd),
+        Command::Export(args) => results::export(args),
         Command::Tts(args) => speech::tts(args),
         Command::Stt(args) => speech::stt(args),
     })

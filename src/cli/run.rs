@@ -8,7 +8,10 @@ use clap::Args;
 
 use super::{CliError, Exit};
 use crate::llm::{ChatClient, LlmConfig};
-use crate::report::{self, Outcome, ResultsFile, RunResult};
+use crate::report::diff::{self, Diff, Thresholds};
+use crate::report::folder::{self, ResultsFile, Reuse, RunPlan};
+use crate::report::html::HtmlOptions;
+use crate::report::{self, Outcome, RunResult};
 use crate::sim::run::{self, Plan, Target};
 use crate::sim::Senses;
 use crate::speech::{SttEngine, TtsEngine, Voice};
@@ -52,6 +55,54 @@ pub struct RunArgs {
     /// The caller's ears.
     #[arg(long, value_enum, default_value_t)]
     stt: SttEngine,
+    /// Finish the earlier run in --out: calls already in its results.jsonl are kept and not
+    /// made again; the suite and options must be the ones it started with.
+    #[arg(long, conflicts_with = "overwrite")]
+    resume: bool,
+    /// Replace the earlier run in --out (its results, reports and calls/).
+    #[arg(long)]
+    overwrite: bool,
+    /// Compare with an earlier run (its folder or results.jsonl): the exit code then says
+    /// whether this run regressed against it, and the report shows the deltas.
+    #[arg(long, value_name = "RESULTS")]
+    baseline: Option<PathBuf>,
+    #[command(flatten)]
+    gate: GateArgs,
+    /// Put the recordings inside report.html (Ogg Opus) instead of linking calls/.
+    #[arg(long)]
+    embed_audio: bool,
+}
+
+/// When a comparison with a baseline fails.
+#[derive(Args, Clone, Copy)]
+pub struct GateArgs {
+    /// Percentage points a test's pass rate may drop under a condition; only drops that are
+    /// more than chance (Fisher's exact test, p < 0.05) count.
+    #[arg(long, default_value_t = 0.0, value_name = "POINTS")]
+    max_pass_drop: f64,
+    /// Milliseconds a test's median response latency may grow under a condition.
+    #[arg(long, default_value_t = 250.0, value_name = "MS")]
+    max_latency_increase_ms: f64,
+}
+
+impl GateArgs {
+    pub fn thresholds(self) -> Thresholds {
+        Thresholds {
+            max_pass_drop: self.max_pass_drop,
+            max_latency_increase_ms: self.max_latency_increase_ms,
+            ..Thresholds::default()
+        }
+    }
+}
+
+/// How a run treats its folder and what it reports besides the summary.
+pub struct Output {
+    pub plan: RunPlan,
+    pub reuse: Reuse,
+    /// The baseline's results and where they came from.
+    pub baseline: Option<(PathBuf, Vec<RunResult>)>,
+    pub thresholds: Thresholds,
+    pub html: HtmlOptions,
 }
 
 #[derive(Args)]
@@ -134,6 +185,39 @@ pub fn run(args: RunArgs) -> Result<Exit, CliError> {
         tags: args.tags.clone(),
         seed: args.seed,
         out: args.out.clone(),
+        done: Default::default(),
+    };
+    let suite_bytes = crate::file::read(&args.suite, crate::file::TEXT_LIMIT)
+        .map_err(|e| CliError::bad_input(format!("{}: {e}", args.suite.display())))?;
+    let output = Output {
+        plan: RunPlan {
+            voicesim: env!("CARGO_PKG_VERSION").into(),
+            suite: suite.name.clone(),
+            suite_sha256: sha256(&suite_bytes),
+            agent: folder::redact_url(&target.url),
+            protocol: target.protocol.name().into(),
+            seed: args.seed,
+            runs: args.runs,
+            tags: args.tags.clone(),
+            tts: format!("{:?}", args.tts).to_lowercase(),
+            stt: format!("{:?}", args.stt).to_lowercase(),
+            fast: args.fast,
+            calls: run::count(&suite, &args.tags, args.runs),
+        },
+        reuse: match (args.resume, args.overwrite) {
+            (true, _) => Reuse::Resume,
+            (_, true) => Reuse::Overwrite,
+            _ => Reuse::Refuse,
+        },
+        baseline: args
+            .baseline
+            .as_deref()
+            .map(|b| super::results::load(b).map(|r| (b.to_path_buf(), r)))
+            .transpose()?,
+        thresholds: args.gate.thresholds(),
+        html: HtmlOptions {
+            embed_audio: args.embed_audio,
+        },
     };
     let llm = llm_from_env()?;
     check_speakable(&suite, llm.is_some())?;
@@ -142,9 +226,84 @@ pub fn run(args: RunArgs) -> Result<Exit, CliError> {
         voice: Voice::default(),
         stt: args.stt.open()?.into(),
     };
-    let (results, exit) = execute(suite, target, plan, senses, llm)?;
-    let _ = results;
+    let (_, exit) = execute(suite, target, plan, senses, llm, output)?;
     Ok(exit)
+}
+
+/// Hex sha256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Makes `out` ready for a run: refuses, replaces or resumes an earlier run there. Returns the
+/// results already finished (resume) or none.
+fn prepare(out: &Path, output: &Output) -> Result<Vec<RunResult>, CliError> {
+    let cannot = |e: std::io::Error| CliError::bad_input(format!("{}: {e}", out.display()));
+    std::fs::create_dir_all(out).map_err(cannot)?;
+    let plan_path = out.join(folder::PLAN);
+    let results_path = out.join(folder::RESULTS);
+    let mut previous = Vec::new();
+    if folder::holds_a_run(out) {
+        match output.reuse {
+            Reuse::Refuse => {
+                let finished = folder::read(&results_path).map_or(0, |r| r.results.len());
+                return Err(CliError::bad_input(format!(
+                    "{}: holds an earlier run ({finished} finished calls); pass --resume to \
+                     finish it, --overwrite to replace it, or choose another --out",
+                    out.display()
+                )));
+            }
+            Reuse::Overwrite => folder::clear(out).map_err(cannot)?,
+            Reuse::Resume => {
+                let started: folder::PlanFile =
+                    crate::file::read(&plan_path, crate::file::TEXT_LIMIT)
+                        .ok()
+                        .and_then(|b| serde_json::from_slice(&b).ok())
+                        .ok_or_else(|| {
+                            CliError::bad_input(format!(
+                                "{}: missing or unreadable, so the run there cannot be resumed; \
+                             pass --overwrite to start it again",
+                                plan_path.display()
+                            ))
+                        })?;
+                let changed = output.plan.differences(&started.plan);
+                if !changed.is_empty() {
+                    return Err(CliError::bad_input(format!(
+                        "{}: the run there was started with another plan ({}); resume it with \
+                         the same suite and options, or pass --overwrite",
+                        out.display(),
+                        changed.join("; ")
+                    )));
+                }
+                if results_path.exists() {
+                    let stored = folder::read(&results_path)
+                        .map_err(|e| CliError::bad_input(e.to_string()))?;
+                    if stored.torn > 0 {
+                        eprintln!(
+                            "note: {}: the last line was cut off by a crash ({} bytes); that call \
+                             is made again",
+                            results_path.display(),
+                            stored.torn
+                        );
+                    }
+                    previous = stored.results;
+                }
+                return Ok(previous);
+            }
+        }
+    }
+    let file = folder::PlanFile {
+        plan: output.plan.clone(),
+        started_at: folder::now(),
+    };
+    let json = serde_json::to_vec_pretty(&file).map_err(|e| CliError::bad_input(e.to_string()))?;
+    std::fs::write(&plan_path, json).map_err(cannot)?;
+    previous.clear();
+    Ok(previous)
 }
 
 /// `${NAME}` in a header value reads the environment, so secrets stay out of suite files.
@@ -174,6 +333,7 @@ pub fn execute(
     plan: Plan,
     senses: Senses,
     llm: Option<Arc<ChatClient>>,
+    output: Output,
 ) -> Result<(Vec<RunResult>, Exit), CliError> {
     let total = run::count(&suite, &plan.tags, plan.runs);
     if total == 0 {
@@ -188,12 +348,22 @@ pub fn execute(
                 .join(", ")
         )));
     }
-    std::fs::create_dir_all(&plan.out)
-        .map_err(|e| CliError::bad_input(format!("{}: cannot create: {e}", plan.out.display())))?;
-    let results_path = plan.out.join("results.jsonl");
-    // A run starts a fresh file: results of an older run would mix with this one.
-    let _ = std::fs::remove_file(&results_path);
-    let results_file = Arc::new(ResultsFile::create(&results_path).map_err(|e| {
+    let previous = prepare(&plan.out, &output)?;
+    let mut plan = plan;
+    plan.done = previous
+        .iter()
+        .map(|r| (r.test.clone(), r.condition.label(), r.run))
+        .collect();
+    let total = total.saturating_sub(previous.len());
+    if !previous.is_empty() {
+        eprintln!(
+            "resuming {}: {} calls already finished, {total} to make",
+            plan.out.display(),
+            previous.len()
+        );
+    }
+    let results_path = plan.out.join(folder::RESULTS);
+    let results_file = Arc::new(ResultsFile::append_to(&results_path).map_err(|e| {
         CliError::bad_input(format!("{}: cannot write: {e}", results_path.display()))
     })?);
     let suite = Arc::new(suite);
@@ -253,11 +423,25 @@ pub fn execute(
             .unwrap_or(usize::MAX);
         (test, condition, r.run)
     };
-    let mut ordered = results;
+    let mut ordered = previous;
+    ordered.extend(results);
     ordered.sort_by_cached_key(place);
-    let junit_path = out.join("junit.xml");
+    let junit_path = out.join(folder::JUNIT);
     std::fs::write(&junit_path, report::junit(&suite.name, &ordered))
         .map_err(|e| CliError::bad_input(format!("{}: cannot write: {e}", junit_path.display())))?;
+    let compared: Option<Diff> = output
+        .baseline
+        .as_ref()
+        .map(|(_, base)| diff::diff(base, &ordered, output.thresholds));
+    let report_path = out.join(folder::REPORT);
+    report::html::write(
+        &ordered,
+        &out,
+        &report_path,
+        compared.as_ref(),
+        &output.html,
+    )
+    .map_err(|e| CliError::bad_input(format!("{}: cannot write: {e}", report_path.display())))?;
 
     println!("\n{}", report::summary(&ordered));
     for r in ordered.iter().filter(|r| r.outcome != Outcome::Passed) {
@@ -275,16 +459,27 @@ pub fn execute(
         .filter(|r| r.outcome == Outcome::Passed)
         .count();
     println!(
-        "\n{passed}/{} calls passed; results: {}, {}, calls in {}",
+        "\n{passed}/{} calls passed; results: {}, {}, calls in {}\nreport: {}",
         ordered.len(),
-        out.join("results.jsonl").display(),
+        out.join(folder::RESULTS).display(),
         junit_path.display(),
-        out.join("calls").display()
+        out.join(folder::CALLS).display(),
+        report_path.display()
     );
+    if let (Some(d), Some((base, _))) = (&compared, &output.baseline) {
+        println!("\ncompared with {}:\n{}", base.display(), diff::text(d));
+    }
     let exit = if ordered.iter().any(|r| r.panic.is_some()) {
         Exit::Internal
     } else if ordered.iter().any(|r| r.outcome == Outcome::Error) {
         Exit::Unreachable
+    } else if let Some(d) = &compared {
+        // With a baseline the question is whether this run is worse than it.
+        if d.regressed() {
+            Exit::Failed
+        } else {
+            Exit::Ok
+        }
     } else if passed < ordered.len() {
         Exit::Failed
     } else {

@@ -2,7 +2,7 @@
 //! justification. Rules decide offline and deterministically; an LLM judge decides what only
 //! words describe. With neither, the verdict is "not judged" — never a silent pass.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::llm::{ChatClient, LlmError, Message};
@@ -11,7 +11,7 @@ use crate::speech::wer::normalize;
 use crate::suite::{Metric, Rule};
 use crate::transport::call::CallEventKind;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Met,
@@ -20,7 +20,7 @@ pub enum Verdict {
     NotJudged,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Judgement {
     pub verdict: Verdict,
     pub justification: String,
@@ -40,7 +40,8 @@ impl Judgement {
 }
 
 /// The numbers of one call that thresholds can be put on.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Metrics {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_p50_ms: Option<f64>,
@@ -107,7 +108,7 @@ impl Metrics {
 }
 
 /// How one step went.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepResult {
     pub goal: String,
     pub verdict: Verdict,

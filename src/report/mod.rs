@@ -2,11 +2,18 @@
 //! appended as each call ends, so a crash or Ctrl-C keeps every finished call), the console
 //! summary, and JUnit XML for CI.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+pub mod diff;
+pub mod export;
+pub mod folder;
+pub mod html;
+mod opus;
+mod stats;
+
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+
+pub use folder::{ResultsFile, RunPlan};
 
 use crate::guard::Panic;
 use crate::judge::{Judgement, Metrics, StepResult, Verdict};
@@ -29,15 +36,27 @@ pub enum Outcome {
     Error,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExpectationResult {
     pub name: String,
     #[serde(flatten)]
     pub judgement: Judgement,
 }
 
+/// Where a call's result comes from: enough to head a report made from results alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Origin {
+    pub voicesim: String,
+    /// The agent's URL, credentials and query values removed.
+    pub agent: String,
+    pub protocol: String,
+    /// The run's seed (each call's own seed is made from it and the call's identity).
+    pub seed: u64,
+}
+
 /// One finished call: a line of `results.jsonl`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResult {
     pub suite: String,
     pub test: String,
@@ -48,6 +67,11 @@ pub struct RunResult {
     pub seed: u64,
     /// Sent to the agent as the `voicesim_call` session parameter, to find the call in its logs.
     pub call_id: String,
+    #[serde(default)]
+    pub origin: Origin,
+    /// When the call started, RFC 3339 UTC.
+    #[serde(default)]
+    pub started_at: String,
     pub outcome: Outcome,
     pub steps: Vec<StepResult>,
     pub expectations: Vec<ExpectationResult>,
@@ -81,6 +105,8 @@ impl RunResult {
             run,
             seed,
             call_id: format!("{seed:016x}"),
+            origin: Origin::default(),
+            started_at: folder::now(),
             outcome: Outcome::Error,
             steps: Vec::new(),
             expectations: Vec::new(),
@@ -151,37 +177,6 @@ impl RunResult {
             }
         }
         reasons.join("; ")
-    }
-}
-
-/// Appends results to `results.jsonl`, one flushed line per call, from any task.
-pub struct ResultsFile {
-    path: PathBuf,
-    file: Mutex<std::fs::File>,
-}
-
-impl ResultsFile {
-    pub fn create(path: &Path) -> std::io::Result<Self> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
-        Ok(ResultsFile {
-            path: path.to_path_buf(),
-            file: Mutex::new(file),
-        })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn append(&self, result: &RunResult) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(result).map_err(std::io::Error::other)?;
-        line.push(b'\n');
-        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        file.write_all(&line)?;
-        file.sync_data()
     }
 }
 

@@ -1,7 +1,7 @@
 //! A whole run: every selected test × noise condition × run, as real calls, a few at a time.
 //! Each result is judged and appended to `results.jsonl` the moment its call ends.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +15,8 @@ use crate::judge::{self, Judgement, Metrics};
 use crate::llm::ChatClient;
 use crate::noise::{LoadedNoise, MicTimeline, NoiseProfile};
 use crate::record::CallRecord;
-use crate::report::{ExpectationResult, Outcome, ResultsFile, RunResult};
+use crate::report::folder::{self, ResultsFile};
+use crate::report::{ExpectationResult, Origin, Outcome, RunResult};
 use crate::suite::{Condition, Suite, TestCase};
 use crate::transport::call::CallOptions;
 use crate::transport::Protocol;
@@ -41,6 +42,8 @@ pub struct Plan {
     pub seed: u64,
     /// Per-call folders go in `out/calls/`.
     pub out: PathBuf,
+    /// Calls already made (test, condition label, run): a resumed run skips them.
+    pub done: HashSet<(String, String, u32)>,
 }
 
 /// One call to make.
@@ -90,19 +93,6 @@ fn mix(seed: u64, parts: &[&str]) -> u64 {
     h
 }
 
-/// A name safe as a folder name.
-fn folder(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 /// Runs the plan; each result goes to `results` and `done` as its call ends.
 pub async fn run_suite(
     suite: Arc<Suite>,
@@ -114,10 +104,21 @@ pub async fn run_suite(
     done: mpsc::UnboundedSender<RunResult>,
 ) -> Vec<RunResult> {
     let parallel = plan.parallel.max(1);
+    let origin = Origin {
+        voicesim: env!("CARGO_PKG_VERSION").into(),
+        agent: folder::redact_url(&target.url),
+        protocol: target.protocol.name().into(),
+        seed: plan.seed,
+    };
     let calls = jobs(&suite, &plan.tags, plan.runs, plan.seed)
         .into_iter()
+        .filter(|job| {
+            !plan
+                .done
+                .contains(&(job.test.name.clone(), job.condition.label(), job.run))
+        })
         .map(|job| {
-            let (suite, target, plan, senses, llm, results, done) = (
+            let (suite, target, plan, senses, llm, results, done, origin) = (
                 suite.clone(),
                 target.clone(),
                 plan.clone(),
@@ -125,13 +126,20 @@ pub async fn run_suite(
                 llm.clone(),
                 results.clone(),
                 done.clone(),
+                origin.clone(),
             );
             async move {
-                let call = one_call(&suite, &job, &target, &plan, &senses, llm);
+                let blank = || {
+                    let mut r =
+                        RunResult::new(&suite.name, &job.test, &job.condition, job.run, job.seed);
+                    r.origin = origin.clone();
+                    r
+                };
+                let call = one_call(blank(), &suite, &job, &target, &plan, &senses, llm);
                 // The last guard: a bug inside one call is that call's error, not the run's end.
                 let mut result = match guard::catch_async(call).await {
                     Ok(result) => result,
-                    Err(panic) => blank(&suite, &job).crashed(panic),
+                    Err(panic) => blank().crashed(panic),
                 };
                 result.decide();
                 if let Err(e) = results.append(&result) {
@@ -150,12 +158,8 @@ pub async fn run_suite(
         .await
 }
 
-/// The result of a call before it is made.
-fn blank(suite: &Suite, job: &Job) -> RunResult {
-    RunResult::new(&suite.name, &job.test, &job.condition, job.run, job.seed)
-}
-
 async fn one_call(
+    mut result: RunResult,
     suite: &Suite,
     job: &Job,
     target: &Target,
@@ -164,7 +168,6 @@ async fn one_call(
     llm: Option<Arc<ChatClient>>,
 ) -> RunResult {
     let test = &job.test;
-    let mut result = blank(suite, job);
     let call_id = result.call_id.clone();
     let persona = test
         .persona
@@ -276,12 +279,11 @@ async fn one_call(
 
 /// Saves the call's recording in its folder and puts what the record says into the result.
 fn keep(record: &CallRecord, result: &mut RunResult, plan: &Plan, job: &Job) {
-    let dir = plan
-        .out
-        .join("calls")
-        .join(folder(&job.test.name))
-        .join(folder(&job.condition.label()))
-        .join(format!("run-{}", job.run));
+    let dir = plan.out.join(folder::call_dir(
+        &job.test.name,
+        &job.condition.label(),
+        job.run,
+    ));
     match record.save(&dir) {
         Ok(()) => result.recording = Some(dir),
         Err(e) => {

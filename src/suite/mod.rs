@@ -168,7 +168,7 @@ impl TryFrom<f64> for Snr {
 }
 
 /// One noise setting a test runs under.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Condition {
     pub profile: String,
     /// The background's SNR; `None` keeps the profile's own (or there is no noise).

@@ -35,6 +35,15 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// The name on the command line and in suites.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Twilio => "twilio",
+            Protocol::RawPcm => "raw-pcm",
+            Protocol::OpenaiRealtime => "openai-realtime",
+        }
+    }
+
     /// The client side. `seed` fixes Twilio's ids; `parameters` reach the agent where the
     /// protocol carries them (Twilio `customParameters`); `rate` applies to raw PCM.
     pub fn adapter(

@@ -1,7 +1,7 @@
 //! Per-turn measurements of a call, read off its event log: how long the agent took to answer,
 //! how long it talked, and whether it stopped when the caller barged in.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::call::{CallEvent, CallEventKind};
 use crate::noise::MicEvent;
@@ -120,7 +120,7 @@ pub fn turns(events: &[CallEvent]) -> Vec<Turn> {
 
 /// What went wrong with a call as a call, whatever was said: the errors a voice agent's users
 /// would notice before any words are judged.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "fault", rename_all = "snake_case")]
 pub enum Fault {
     /// The agent broke its protocol or the connection failed (dropped without a close, ...).

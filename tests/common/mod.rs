@@ -51,7 +51,7 @@ pub async fn run_at(
 ) -> Ran {
     let suite = Arc::new(Suite::parse(yaml, "test.yaml", Path::new(".")).unwrap());
     let out = tempfile::tempdir().unwrap();
-    let results_file = Arc::new(ResultsFile::create(&out.path().join("results.jsonl")).unwrap());
+    let results_file = Arc::new(ResultsFile::append_to(&out.path().join("results.jsonl")).unwrap());
     let (done, _done_rx) = tokio::sync::mpsc::unbounded_channel();
     let target = Target {
         url,
@@ -66,6 +66,7 @@ pub async fn run_at(
         tags: Vec::new(),
         seed,
         out: out.path().to_path_buf(),
+        done: Default::default(),
     };
     let senses = Senses {
         tts,

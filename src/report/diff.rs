@@ -1,0 +1,519 @@
+//! Two runs of a suite side by side: what got worse, what got better, and whether a change in
+//! passes is more than chance.
+//!
+//! Rows are test × condition. Calls are matched by test, condition, run and seed, so a seeded
+//! call is compared with itself (same noise, same bursts): a call that passed before and fails
+//! now is a *new failure*, whatever the statistics say about its row.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde::Serialize;
+
+use super::stats::{fisher_drop, wilson};
+use super::{Outcome, RunResult};
+
+/// When a change fails the comparison (exit 1).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Thresholds {
+    /// A row's pass rate may drop this many percentage points before it counts, and only a
+    /// drop that is more than chance (Fisher's exact test, p < `confidence`) counts at all.
+    pub max_pass_drop: f64,
+    /// A row's median response latency may grow this many milliseconds.
+    pub max_latency_increase_ms: f64,
+    /// The p-value below which a drop in passes is more than chance.
+    pub confidence: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            max_pass_drop: 0.0,
+            max_latency_increase_ms: 250.0,
+            confidence: 0.05,
+        }
+    }
+}
+
+/// One side of a row.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Side {
+    pub runs: u32,
+    pub passed: u32,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p95_ms: Option<f64>,
+    /// Mean of the calls' hearing WER (what the agent reported hearing), where reported.
+    pub wer: Option<f64>,
+}
+
+impl Side {
+    fn of(group: &[&RunResult]) -> Side {
+        let row = super::Row::of(String::new(), String::new(), group);
+        let wers: Vec<f64> = group.iter().filter_map(|r| r.metrics.wer).collect();
+        Side {
+            runs: row.runs,
+            passed: row.passed,
+            latency_p50_ms: row.latency_p50_ms,
+            latency_p95_ms: row.latency_p95_ms,
+            wer: (!wers.is_empty()).then(|| wers.iter().sum::<f64>() / wers.len() as f64),
+        }
+    }
+
+    pub fn rate(&self) -> Option<f64> {
+        (self.runs > 0).then(|| self.passed as f64 / self.runs as f64)
+    }
+}
+
+/// What happened to a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// Worse beyond the thresholds: fails the comparison.
+    Regressed,
+    /// Fewer passes, but within chance or the thresholds.
+    Worse,
+    Same,
+    Better,
+    Added,
+    Removed,
+}
+
+/// One test under one condition, before and after.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RowDiff {
+    pub test: String,
+    pub condition: String,
+    pub base: Side,
+    pub new: Side,
+    pub change: Change,
+    /// Fisher's exact test (one-sided) of the drop in passes; 1 when nothing dropped.
+    pub p_value: f64,
+    /// 95% Wilson interval of the new pass rate.
+    pub new_rate_interval: (f64, f64),
+    pub latency_p50_delta_ms: Option<f64>,
+    pub latency_p95_delta_ms: Option<f64>,
+    pub wer_delta: Option<f64>,
+    /// Why it regressed, when it did.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+}
+
+/// A matched call whose outcome changed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallChange {
+    pub test: String,
+    pub condition: String,
+    pub run: u32,
+    pub seed: u64,
+    pub before: Outcome,
+    pub after: Outcome,
+    /// Why the failing side failed.
+    pub why: String,
+}
+
+/// The whole comparison.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Diff {
+    pub thresholds: Thresholds,
+    pub rows: Vec<RowDiff>,
+    /// Every call of both runs pooled: a broad drop shows here before any one row is sure.
+    pub overall: RowDiff,
+    pub new_failures: Vec<CallChange>,
+    pub fixes: Vec<CallChange>,
+    pub tests_added: Vec<String>,
+    pub tests_removed: Vec<String>,
+}
+
+impl Diff {
+    pub fn regressed(&self) -> bool {
+        self.overall.change == Change::Regressed
+            || self.rows.iter().any(|r| r.change == Change::Regressed)
+    }
+
+    /// The row of `test` under `condition`, if either run had it.
+    pub fn row(&self, test: &str, condition: &str) -> Option<&RowDiff> {
+        self.rows
+            .iter()
+            .find(|r| r.test == test && r.condition == condition)
+    }
+}
+
+/// Rows in the order they first appear, the new run's first.
+fn grouped(results: &[RunResult]) -> Vec<((String, String), Vec<&RunResult>)> {
+    let mut rows: Vec<((String, String), Vec<&RunResult>)> = Vec::new();
+    for r in results {
+        let key = (r.test.clone(), r.condition.label());
+        match rows.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, group)) => group.push(r),
+            None => rows.push((key, vec![r])),
+        }
+    }
+    rows
+}
+
+fn compare(test: String, condition: String, base: Side, new: Side, t: &Thresholds) -> RowDiff {
+    let delta = |a: Option<f64>, b: Option<f64>| Some(b? - a?);
+    let p_value = fisher_drop(base.passed, base.runs, new.passed, new.runs);
+    let latency_p50_delta_ms = delta(base.latency_p50_ms, new.latency_p50_ms);
+    let mut reasons = Vec::new();
+    let change = match (base.rate(), new.rate()) {
+        (None, _) => Change::Added,
+        (_, None) => Change::Removed,
+        (Some(before), Some(after)) => {
+            let drop_points = (before - after) * 100.0;
+            if after < before && p_value < t.confidence && drop_points > t.max_pass_drop {
+                reasons.push(format!(
+                    "pass rate {}/{} → {}/{} (p = {p_value:.3})",
+                    base.passed, base.runs, new.passed, new.runs
+                ));
+            }
+            if let Some(d) = latency_p50_delta_ms.filter(|d| *d > t.max_latency_increase_ms) {
+                reasons.push(format!(
+                    "median latency +{d:.0} ms (over {:.0} ms)",
+                    t.max_latency_increase_ms
+                ));
+            }
+            if !reasons.is_empty() {
+                Change::Regressed
+            } else if after < before {
+                Change::Worse
+            } else if after > before {
+                Change::Better
+            } else {
+                Change::Same
+            }
+        }
+    };
+    RowDiff {
+        new_rate_interval: wilson(new.passed, new.runs),
+        latency_p50_delta_ms,
+        latency_p95_delta_ms: delta(base.latency_p95_ms, new.latency_p95_ms),
+        wer_delta: delta(base.wer, new.wer),
+        p_value,
+        test,
+        condition,
+        base,
+        new,
+        change,
+        reasons,
+    }
+}
+
+/// Compares `new` with `base`.
+pub fn diff(base: &[RunResult], new: &[RunResult], thresholds: Thresholds) -> Diff {
+    let (base_rows, new_rows) = (grouped(base), grouped(new));
+    let side = |rows: &[((String, String), Vec<&RunResult>)], key: &(String, String)| {
+        rows.iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, g)| Side::of(g))
+            .unwrap_or_default()
+    };
+    let mut keys: Vec<(String, String)> = new_rows.iter().map(|(k, _)| k.clone()).collect();
+    keys.extend(
+        base_rows
+            .iter()
+            .map(|(k, _)| k.clone())
+            .filter(|k| !new_rows.iter().any(|(n, _)| n == k)),
+    );
+    let rows = keys
+        .into_iter()
+        .map(|key| {
+            let (b, n) = (side(&base_rows, &key), side(&new_rows, &key));
+            compare(key.0, key.1, b, n, &thresholds)
+        })
+        .collect();
+    let everything = |results: &[RunResult]| Side::of(&results.iter().collect::<Vec<_>>());
+    let mut overall = compare(
+        "all tests".into(),
+        "all conditions".into(),
+        everything(base),
+        everything(new),
+        &thresholds,
+    );
+    // Pooled latency mixes tests of different lengths: only rows judge latency.
+    overall.reasons.retain(|r| r.starts_with("pass rate"));
+    if overall.reasons.is_empty() && overall.change == Change::Regressed {
+        overall.change = Change::Worse;
+    }
+
+    let key = |r: &RunResult| (r.test.clone(), r.condition.label(), r.run, r.seed);
+    let before: HashMap<_, &RunResult> = base.iter().map(|r| (key(r), r)).collect();
+    let (mut new_failures, mut fixes) = (Vec::new(), Vec::new());
+    for r in new {
+        let Some(b) = before.get(&key(r)) else {
+            continue;
+        };
+        let change = |why: String| CallChange {
+            test: r.test.clone(),
+            condition: r.condition.label(),
+            run: r.run,
+            seed: r.seed,
+            before: b.outcome,
+            after: r.outcome,
+            why,
+        };
+        let (was, is) = (b.outcome == Outcome::Passed, r.outcome == Outcome::Passed);
+        if was && !is {
+            new_failures.push(change(r.why()));
+        } else if !was && is {
+            fixes.push(change(b.why()));
+        }
+    }
+    let tests = |results: &[RunResult]| -> BTreeSet<String> {
+        results.iter().map(|r| r.test.clone()).collect()
+    };
+    let (base_tests, new_tests) = (tests(base), tests(new));
+    Diff {
+        thresholds,
+        rows,
+        overall,
+        new_failures,
+        fixes,
+        tests_added: new_tests.difference(&base_tests).cloned().collect(),
+        tests_removed: base_tests.difference(&new_tests).cloned().collect(),
+    }
+}
+
+fn rate(s: &Side) -> String {
+    if s.runs == 0 {
+        "-".into()
+    } else {
+        format!("{}/{}", s.passed, s.runs)
+    }
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:+.0}"))
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{:+.0}", v * 100.0))
+}
+
+fn word(c: Change) -> &'static str {
+    match c {
+        Change::Regressed => "REGRESSED",
+        Change::Worse => "worse (within chance)",
+        Change::Same => "same",
+        Change::Better => "better",
+        Change::Added => "added",
+        Change::Removed => "removed",
+    }
+}
+
+/// The comparison's lines as cells: header first.
+fn table(d: &Diff) -> Vec<[String; 8]> {
+    let mut out = vec![[
+        "test".to_string(),
+        "condition".into(),
+        "passed".into(),
+        "p".into(),
+        "p50 Δms".into(),
+        "p95 Δms".into(),
+        "WER Δpts".into(),
+        "change".into(),
+    ]];
+    for r in d.rows.iter().chain([&d.overall]) {
+        out.push([
+            r.test.clone(),
+            r.condition.clone(),
+            format!("{} → {}", rate(&r.base), rate(&r.new)),
+            format!("{:.2}", r.p_value),
+            ms(r.latency_p50_delta_ms),
+            ms(r.latency_p95_delta_ms),
+            pct(r.wer_delta),
+            word(r.change).to_string(),
+        ]);
+    }
+    out
+}
+
+fn calls_text(d: &Diff, line: impl Fn(&str, &CallChange) -> String) -> Vec<String> {
+    let mut out: Vec<String> = d
+        .new_failures
+        .iter()
+        .map(|c| line("new failure", c))
+        .collect();
+    out.extend(d.fixes.iter().map(|c| line("fixed", c)));
+    for t in &d.tests_added {
+        out.push(format!("test added: {t}"));
+    }
+    for t in &d.tests_removed {
+        out.push(format!("test removed: {t}"));
+    }
+    out
+}
+
+fn verdict(d: &Diff) -> String {
+    if d.regressed() {
+        let why: Vec<String> = d
+            .rows
+            .iter()
+            .chain([&d.overall])
+            .filter(|r| r.change == Change::Regressed)
+            .map(|r| format!("{} [{}]: {}", r.test, r.condition, r.reasons.join("; ")))
+            .collect();
+        format!("REGRESSED: {}", why.join("; "))
+    } else {
+        format!(
+            "no regression beyond the thresholds (pass drop > {} pts at p < {}, median latency > +{} ms)",
+            d.thresholds.max_pass_drop, d.thresholds.confidence, d.thresholds.max_latency_increase_ms
+        )
+    }
+}
+
+/// For a terminal: aligned columns.
+pub fn text(d: &Diff) -> String {
+    let rows = table(d);
+    let mut widths = [0usize; 8];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    let calls = calls_text(d, |what, c| {
+        format!(
+            "{what}: {} [{}] #{} (seed {:016x}): {}",
+            c.test, c.condition, c.run, c.seed, c.why
+        )
+    });
+    if !calls.is_empty() {
+        out.push('\n');
+        out.push_str(&calls.join("\n"));
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(&verdict(d));
+    out.push('\n');
+    out
+}
+
+/// For a pull-request comment or `$GITHUB_STEP_SUMMARY`.
+pub fn markdown(d: &Diff) -> String {
+    let escape = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    let rows = table(d);
+    let mut out = format!(
+        "### voicesim: {}\n\n",
+        if d.regressed() {
+            "regressed"
+        } else {
+            "no regression"
+        }
+    );
+    for (i, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row.iter().map(|c| escape(c)).collect();
+        out.push_str(&format!("| {} |\n", cells.join(" | ")));
+        if i == 0 {
+            out.push_str(&format!("|{}\n", " --- |".repeat(row.len())));
+        }
+    }
+    let calls = calls_text(d, |what, c| {
+        format!(
+            "**{what}**: {} [{}] #{}: {}",
+            escape(&c.test),
+            escape(&c.condition),
+            c.run,
+            escape(&c.why)
+        )
+    });
+    if !calls.is_empty() {
+        out.push('\n');
+        for c in calls {
+            out.push_str(&format!("- {c}\n"));
+        }
+    }
+    out.push_str(&format!("\n{}\n", escape(&verdict(d))));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suite::{Condition, TestCase};
+
+    fn call(test: &str, run: u32, passed: bool, latency: f64) -> RunResult {
+        let case: TestCase = serde_json::from_value(serde_json::json!({
+            "name": test, "steps": [{"goal": "g", "static_utterance": "hi"}]
+        }))
+        .expect("a test case");
+        let condition = Condition {
+            profile: "cafe".into(),
+            snr: Some(10.0),
+        };
+        let mut r = RunResult::new("s", &case, &condition, run, 100 + run as u64);
+        r.error = None;
+        r.outcome = if passed {
+            Outcome::Passed
+        } else {
+            Outcome::Failed
+        };
+        r.latencies_ms = vec![latency];
+        r
+    }
+
+    fn runs(test: &str, passes: &[bool], latency: f64) -> Vec<RunResult> {
+        passes
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| call(test, i as u32 + 1, p, latency))
+            .collect()
+    }
+
+    #[test]
+    fn one_flip_in_three_is_worse_not_a_regression_but_its_call_is_a_new_failure() {
+        let base = runs("a", &[true, true, true], 500.0);
+        let new = runs("a", &[true, false, true], 520.0);
+        let d = diff(&base, &new, Thresholds::default());
+        assert_eq!(d.rows.len(), 1);
+        assert_eq!(d.rows[0].change, Change::Worse);
+        assert!(!d.regressed());
+        assert_eq!(d.new_failures.len(), 1);
+        assert_eq!(d.new_failures[0].run, 2);
+        assert_eq!(d.rows[0].latency_p50_delta_ms, Some(20.0));
+    }
+
+    #[test]
+    fn a_collapse_over_many_runs_and_slower_answers_regress() {
+        let base = runs("a", &[true; 10], 500.0);
+        let new = runs(
+            "a",
+            &[
+                true, false, true, false, false, true, false, true, false, true,
+            ],
+            500.0,
+        );
+        let d = diff(&base, &new, Thresholds::default());
+        assert_eq!(d.rows[0].change, Change::Regressed, "{d:?}");
+        assert!(d.regressed());
+        let slow = diff(&base, &runs("a", &[true; 10], 900.0), Thresholds::default());
+        assert_eq!(slow.rows[0].change, Change::Regressed);
+        assert!(slow.rows[0].reasons[0].contains("+400 ms"));
+        let lenient = Thresholds {
+            max_latency_increase_ms: 500.0,
+            ..Thresholds::default()
+        };
+        assert!(!diff(&base, &runs("a", &[true; 10], 900.0), lenient).regressed());
+    }
+
+    #[test]
+    fn tests_added_and_removed_are_named() {
+        let base = runs("old", &[true], 500.0);
+        let new = runs("fresh", &[true], 500.0);
+        let d = diff(&base, &new, Thresholds::default());
+        assert_eq!(d.tests_added, ["fresh"]);
+        assert_eq!(d.tests_removed, ["old"]);
+        assert_eq!(d.rows[0].change, Change::Added);
+        assert_eq!(d.rows[1].change, Change::Removed);
+        assert!(!d.regressed());
+        assert!(markdown(&d).contains("| fresh | cafe@10dB | - → 1/1 |"));
+    }
+}
