@@ -1,24 +1,13 @@
 //! The `voicesim` binary as a user runs it: outputs, messages and exit codes.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
+
+use common::{agent, free_port, suite_file, text, voicesim, Child};
 
 use voicesim::audio::{write_wav, Clip};
-
-fn voicesim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_voicesim"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 const SPEECH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/audio/hts1a.wav");
 
@@ -334,44 +323,6 @@ fn demo_runs_the_example_suite_through_a_noise_sweep() {
     }
 }
 
-/// A free loopback port (bound, then released for the child to take).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Kills the child when the test ends, however it ends.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `voicesim agent` and waits for its "listening" line.
-fn agent(args: &[&str]) -> (Child, String) {
-    use std::io::BufRead;
-    let port = free_port().to_string();
-    let listen = format!("127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_voicesim"))
-        .args(["agent", "--listen", &listen])
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    assert!(first.contains(&listen), "{first}");
-    (Child(child), format!("ws://{listen}/"))
-}
-
 #[test]
 fn a_scripted_call_to_the_agent_command_is_recorded_and_exits_0() {
     let (_agent, url) = agent(&["--protocol", "raw-pcm"]);
@@ -437,12 +388,6 @@ fn call_and_agent_errors_have_their_exit_codes() {
     let o = voicesim(&["agent", "--listen", "not-an-address"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("cannot listen on not-an-address"));
-}
-
-fn suite_file(dir: &Path, name: &str, yaml: &str) -> String {
-    let path = dir.join(format!("{name}.yaml"));
-    std::fs::write(&path, yaml).unwrap();
-    path.to_str().unwrap().to_string()
 }
 
 const ONE_CALL: &str = "name: cli\nstop: { answer_timeout_seconds: 300 }\ntests:\n  - name: status\n    steps:\n      - goal: Ask about order 4521\n        static_utterance: My order number is four five two one.\n        check: { contains: friday }\n        max_turns: 1\n";
@@ -661,4 +606,206 @@ fn an_interrupted_run_keeps_every_finished_call() {
     assert_eq!(line["test"], "status");
     assert_eq!(line["outcome"], "passed");
     assert!(out.join("calls/status/clean/run-1/call.wav").is_file());
+}
+
+#[test]
+fn a_killed_run_resumes_without_redoing_or_losing_a_call() {
+    let (_agent, url) = agent(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!("{ONE_CALL}runs: 4\n");
+    let suite = suite_file(dir.path(), "suite", &yaml);
+    let out = dir.path().join("out");
+    let out_s = out.to_str().unwrap();
+    let args = [
+        "run",
+        &suite,
+        "--agent",
+        &url,
+        "--parallel",
+        "1",
+        "--out",
+        out_s,
+    ];
+    let run = Command::new(env!("CARGO_BIN_EXE_voicesim"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut run = Child(run);
+    let results = out.join("results.jsonl");
+    let lines = || std::fs::read_to_string(&results).unwrap_or_default();
+    let started = std::time::Instant::now();
+    while lines().lines().count() < 2 {
+        assert!(started.elapsed().as_secs() < 600, "no two calls finished");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // kill -9: no handler runs.
+    run.0.kill().unwrap();
+    run.0.wait().unwrap();
+    let finished = lines();
+    let done = finished.lines().count();
+    assert!((2..4).contains(&done), "{finished}");
+    // And a crash mid-write leaves half a line.
+    std::fs::write(&results, format!("{finished}{{\"suite\":\"cli\",\"te")).unwrap();
+
+    let o = voicesim(&args);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("holds an earlier run"), "{}", text(&o));
+    assert!(text(&o).contains("--resume"), "{}", text(&o));
+    // A changed suite is not resumed.
+    let changed = suite_file(dir.path(), "changed", &yaml.replace("friday", "Friday"));
+    let o = voicesim(&["run", &changed, "--agent", &url, "--out", out_s, "--resume"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("suite_sha256"), "{}", text(&o));
+
+    let o = voicesim(&[&args[..], &["--resume"]].concat());
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("cut off by a crash"), "{t}");
+    assert!(t.contains(&format!("{done} calls already finished")), "{t}");
+    let after = lines();
+    assert!(
+        after.starts_with(&finished),
+        "finished calls are kept as they were"
+    );
+    let runs: Vec<u64> = after
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["run"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    let mut sorted = runs.clone();
+    sorted.sort();
+    assert_eq!(sorted, [1, 2, 3, 4], "each call once: {runs:?}");
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    assert!(junit.contains("tests=\"4\""), "{junit}");
+
+    // --overwrite starts again: one call of another suite, nothing of the old run left.
+    let o = voicesim(&[
+        "run",
+        &changed,
+        "--agent",
+        &url,
+        "--out",
+        out_s,
+        "--overwrite",
+        "--runs",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(lines().lines().count(), 1);
+    assert!(!out.join("calls/status/clean/run-2").exists());
+}
+
+/// A results.jsonl of `passes` (true: passed) for one test, latency `ms` in every call.
+fn results_file(dir: &Path, name: &str, passes: &[bool], ms: f64) -> String {
+    let lines: Vec<String> = passes
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| {
+            serde_json::json!({
+                "suite": "s", "test": "greet", "tags": [],
+                "condition": {"profile": "cafe", "snr": 10.0},
+                "run": i + 1, "seed": 7 + i, "call_id": format!("{i}"),
+                "outcome": if p { "passed" } else { "failed" },
+                "steps": [{"goal": "Greet", "verdict": if p { "met" } else { "not_met" },
+                           "justification": if p { "ok" } else { "the agent did not say \"hello\"" }, "turns": 1}],
+                "expectations": [], "metrics": {"turns": 2, "duration_s": 9.5, "latency_p50_ms": ms},
+                "latencies_ms": [ms], "faults": [], "transcript": []
+            })
+            .to_string()
+        })
+        .collect();
+    let path = dir.join(format!("{name}.jsonl"));
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn diff_gates_on_real_regressions_and_export_writes_the_golden_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let three = results_file(d, "three", &[true; 3], 500.0);
+    let one_flip = results_file(d, "flip", &[true, false, true], 520.0);
+    let ten = results_file(d, "ten", &[true; 10], 500.0);
+    let collapse = results_file(
+        d,
+        "collapse",
+        &[
+            true, false, false, true, false, false, true, false, false, true,
+        ],
+        500.0,
+    );
+    let slower = results_file(d, "slower", &[true; 10], 900.0);
+
+    let o = voicesim(&["diff", &three, &one_flip]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "3/3 → 2/3 is within chance: {t}");
+    assert!(
+        t.contains("3/3 → 2/3") && t.contains("worse (within chance)"),
+        "{t}"
+    );
+    assert!(t.contains("new failure: greet [cafe@10dB] #2"), "{t}");
+    assert!(t.contains("the agent did not say \"hello\""), "{t}");
+
+    let o = voicesim(&["diff", &ten, &collapse]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("REGRESSED"));
+    let o = voicesim(&["diff", &ten, &collapse, "--max-pass-drop", "70"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "a 60-point drop is within 70: {}",
+        text(&o)
+    );
+    let o = voicesim(&["diff", &ten, &slower]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("median latency +400 ms"), "{}", text(&o));
+    let o = voicesim(&["diff", &ten, &slower, "--max-latency-increase-ms", "500"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    let o = voicesim(&["diff", &ten, &collapse, "--format", "markdown"]);
+    let md = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(md.starts_with("### voicesim: regressed"), "{md}");
+    assert!(md.contains("| greet | cafe@10dB | 10/10 → 4/10 |"), "{md}");
+    let o = voicesim(&["diff", &ten, &collapse, "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["rows"][0]["change"], "regressed");
+    assert!(json["rows"][0]["p_value"].as_f64().unwrap() < 0.05);
+
+    // Unreadable input: exit 2, the file and line named.
+    let bad = d.join("bad.jsonl");
+    std::fs::write(&bad, "{\"suite\": 1}\n").unwrap();
+    let o = voicesim(&["diff", &ten, bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("bad.jsonl:1: not a voicesim result"),
+        "{}",
+        text(&o)
+    );
+    let o = voicesim(&["diff", &ten, "/no/such/run"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("/no/such/run"), "{}", text(&o));
+
+    let o = voicesim(&["export", &one_flip]);
+    assert!(o.status.success(), "{}", text(&o));
+    let csv = String::from_utf8_lossy(&o.stdout).to_string();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        rows.len(),
+        1 + 3 * 2,
+        "a header, then per call its row and its step's: {csv}"
+    );
+    assert!(rows[0].starts_with("suite,test,condition,run,seed,call_id,kind,name,result"));
+    assert!(rows[3].contains(",call,,failed,"), "{csv}");
+    assert!(
+        rows[4].contains(",step,Greet,not_met,\"the agent did not say \"\"hello\"\"\""),
+        "{csv}"
+    );
+    let o = voicesim(&["export", &one_flip, "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 6);
 }

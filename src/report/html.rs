@@ -499,7 +499,7 @@ fn chart(
     top: Option<f64>,
     unit: &str,
 ) -> String {
-    let (w, h, left, right, up, down) = (300.0, 170.0, 44.0, 12.0, 24.0, 28.0);
+    let (w, h, left, right, up, down) = (300.0, 170.0, 52.0, 24.0, 24.0, 28.0);
     let values: Vec<Option<f64>> = points.iter().map(&value).collect();
     let max = top.unwrap_or_else(|| {
         let m = values.iter().flatten().fold(0.0f64, |a, &b| a.max(b));
@@ -596,7 +596,8 @@ fn call(r: &RunResult, files: &CallFiles, opts: &HtmlOptions, index: usize) -> S
         .map(|d| timeline(d, r.metrics.duration_s * 1000.0));
     let _ = write!(
         out,
-        "<details class=\"call {cls}\" id=\"call-{index}\" data-test=\"{t}\" data-condition=\"{c}\" data-outcome=\"{o}\"",
+        "<details class=\"call {cls}\" id=\"call-{index}\" data-test=\"{t}\" data-condition=\"{c}\" data-run=\"{run}\" data-outcome=\"{o}\"",
+        run = r.run,
         cls = outcome_class(r.outcome),
         t = esc(&r.test),
         c = esc(&label),
@@ -769,8 +770,28 @@ pub fn render(
         Outcome::NotJudged => 2,
         Outcome::Passed => 3,
     };
+    // Then tests and conditions in the order they first appear, runs counting up.
+    let first = |key: &dyn Fn(&RunResult) -> String| {
+        let mut seen: Vec<String> = Vec::new();
+        for r in results {
+            let k = key(r);
+            if !seen.contains(&k) {
+                seen.push(k);
+            }
+        }
+        seen
+    };
+    let (tests, conditions) = (first(&|r| r.test.clone()), first(&|r| r.condition.label()));
+    let place = |list: &[String], k: String| list.iter().position(|x| *x == k);
     let mut order: Vec<&RunResult> = results.iter().collect();
-    order.sort_by_key(|r| rank(r.outcome));
+    order.sort_by_cached_key(|r| {
+        (
+            rank(r.outcome),
+            place(&tests, r.test.clone()),
+            place(&conditions, r.condition.label()),
+            r.run,
+        )
+    });
     let options = |values: Vec<String>| {
         let mut seen: Vec<String> = Vec::new();
         for v in values {

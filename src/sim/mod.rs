@@ -18,7 +18,9 @@ use crate::guard::{self, Panic};
 use crate::noise::MicTimeline;
 use crate::record::{CallRecord, Line, Speaker};
 use crate::speech::{SpeechError, Stt, Tts, Voice};
-use crate::transport::call::{self, CallError, CallEventKind, CallOptions, CallerCommand};
+use crate::transport::call::{
+    self, CallError, CallEvent, CallEventKind, CallOptions, CallerCommand,
+};
 use crate::transport::turns;
 use crate::transport::Adapter;
 
@@ -121,8 +123,13 @@ pub async fn converse(
     }
     // The agent line of a turn the caller cut into, to be completed when the turn ends.
     let mut cut_into: Option<usize> = None;
+    // Agent lines are placed where their turn started to play, so a report seeks to them.
+    let mut turn_started_ms = 0.0;
     while let Some(event) = ev_rx.recv().await {
         let at_ms = event.at_ms;
+        if matches!(event.kind, CallEventKind::AgentStarted) {
+            turn_started_ms = at_ms;
+        }
         let heard_audio = match &event.kind {
             CallEventKind::AgentStarted if !side.hung_up => {
                 if let Some(after_ms) = caller.cuts_in() {
@@ -160,7 +167,7 @@ pub async fn converse(
         if so_far {
             cut_into = Some(side.transcript.len());
         }
-        side.record(line(Speaker::Agent, &heard, at_ms));
+        side.record(line(Speaker::Agent, &heard, turn_started_ms));
         if side.hung_up {
             continue;
         }
@@ -178,6 +185,7 @@ pub async fn converse(
         .await
         .map_err(|e| SimError::Caller(format!("the call task stopped: {e}")))???;
     let turns = turns::turns(&events);
+    place_caller_lines(&mut side.transcript, &events);
     let record = CallRecord {
         faults: turns::faults(&outcome.ended, &turns),
         ended: outcome.ended.clone(),
@@ -193,6 +201,25 @@ pub async fn converse(
             error: Box::new(error),
             record: Box::new(record),
         }),
+    }
+}
+
+/// A caller line is written when the caller decides to say it; it is placed where the
+/// microphone started to speak it, the next speech start not yet taken.
+fn place_caller_lines(transcript: &mut [Line], events: &[CallEvent]) {
+    let mut starts = events.iter().filter_map(|e| match &e.kind {
+        CallEventKind::Mic {
+            detail: crate::noise::MicEvent::SpeechStarted { at_ms },
+        } => Some(*at_ms),
+        _ => None,
+    });
+    for line in transcript
+        .iter_mut()
+        .filter(|l| l.speaker == Speaker::Caller)
+    {
+        if let Some(start) = starts.by_ref().find(|s| *s + 1.0 >= line.at_ms) {
+            line.at_ms = start;
+        }
     }
 }
 

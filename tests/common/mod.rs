@@ -5,7 +5,10 @@
     reason = "each test crate uses what it needs of this module"
 )]
 
+pub mod browser;
+
 use std::path::Path;
+use std::process::{Command, Output};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -89,4 +92,66 @@ pub async fn run_at(
         lines,
         out,
     }
+}
+
+// The binary as a user runs it.
+
+/// Runs `voicesim` with `args` to the end.
+pub fn voicesim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_voicesim"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A free loopback port (bound, then released for the child to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kills the child when the test ends, however it ends.
+pub struct Child(pub std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `voicesim agent` and waits for its "listening" line.
+pub fn agent(args: &[&str]) -> (Child, String) {
+    use std::io::BufRead;
+    let port = free_port().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_voicesim"))
+        .args(["agent", "--listen", &listen])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains(&listen), "{first}");
+    (Child(child), format!("ws://{listen}/"))
+}
+
+pub fn suite_file(dir: &Path, name: &str, yaml: &str) -> String {
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, yaml).unwrap();
+    path.to_str().unwrap().to_string()
 }
