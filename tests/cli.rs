@@ -300,6 +300,16 @@ fn demo_runs_the_example_suite_through_a_noise_sweep() {
     let results = std::fs::read_to_string(dir.path().join("results.jsonl")).unwrap();
     assert_eq!(results.lines().count(), 15, "3 tests x 5 conditions");
     assert!(dir.path().join("junit.xml").is_file());
+    let report = dir.path().join("report.html");
+    assert!(
+        out.trim_end()
+            .ends_with(&format!("open the report: {}", report.display())),
+        "{out}"
+    );
+    // The agent's hearing, known only to the demo, is in the results and the report's sweep.
+    assert!(results.contains("\"wer\":"), "{results}");
+    let page = std::fs::read_to_string(&report).unwrap();
+    assert!(page.contains("agent&#39;s hearing WER") && page.contains("<polyline"));
     // The sweep table: a row per condition, clean first, each with its pass count and WER.
     let table: Vec<&str> = out
         .lines()

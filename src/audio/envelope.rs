@@ -10,7 +10,7 @@ const LEVELS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 /// The quietest level drawn: -60 dBFS and below is level 0.
 const FLOOR_DB: f32 = -60.0;
 /// At most this many slices per channel, whatever the call's length.
-pub const MAX_POINTS: usize = 600;
+pub const MAX_POINTS: usize = 400;
 
 /// Peaks of a clip, `ms_per_point` each.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -20,6 +20,8 @@ use crate::record::{Speaker, Waveform, WAVEFORM};
 
 const STYLE: &str = include_str!("report.css");
 const SCRIPT: &str = include_str!("report.js");
+/// What the marks under a waveform mean: one copy, put under each call as it is drawn.
+const LEGEND: &str = "<template id=\"legend\"><div class=\"legend\"><i class=\"k-caller\"></i>caller <i class=\"k-agent\"></i>agent <i class=\"k-lat\"></i>latency <i class=\"k-burst\"></i>burst <i class=\"k-barge\"></i>barge-in <i class=\"k-clear\"></i>clear <i class=\"k-drop\"></i>dropout <i class=\"k-lost\"></i>lost packet</div></template>";
 
 /// How the page is made.
 #[derive(Debug, Clone, Default)]
@@ -122,6 +124,15 @@ fn esc(s: &str) -> String {
     out
 }
 
+/// JSON for a single-quoted attribute: its double quotes stay as they are, which keeps a
+/// thousand calls' waveforms and timelines small.
+fn json_attr(v: &Value) -> String {
+    v.to_string()
+        .replace('&', "&amp;")
+        .replace('\'', "&#39;")
+        .replace('<', "&lt;")
+}
+
 fn outcome_word(o: Outcome) -> &'static str {
     match o {
         Outcome::Passed => "passed",
@@ -218,8 +229,21 @@ fn timeline(dir: &Path, duration_ms: f64) -> Value {
             barges.push(at);
         }
     }
+    let ms = |v: &[f64]| v.iter().map(|t| t.round() as i64).collect::<Vec<_>>();
+    let spans = |v: &[[f64; 2]]| {
+        v.iter()
+            .map(|[a, b]| [a.round() as i64, b.round() as i64])
+            .collect::<Vec<_>>()
+    };
+    let (caller, agent, latency, drops) = (
+        spans(&caller),
+        spans(&agent),
+        spans(&latency),
+        spans(&drops),
+    );
+    let (bursts, barges, clears, lost) = (ms(&bursts), ms(&barges), ms(&clears), ms(&lost));
     json!({
-        "d": duration_ms, "caller": caller, "agent": agent, "latency": latency,
+        "d": duration_ms.round() as i64, "caller": caller, "agent": agent, "latency": latency,
         "burst": bursts, "barge": barges, "clear": clears, "drop": drops, "lost": lost,
     })
 }
@@ -604,17 +628,11 @@ fn call(r: &RunResult, files: &CallFiles, opts: &HtmlOptions, index: usize) -> S
         o = outcome_class(r.outcome),
     );
     if let Some(w) = &wave {
-        let _ = write!(
-            out,
-            " data-wave=\"{}\"",
-            esc(
-                &json!({"ms": w.caller.ms_per_point, "c": w.caller.peaks, "a": w.agent.peaks})
-                    .to_string()
-            )
-        );
+        let wave = json!({"ms": w.caller.ms_per_point, "c": w.caller.peaks, "a": w.agent.peaks});
+        let _ = write!(out, " data-wave='{}'", json_attr(&wave));
     }
     if let Some(tl) = &tl {
-        let _ = write!(out, " data-tl=\"{}\"", esc(&tl.to_string()));
+        let _ = write!(out, " data-tl='{}'", json_attr(tl));
     }
     let _ = write!(
         out,
@@ -646,7 +664,7 @@ fn call(r: &RunResult, files: &CallFiles, opts: &HtmlOptions, index: usize) -> S
             };
             let _ = write!(
                 out,
-                "<div class=\"wave\"><canvas height=\"150\"></canvas><div class=\"legend\"><i class=\"k-caller\"></i>caller <i class=\"k-agent\"></i>agent <i class=\"k-lat\"></i>latency <i class=\"k-burst\"></i>burst <i class=\"k-barge\"></i>barge-in <i class=\"k-clear\"></i>clear <i class=\"k-drop\"></i>dropout <i class=\"k-lost\"></i>lost packet</div></div><audio controls preload=\"none\" src=\"{}\"></audio> <a class=\"folder\" href=\"{}/\">call folder</a>",
+                "<div class=\"wave\"><canvas height=\"150\"></canvas></div><audio controls preload=\"none\" src=\"{}\"></audio> <a class=\"folder\" href=\"{}/\">call folder</a>",
                 esc(&src),
                 esc(link)
             );
@@ -661,7 +679,7 @@ fn call(r: &RunResult, files: &CallFiles, opts: &HtmlOptions, index: usize) -> S
         };
         let _ = write!(
             out,
-            "<li class=\"{who}\" data-t=\"{:.2}\" tabindex=\"0\"><span class=\"at\">{}</span> <span class=\"who\">{who}</span> {}</li>",
+            "<li class=\"{who}\" data-t=\"{:.2}\"><i>{}</i> <b>{who}</b> {}</li>",
             line.at_ms / 1000.0,
             clock(line.at_ms),
             esc(&line.text)
@@ -820,7 +838,7 @@ pub fn render(
     }
     let _ = write!(
         page,
-        "<section><h2>Calls</h2><form class=\"filters\"><label>test <select name=\"test\"><option value=\"\">all</option>{}</select></label> <label>condition <select name=\"condition\"><option value=\"\">all</option>{}</select></label> <label>outcome <select name=\"outcome\"><option value=\"\">all</option><option value=\"err\">error</option><option value=\"fail\">failed</option><option value=\"nj\">not judged</option><option value=\"pass\">passed</option></select></label> <output></output></form><div id=\"calls\">",
+        "<section><h2>Calls</h2><form class=\"filters\"><label>test <select name=\"test\"><option value=\"\">all</option>{}</select></label> <label>condition <select name=\"condition\"><option value=\"\">all</option>{}</select></label> <label>outcome <select name=\"outcome\"><option value=\"\">all</option><option value=\"err\">error</option><option value=\"fail\">failed</option><option value=\"nj\">not judged</option><option value=\"pass\">passed</option></select></label> <output></output></form>{LEGEND}<div id=\"calls\">",
         options(results.iter().map(|r| r.test.clone()).collect()),
         options(results.iter().map(|r| r.condition.label()).collect()),
     );

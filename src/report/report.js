@@ -47,6 +47,7 @@
     g.font = `${10 * s}px sans-serif`;
     g.fillText("caller", 4 * s, 12 * s);
     g.fillText("agent", 4 * s, 70 * s);
+    canvas.after(document.getElementById("legend").content.cloneNode(true));
     canvas.onclick = (e) => seek(c, ((e.offsetX * s) / W) * dur / 1000);
   };
   const seek = (c, t) => {
