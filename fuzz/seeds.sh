@@ -4,7 +4,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="$1"
-mkdir -p "$out"/{suite_yaml,noise_profile_yaml,audio_decode,twilio_messages,raw_pcm_messages,openai_realtime_messages,chat_reply}
+mkdir -p "$out"/{suite_yaml,noise_profile_yaml,audio_decode,twilio_messages,raw_pcm_messages,openai_realtime_messages,chat_reply,results_jsonl}
 
 cp "$root/examples/orders.yaml" "$out/suite_yaml/orders.yaml"
 printf 'name: s\nnoise:\n  - profile: cafe\n    snr: [20, 10, 0]\ntests:\n  - name: t\n    inputs: { n: "1" }\n    steps:\n      - goal: g {{ n }}\n        static_utterance: hi {{ n }}\n        check: { any_of: [ { contains: a }, { regex: "b+" }, { not: { metric: "turns >= 2" } } ] }\n' > "$out/suite_yaml/sweep.yaml"
@@ -27,3 +27,10 @@ start='{"event":"start","streamSid":"MZ1","start":{"streamSid":"MZ1","customPara
 
 printf '{"id":"c1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"{\\"met\\": true, \\"justification\\": \\"It said Friday.\\"}"},"finish_reason":"stop"}]}' > "$out/chat_reply/verdict.json"
 printf '```json\n{"met": false, "justification": "no"}\n```' > "$out/chat_reply/fenced.txt"
+
+# Two calls of a real run (a pass on a clean line, a failure in a cafe), and one cut off.
+cat > "$out/results_jsonl/run.jsonl" <<'EOF'
+{"suite":"sample","test":"order-status","tags":[],"condition":{"profile":"clean","snr":null},"run":2,"seed":7003466338748322910,"call_id":"61314f87757fd45e","origin":{"voicesim":"0.1.0","agent":"ws://127.0.0.1:8799/?token=***","protocol":"openai-realtime","seed":1},"started_at":"2026-11-30T02:44:56Z","outcome":"passed","steps":[{"goal":"Give order number","verdict":"met","justification":"the agent said \"friday\"","turns":1},{"goal":"End","verdict":"met","justification":"the agent said \"goodbye\"","turns":1}],"expectations":[{"name":"prompt","verdict":"met","justification":"latency_p95_ms was 1195.625, wanted < 3000"}],"metrics":{"latency_p50_ms":952.8333333333339,"latency_p95_ms":1195.625,"latency_max_ms":1195.625,"turns":3,"duration_s":19.4,"underruns":0,"wer":0.0},"latencies_ms":[1195.625,952.8333333333339],"faults":[],"ended":{"by":"agent_closed"},"transcript":[{"speaker":"agent","text":"Thank you for calling at me orders. What is your order number?","at_ms":3350.0},{"speaker":"caller","text":"Hi, my order number is four five two one.","at_ms":3350.0},{"speaker":"agent","text":"Order 4521, the ship. It will be delivered on Friday. Is there anything else I can tell you will?","at_ms":13360.0}]}
+{"suite":"sample","test":"order-status","tags":[],"condition":{"profile":"cafe","snr":10.0},"run":2,"seed":13781293726075203625,"call_id":"bf40fda0a0083029","origin":{"voicesim":"0.1.0","agent":"ws://127.0.0.1:8799/?token=***","protocol":"openai-realtime","seed":1},"started_at":"2026-11-30T02:45:24Z","outcome":"failed","steps":[{"goal":"Give order number","verdict":"met","justification":"the agent said \"friday\"","turns":2},{"goal":"End","verdict":"not_met","justification":"the call ended before the agent met it","turns":1}],"expectations":[{"name":"prompt","verdict":"met","justification":"latency_p95_ms was 915.625, wanted < 3000"}],"metrics":{"latency_p50_ms":115.625,"latency_p95_ms":915.625,"latency_max_ms":915.625,"turns":3,"duration_s":40.02,"underruns":0,"wer":0.42857142857142855},"latencies_ms":[115.625,915.625],"faults":[{"fault":"no_answer","waited_ms":15000.0}],"ended":{"by":"no_answer","waited_ms":15000.0},"transcript":[{"speaker":"agent","text":"Thank you for calling at me orders. What is your order number?","at_ms":3370.0},{"speaker":"caller","text":"Hi, my order number is four five two one.","at_ms":3370.0},{"speaker":"agent","text":"Sorry, I did not catch that. What is your order, Humber?","at_ms":9840.0}]}
+EOF
+head -c 700 "$out/results_jsonl/run.jsonl" > "$out/results_jsonl/torn.jsonl"

@@ -27,6 +27,16 @@ pub struct Line {
     pub at_ms: f64,
 }
 
+/// Everything `speaker` said over `lines`, as one text.
+pub fn words(lines: &[Line], speaker: Speaker) -> String {
+    lines
+        .iter()
+        .filter(|l| l.speaker == speaker)
+        .map(|l| l.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The file in a call's folder that holds its [`Waveform`].
 pub const WAVEFORM: &str = "envelope.json";
 
@@ -54,12 +64,7 @@ pub struct CallRecord {
 impl CallRecord {
     /// What the agent said over the whole call, as heard.
     pub fn agent_text(&self) -> String {
-        self.transcript
-            .iter()
-            .filter(|l| l.speaker == Speaker::Agent)
-            .map(|l| l.text.as_str())
-            .collect::<Vec<_>>()
-            .join(" ")
+        words(&self.transcript, Speaker::Agent)
     }
 
     /// `call.wav` (caller left, agent right), `events.jsonl`, `call.json` and `envelope.json`

@@ -510,6 +510,35 @@ fn run_and_validate_errors_have_their_exit_codes() {
     );
 }
 
+/// Starts `voicesim ARGS` in the background, its output thrown away.
+fn spawn(args: &[&str]) -> Child {
+    Child(
+        Command::new(env!("CARGO_BIN_EXE_voicesim"))
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Waits until `results` has `n` lines (ten minutes at most).
+fn wait_for_lines(results: &Path, n: usize) {
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(results)
+        .unwrap_or_default()
+        .lines()
+        .count()
+        < n
+    {
+        assert!(
+            started.elapsed().as_secs() < 600,
+            "{n} calls never finished"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// ONE_CALL and a second test that says the order number and waits for `word`.
 fn and_test(name: &str, word: &str, max_turns: u32) -> String {
     format!(
@@ -578,29 +607,20 @@ fn an_interrupted_run_keeps_every_finished_call() {
     // The second test never meets its step, so the run is still busy when it is interrupted.
     let suite = suite_file(dir.path(), "suite", &and_test("endless", "zebra", 50));
     let out = dir.path().join("out");
-    let run = Command::new(env!("CARGO_BIN_EXE_voicesim"))
-        .args([
-            "run",
-            &suite,
-            "--agent",
-            &url,
-            "--parallel",
-            "1",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut run = Child(run);
+    let out_s = out.to_str().unwrap();
+    let mut run = spawn(&[
+        "run",
+        &suite,
+        "--agent",
+        &url,
+        "--parallel",
+        "1",
+        "--out",
+        out_s,
+    ]);
     let results = out.join("results.jsonl");
     let lines = || std::fs::read_to_string(&results).unwrap_or_default();
-    let started = std::time::Instant::now();
-    while lines().lines().count() == 0 {
-        assert!(started.elapsed().as_secs() < 600, "no call finished");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    wait_for_lines(&results, 1);
     // Ctrl-C.
     let pid = run.0.id().to_string();
     assert!(Command::new("kill")
@@ -636,20 +656,10 @@ fn a_killed_run_resumes_without_redoing_or_losing_a_call() {
         "--out",
         out_s,
     ];
-    let run = Command::new(env!("CARGO_BIN_EXE_voicesim"))
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut run = Child(run);
+    let mut run = spawn(&args);
     let results = out.join("results.jsonl");
     let lines = || std::fs::read_to_string(&results).unwrap_or_default();
-    let started = std::time::Instant::now();
-    while lines().lines().count() < 2 {
-        assert!(started.elapsed().as_secs() < 600, "no two calls finished");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_for_lines(&results, 2);
     // kill -9: no handler runs.
     run.0.kill().unwrap();
     run.0.wait().unwrap();
@@ -693,7 +703,10 @@ fn a_killed_run_resumes_without_redoing_or_losing_a_call() {
     let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
     assert!(junit.contains("tests=\"4\""), "{junit}");
 
-    // --overwrite starts again: one call of another suite, nothing of the old run left.
+    // --overwrite starts again: one call of another suite, nothing of the old run left; with
+    // the finished run as its baseline (latency is not what this test is about).
+    let baseline = dir.path().join("baseline.jsonl");
+    std::fs::copy(&results, &baseline).unwrap();
     let o = voicesim(&[
         "run",
         &changed,
@@ -704,10 +717,18 @@ fn a_killed_run_resumes_without_redoing_or_losing_a_call() {
         "--overwrite",
         "--runs",
         "1",
+        "--baseline",
+        baseline.to_str().unwrap(),
+        "--max-latency-increase-ms",
+        "100000",
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("4/4 → 1/1"), "{t}");
     assert_eq!(lines().lines().count(), 1);
     assert!(!out.join("calls/status/clean/run-2").exists());
+    let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(page.contains("Compared with the baseline") && page.contains("was 4/4"));
 }
 
 /// A results.jsonl of `passes` (true: passed) for one test, latency `ms` in every call.
@@ -799,6 +820,27 @@ fn diff_gates_on_real_regressions_and_export_writes_the_golden_table() {
     let o = voicesim(&["diff", &ten, "/no/such/run"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("/no/such/run"), "{}", text(&o));
+
+    // The report of a results file alone, against a baseline.
+    let page = d.join("page.html");
+    let o = voicesim(&[
+        "report",
+        "html",
+        &one_flip,
+        "--baseline",
+        &three,
+        "-o",
+        page.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let page = std::fs::read_to_string(page).unwrap();
+    assert_eq!(page.matches("<details class=\"call").count(), 3);
+    assert!(page.contains("was 3/3 worse"), "the cell shows the delta");
+    assert!(page.contains("<b>new failure</b> greet [cafe@10dB] #2"));
+    assert!(
+        page.contains("recording not found"),
+        "no calls folder next to a bare file"
+    );
 
     let o = voicesim(&["export", &one_flip]);
     assert!(o.status.success(), "{}", text(&o));

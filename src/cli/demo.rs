@@ -10,7 +10,7 @@ use clap::Args;
 use super::run::Output;
 use super::{CliError, Exit};
 use crate::agent::{AgentCallLog, AgentConfig, ReferenceAgent};
-use crate::record::Speaker;
+use crate::record::{words, Speaker};
 use crate::report::folder::{self, Reuse, RunPlan};
 use crate::report::html::HtmlOptions;
 use crate::report::{self, Row, RunResult};
@@ -168,15 +168,10 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
     // hearing WER goes into its result, and so into the report's sweep.
     for r in &mut results {
         if let Some(log) = heard.get(&r.call_id) {
-            let said: Vec<&str> = r
-                .transcript
-                .iter()
-                .filter(|l| l.speaker == Speaker::Caller)
-                .map(|l| l.text.as_str())
-                .collect();
+            let said = words(&r.transcript, Speaker::Caller);
             let understood: Vec<&str> = log.turns.iter().map(|t| t.heard.as_str()).collect();
             if !said.is_empty() {
-                r.metrics.wer = Some(wer(&said.join(" "), &understood.join(" ")));
+                r.metrics.wer = Some(wer(&said, &understood.join(" ")));
             }
         }
     }
@@ -239,12 +234,7 @@ fn sweep_table(results: &[RunResult], heard: &HashMap<String, AgentCallLog>) -> 
         let (mut said, mut understood) = (Vec::new(), Vec::new());
         for r in &group {
             if let Some(log) = heard.get(&r.call_id) {
-                said.extend(
-                    r.transcript
-                        .iter()
-                        .filter(|l| l.speaker == Speaker::Caller)
-                        .map(|l| l.text.clone()),
-                );
+                said.push(words(&r.transcript, Speaker::Caller));
                 understood.extend(log.turns.iter().map(|t| t.heard.clone()));
             }
         }

@@ -246,7 +246,6 @@ fn prepare(out: &Path, output: &Output) -> Result<Vec<RunResult>, CliError> {
     std::fs::create_dir_all(out).map_err(cannot)?;
     let plan_path = out.join(folder::PLAN);
     let results_path = out.join(folder::RESULTS);
-    let mut previous = Vec::new();
     if folder::holds_a_run(out) {
         match output.reuse {
             Reuse::Refuse => {
@@ -279,20 +278,20 @@ fn prepare(out: &Path, output: &Output) -> Result<Vec<RunResult>, CliError> {
                         changed.join("; ")
                     )));
                 }
-                if results_path.exists() {
-                    let stored = folder::read(&results_path)
-                        .map_err(|e| CliError::bad_input(e.to_string()))?;
-                    if stored.torn > 0 {
-                        eprintln!(
-                            "note: {}: the last line was cut off by a crash ({} bytes); that call \
-                             is made again",
-                            results_path.display(),
-                            stored.torn
-                        );
-                    }
-                    previous = stored.results;
+                if !results_path.exists() {
+                    return Ok(Vec::new());
                 }
-                return Ok(previous);
+                let stored =
+                    folder::read(&results_path).map_err(|e| CliError::bad_input(e.to_string()))?;
+                if stored.torn > 0 {
+                    eprintln!(
+                        "note: {}: the last line was cut off by a crash ({} bytes); that call \
+                         is made again",
+                        results_path.display(),
+                        stored.torn
+                    );
+                }
+                return Ok(stored.results);
             }
         }
     }
@@ -302,8 +301,7 @@ fn prepare(out: &Path, output: &Output) -> Result<Vec<RunResult>, CliError> {
     };
     let json = serde_json::to_vec_pretty(&file).map_err(|e| CliError::bad_input(e.to_string()))?;
     std::fs::write(&plan_path, json).map_err(cannot)?;
-    previous.clear();
-    Ok(previous)
+    Ok(Vec::new())
 }
 
 /// `${NAME}` in a header value reads the environment, so secrets stay out of suite files.

@@ -75,13 +75,8 @@ impl Metrics {
             })
             .collect();
         let wer = (!heard.is_empty()).then(|| {
-            let said: Vec<&str> = record
-                .transcript
-                .iter()
-                .filter(|l| l.speaker == Speaker::Caller)
-                .map(|l| l.text.as_str())
-                .collect();
-            crate::speech::wer::wer(&said.join(" "), &heard.join(" "))
+            let said = crate::record::words(&record.transcript, Speaker::Caller);
+            crate::speech::wer::wer(&said, &heard.join(" "))
         });
         Metrics {
             latency_p50_ms: percentile(&latencies, 50.0),

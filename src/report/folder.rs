@@ -88,6 +88,11 @@ pub fn read(path: &Path) -> Result<Stored, FolderError> {
     };
     let bytes = crate::file::read(path, crate::file::RESULTS_LIMIT)
         .map_err(|e| unreadable(format!("{e}; give a results folder or its results.jsonl")))?;
+    parse(&bytes, path)
+}
+
+/// The results in the bytes of a `results.jsonl` (named `path` in errors).
+pub fn parse(bytes: &[u8], path: &Path) -> Result<Stored, FolderError> {
     let mut out = Stored::default();
     let mut start = 0;
     let mut number = 0;

@@ -68,5 +68,8 @@
   }
   // A link to #call-N opens that call.
   const target = location.hash && document.querySelector(location.hash);
-  if (target && target.tagName === "DETAILS") target.open = true;
+  if (target && target.tagName === "DETAILS") {
+    target.open = true;
+    target.scrollIntoView();
+  }
 })();
