@@ -1,5 +1,6 @@
-//! A waveform small enough to draw: the loudest sample of each slice of a clip, on a decibel
-//! scale, one character per slice. A report draws a call from this, never from its samples.
+//! A waveform small enough to draw: the loudest sample of each slice of a clip, on a linear
+//! scale as audio editors show it (speech stands well above noise), one character per slice.
+//! A report draws a call from this, never from its samples.
 
 use serde::{Deserialize, Serialize};
 
@@ -7,8 +8,6 @@ use super::Clip;
 
 /// Characters of the levels 0..=63, quietest first (the base64 alphabet).
 const LEVELS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-/// The quietest level drawn: -60 dBFS and below is level 0.
-const FLOOR_DB: f32 = -60.0;
 /// At most this many slices per channel, whatever the call's length.
 pub const MAX_POINTS: usize = 400;
 
@@ -31,8 +30,7 @@ impl Envelope {
             .chunks(per)
             .map(|slice| {
                 let peak = slice.iter().fold(0.0f32, |m, s| m.max(s.abs()));
-                let db = 20.0 * peak.max(1e-6).log10();
-                let level = ((db - FLOOR_DB) / -FLOOR_DB * 63.0).clamp(0.0, 63.0) as usize;
+                let level = (peak * 63.0).round().clamp(0.0, 63.0) as usize;
                 LEVELS.get(level).copied().map_or('A', char::from)
             })
             .collect();
@@ -64,9 +62,9 @@ mod tests {
         assert_eq!(env.peaks.len(), 100);
         assert!((env.ms_per_point - 20.0).abs() < 1e-9);
         let levels = env.levels();
-        // 0.5 peak is -6 dBFS: 54/60 of the way up.
+        // A 0.5 peak is half way up.
         assert!(
-            levels.iter().take(50).all(|&l| (55..=57).contains(&l)),
+            levels.iter().take(50).all(|&l| (31..=32).contains(&l)),
             "{levels:?}"
         );
         assert!(levels.iter().skip(50).all(|&l| l == 0));

@@ -66,10 +66,12 @@
       seek(c, parseFloat(li.dataset.t));
     });
   }
+  // Calls open from the start (an `open` attribute) are drawn now: their toggle came first.
+  for (const c of calls) if (c.open && !c.drawn) (c.drawn = true, draw(c));
   // A link to #call-N opens that call.
   const target = location.hash && document.querySelector(location.hash);
   if (target && target.tagName === "DETAILS") {
     target.open = true;
-    target.scrollIntoView();
+    target.scrollIntoView({ block: "nearest" });
   }
 })();
