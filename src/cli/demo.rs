@@ -26,7 +26,7 @@ const SUITE: &str = include_str!("../../examples/orders.yaml");
 
 #[derive(Args)]
 pub struct DemoArgs {
-    /// Folder for results and call recordings.
+    /// Folder for results, the report and call recordings (each demo replaces the last).
     #[arg(long, default_value = "voicesim-demo")]
     out: PathBuf,
     /// Seed for loop offsets and burst times.

@@ -40,7 +40,8 @@ pub struct RunArgs {
     /// Fixes noise, bursts and ids of every call: same seed, same audio.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Where results.jsonl, junit.xml and the calls go.
+    /// Where run.json, results.jsonl, junit.xml, report.html and the calls go; a folder holding
+    /// an earlier run is refused unless --resume or --overwrite.
     #[arg(long, short, default_value = "voicesim-results")]
     out: PathBuf,
     /// Send audio unpaced, for agents that accept it.
