@@ -303,6 +303,55 @@ async fn an_agent_that_is_not_there_or_breaks_protocol_is_reported() {
         EndReason::Error { message } => assert!(message.contains("base64"), "{message}"),
         other => panic!("{other:?}"),
     }
+
+    // A binary frame on a protocol of JSON text frames is an error naming the frame.
+    let (listener, url) = listen().await;
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+        ws.send(Message::binary(vec![0xde, 0xad, 0xbe, 0xef, 1, 2]))
+            .await
+            .unwrap();
+        while ws.next().await.is_some() {}
+    });
+    let (_c, _e, call) = start(
+        CallOptions::new(&url),
+        Box::new(Twilio::new(0, Default::default())),
+        quiet_mic(8_000),
+    );
+    match call.await.unwrap().unwrap().ended {
+        EndReason::Error { message } => assert!(
+            message.contains("a binary frame of 6 bytes (starting deadbeef0102)"),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_agent_that_hangs_up_before_a_word_is_a_fault() {
+    let (listener, url) = listen().await;
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+        ws.close(None).await.unwrap();
+    });
+    let (_c, mut events, call) = start(
+        CallOptions::new(&url),
+        Box::new(Twilio::new(0, Default::default())),
+        quiet_mic(8_000),
+    );
+    let outcome = call.await.unwrap().unwrap();
+    assert_eq!(outcome.ended, EndReason::AgentClosed);
+    let mut log = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        log.push(e);
+    }
+    let turns = voicesim::transport::turns::turns(&log);
+    assert!(turns.is_empty());
+    let faults = voicesim::transport::turns::faults(&outcome.ended, &turns);
+    assert_eq!(faults, [voicesim::transport::turns::Fault::HungUpSilent]);
+    assert_eq!(faults[0].to_string(), "the agent hung up without saying anything");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,19 +1,37 @@
 //! Word and character error rates between what was said and what was heard.
 //!
 //! Both texts are normalized first, so that only recognition errors count, not spelling
-//! conventions:
+//! conventions. The rules follow Whisper's English text normalizer (the usual way WER is
+//! reported), with the differences listed after them:
 //!
-//! 1. lower case; curly apostrophes become `'`;
+//! 1. lower case; curly apostrophes become `'`; text in brackets (`[BLANK_AUDIO]`,
+//!    `<noise>`, `(laughs)`) and the fillers `hmm`, `mm`, `mhm`, `mmm`, `uh`, `um` go;
 //! 2. contractions expanded: `won't` → `will not`, `can't` → `can not`, `n't` → ` not`,
 //!    `'re` → ` are`, `'m` → ` am`, `'ll` → ` will`, `'ve` → ` have`, `'d` → ` would`,
-//!    `let's` → `let us`, and `'s` → ` is` after it/that/what/there/here/where/who/how/he/she
-//!    (other `'s` are possessive and just lose the apostrophe);
-//! 3. `%` → `percent`, `&` → `and`; hyphens and slashes separate words; other punctuation
-//!    is dropped (a `.` or `,` between digits is kept: `3.5`, `1,000` → `1000`);
-//! 4. numbers as digits: `twenty three` → `23`, `one hundred and five` → `105`,
-//!    `two thousand twenty four` → `2024`, `zero`/`oh` inside a digit run → `0`;
-//! 5. every run of digits is split into single digits, so `1234`, `12 34` and
+//!    `let's` → `let us`, `y'all` → `you all`, `gonna`/`wanna`/`gotta` → `going to`/`want to`/
+//!    `got to`, `ma'am` → `madam`, and `'s` → ` is` after it/that/what/there/here/where/who/
+//!    how/he/she (other `'s` are possessive and just lose the apostrophe);
+//! 3. titles spelled out, with or without their period: `mr` → `mister`, `mrs` → `missus`,
+//!    `dr` → `doctor`, `st` → `saint`, `prof`, `capt`, `gov`, `gen`, `sen`, `rep`, `pres`,
+//!    `rev`, `hon`, `asst`, `assoc`, `lt`, `col`, `jr`, `sr`, `esq` likewise;
+//! 4. money read out: `$23.50` → `23 dollars 50 cents`, `$5` → `5 dollars`, `$0.99` →
+//!    `99 cents`, `£`/`€`/`¢` as `pounds`/`euros`/`cents`; the words are made plural
+//!    (`one dollar` → `1 dollars`) and an `and` between dollars and cents goes, so
+//!    "twenty three dollars and fifty cents" reads the same;
+//! 5. `%` → `percent`, `&` → `and`; hyphens, slashes and the `:` of a time separate words;
+//!    other punctuation is dropped; a `.` between digits is the word `point` (`3.5` and
+//!    "three point five" agree), a `,` between digits goes (`1,000` → `1000`);
+//! 6. `a.m.`/`p.m.`/`a m`/`p m` after a number become `am`/`pm` (`3:30 p.m.` → `3 30 pm`);
+//! 7. numbers as digits: `twenty three` → `23`, `one hundred and five` → `105`,
+//!    `two thousand twenty four` → `2024`, `zero`/`oh` inside a digit run → `0`; ordinal
+//!    suffixes go (`23rd` → `23`, "twenty third" → `23`);
+//! 8. every run of digits is split into single digits, so `1234`, `12 34` and
 //!    `one two three four` all read `1 2 3 4`: order numbers are read either way.
+//!
+//! Where Whisper's normalizer differs: it keeps numbers whole (rule 8 is ours, for phone and
+//! order numbers), writes money as `$23.50` rather than words, keeps `.` in decimals, turns
+//! every `'s` into ` is` and `ain't` into `aint` (here `is not`), and maps British spellings to
+//! American (not done here).
 //!
 //! WER = (substitutions + deletions + insertions) / reference words, by word-level edit
 //! distance; CER is the same over characters of the normalized text (spaces included).
@@ -22,7 +40,12 @@
 //! use voicesim::speech::wer::{normalize, wer};
 //! assert_eq!(normalize("It's order #4521, isn't it?"), "it is order 4 5 2 1 is not it");
 //! assert_eq!(wer("Your order ships on the twenty third.", "your order ships on the 23rd"), 0.0);
+//! assert_eq!(wer("That's $23.50, Dr. Smith.", "that is twenty three dollars and fifty cents doctor smith"), 0.0);
 //! ```
+
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 /// Word error rate of `hypothesis` against `reference`, after [`normalize`]. 0.0 is perfect;
 /// it can exceed 1.0 when the hypothesis adds words. An empty reference gives 0.0 for an
@@ -50,11 +73,94 @@ fn rate(edits: usize, reference_len: usize, hypothesis_empty: bool) -> f64 {
     }
 }
 
+/// Bracketed asides and fillers (rule 1).
+static ASIDES: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(r"\[[^\]]*\]|<[^>]*>|\([^)]*\)|\b(?:hmm|mm|mhm|mmm|uh|um)\b").ok()
+});
+/// An amount of money (rule 4): symbol, whole units, optional cents.
+static MONEY: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"([$£€])\s?(\d[\d,]*)(?:\.(\d{1,2}))?\b|¢\s?(\d+)|(\d+)\s?¢").ok());
+
+/// `$23.50` → ` 23 dollars 50 cents `.
+fn spell_money(text: &str) -> String {
+    let Some(money) = MONEY.as_ref() else {
+        return text.to_string();
+    };
+    money
+        .replace_all(text, |c: &regex::Captures| {
+            let cents = |n: &str| format!(" {} cents ", unpadded(n));
+            if let Some(n) = c.get(4).or_else(|| c.get(5)) {
+                return cents(n.as_str());
+            }
+            let unit = match c.get(1).map(|m| m.as_str()) {
+                Some("£") => "pounds",
+                Some("€") => "euros",
+                _ => "dollars",
+            };
+            let whole = c.get(2).map_or("", |m| m.as_str()).replace(',', "");
+            let whole = unpadded(&whole);
+            let fraction = c.get(3).map(|m| {
+                // "$1.5" is a dollar fifty.
+                let f = m.as_str();
+                if f.len() == 1 {
+                    format!("{f}0")
+                } else {
+                    f.to_string()
+                }
+            });
+            let fraction = fraction.filter(|f| f.trim_start_matches('0') != "");
+            match (whole, fraction) {
+                ("0", Some(f)) => cents(&f),
+                (whole, None) => format!(" {whole} {unit} "),
+                (whole, Some(f)) => format!(" {whole} {unit}{}", cents(&f)),
+            }
+        })
+        .into_owned()
+}
+
+/// Digits without leading zeros; zero itself stays `0`.
+fn unpadded(digits: &str) -> &str {
+    match digits.trim_start_matches('0') {
+        "" => "0",
+        rest => rest,
+    }
+}
+
+/// Titles and their spelled-out forms (rule 3), as Whisper's normalizer has them.
+const TITLES: [(&str, &str); 21] = [
+    ("mr", "mister"),
+    ("mrs", "missus"),
+    ("st", "saint"),
+    ("dr", "doctor"),
+    ("prof", "professor"),
+    ("capt", "captain"),
+    ("gov", "governor"),
+    ("ald", "alderman"),
+    ("gen", "general"),
+    ("sen", "senator"),
+    ("rep", "representative"),
+    ("pres", "president"),
+    ("rev", "reverend"),
+    ("hon", "honorable"),
+    ("asst", "assistant"),
+    ("assoc", "associate"),
+    ("lt", "lieutenant"),
+    ("col", "colonel"),
+    ("jr", "junior"),
+    ("sr", "senior"),
+    ("esq", "esquire"),
+];
+
 /// The normalized form both sides of a WER are compared in (see the module docs).
 pub fn normalize(text: &str) -> String {
     let text = text
         .to_lowercase()
         .replace(['\u{2019}', '\u{2018}', '`'], "'");
+    let text = match ASIDES.as_ref() {
+        Some(asides) => asides.replace_all(&text, " ").into_owned(),
+        None => text,
+    };
+    let text = spell_money(&text);
     let mut words = Vec::new();
     for raw in text.split(|c: char| {
         c.is_whitespace() || c == '-' || c == '/' || c == '\u{2014}' || c == '\u{2013}'
@@ -64,7 +170,7 @@ pub fn normalize(text: &str) -> String {
             words.extend(cleaned.split_whitespace().map(str::to_string));
         }
     }
-    let words = numbers_to_digits(&words);
+    let words = spoken_forms(numbers_to_digits(&words));
     let mut out: Vec<String> = Vec::new();
     for w in words {
         if w.chars().all(|c| c.is_ascii_digit()) {
@@ -72,13 +178,46 @@ pub fn normalize(text: &str) -> String {
         } else if w.chars().any(|c| c.is_ascii_digit())
             && w.chars().all(|c| c.is_ascii_digit() || c == '.')
         {
-            // 3.5 → 3 . 5: a decimal point between digits is a word of its own.
-            out.extend(w.chars().map(|c| c.to_string()));
+            // 3.5 → 3 point 5, as it is said.
+            for part in w.split('.') {
+                out.extend(part.chars().map(|c| c.to_string()));
+                out.push("point".into());
+            }
+            out.pop();
         } else {
             out.push(w);
         }
     }
     out.join(" ")
+}
+
+/// After numbers are digits: money words plural, no `and` between dollars and cents, `a m`
+/// and `p m` after a number as `am` and `pm`.
+fn spoken_forms(words: Vec<String>) -> Vec<String> {
+    let digits = |w: Option<&String>| {
+        w.is_some_and(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_digit()))
+    };
+    let mut out: Vec<String> = Vec::with_capacity(words.len());
+    let mut i = 0;
+    while let Some(w) = words.get(i) {
+        let next = words.get(i + 1);
+        match w.as_str() {
+            "dollar" | "cent" | "pound" | "euro" => out.push(format!("{w}s")),
+            "and"
+                if matches!(out.last().map(String::as_str), Some("dollars" | "pounds" | "euros"))
+                    && digits(next) =>
+            {
+                // "five dollars and ten cents": the `and` is how money is said, not a word.
+            }
+            "a" | "p" if next.map(String::as_str) == Some("m") && digits(out.last()) => {
+                out.push(format!("{w}m"));
+                i += 1;
+            }
+            _ => out.push(w.clone()),
+        }
+        i += 1;
+    }
+    out
 }
 
 fn expand_contraction(word: &str) -> Vec<String> {
@@ -92,7 +231,15 @@ fn expand_contraction(word: &str) -> Vec<String> {
         "let's" => Some("let us"),
         "i'm" => Some("i am"),
         "ain't" => Some("is not"),
-        _ => None,
+        "y'all" => Some("you all"),
+        "gonna" => Some("going to"),
+        "wanna" => Some("want to"),
+        "gotta" => Some("got to"),
+        "ma'am" => Some("madam"),
+        _ => TITLES
+            .iter()
+            .find(|(short, _)| *short == w)
+            .map(|(_, long)| *long),
     };
     if let Some(e) = whole {
         return e.split(' ').map(str::to_string).collect();
@@ -334,7 +481,7 @@ mod tests {
         assert_eq!(normalize("order #45-21"), "order 4 5 2 1");
         assert_eq!(
             normalize("It costs $1,000 or 3.5%"),
-            "it costs 1 0 0 0 or 3 . 5 percent"
+            "it costs 1 0 0 0 dollars or 3 point 5 percent"
         );
         assert_eq!(normalize("on the twenty third"), "on the 2 3");
         assert_eq!(normalize("on the 23rd"), "on the 2 3");
@@ -342,6 +489,40 @@ mod tests {
         assert_eq!(normalize("call four oh two"), "call 4 0 2");
         assert_eq!(normalize("Rock & roll"), "rock and roll");
         assert_eq!(normalize("  "), "");
+    }
+
+    /// Each pair reads the same after normalizing, and the first reads as the third.
+    #[test]
+    fn written_and_spoken_forms_agree() {
+        for (written, spoken, normal) in [
+            ("$23.50", "twenty three dollars and fifty cents", "2 3 dollars 5 0 cents"),
+            ("$23.50", "twenty-three dollars fifty cents", "2 3 dollars 5 0 cents"),
+            ("$5", "five dollars", "5 dollars"),
+            ("$1", "one dollar", "1 dollars"),
+            ("$0.99", "ninety nine cents", "9 9 cents"),
+            ("$1.5", "one dollar fifty cents", "1 dollars 5 0 cents"),
+            ("$12.00", "twelve dollars", "1 2 dollars"),
+            ("£20", "twenty pounds", "2 0 pounds"),
+            ("€3.25", "three euros twenty five cents", "3 euros 2 5 cents"),
+            ("50¢", "fifty cents", "5 0 cents"),
+            ("3.5", "three point five", "3 point 5"),
+            ("0.25", "zero point two five", "0 point 2 5"),
+            ("3:30 pm", "three thirty p.m.", "3 3 0 pm"),
+            ("3:30 PM", "three thirty p m", "3 3 0 pm"),
+            ("at 9 a.m.", "at nine am", "at 9 am"),
+            ("10:05", "ten oh five", "1 0 0 5"),
+            ("Dr. Smith", "doctor smith", "doctor smith"),
+            ("Mr. and Mrs. Lee", "mister and missus lee", "mister and missus lee"),
+            ("12 St. James St.", "twelve saint james saint", "1 2 saint james saint"),
+            ("Sgt. Pepper", "sgt pepper", "sgt pepper"),
+            ("I'm gonna call", "i am going to call", "i am going to call"),
+            ("um, I uh want it [BLANK_AUDIO]", "i want it", "i want it"),
+            ("(laughs) yes <noise>", "yes", "yes"),
+            ("I am here", "i am here", "i am here"),
+        ] {
+            assert_eq!(normalize(written), normal, "{written:?}");
+            assert_eq!(normalize(spoken), normal, "{spoken:?}");
+        }
     }
 
     #[test]

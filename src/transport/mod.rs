@@ -12,6 +12,8 @@ pub mod twilio;
 
 pub use adapter::{Adapter, AgentEvent};
 
+use tokio_tungstenite::tungstenite::Message;
+
 /// A message from the agent that does not follow its protocol.
 #[derive(Debug, thiserror::Error)]
 #[error("{protocol}: {message}")]
@@ -32,6 +34,29 @@ pub enum Protocol {
     RawPcm,
     /// An OpenAI-Realtime-compatible server: PCM16 24 kHz, server VAD.
     OpenaiRealtime,
+}
+
+/// The text of a frame on a protocol of JSON text frames: `None` for pings, pongs and close
+/// (the call handles those); a binary frame is an error naming it, not something to ignore.
+pub fn text_frame<'m>(
+    protocol: &'static str,
+    message: &'m Message,
+) -> Result<Option<&'m str>, ProtocolError> {
+    match message {
+        Message::Text(text) => Ok(Some(text.as_str())),
+        Message::Binary(bytes) => {
+            let head: String = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
+            Err(ProtocolError {
+                protocol,
+                message: format!(
+                    "a binary frame of {} bytes (starting {head}) where only JSON text frames \
+                     belong: is the agent speaking another protocol?",
+                    bytes.len()
+                ),
+            })
+        }
+        _ => Ok(None),
+    }
 }
 
 impl Protocol {

@@ -221,7 +221,7 @@ impl super::Adapter for OpenAiRealtime {
 
     fn receive(&mut self, message: &Message) -> Result<Vec<super::AgentEvent>, ProtocolError> {
         use super::AgentEvent;
-        let Message::Text(text) = message else {
+        let Some(text) = super::text_frame(PROTOCOL, message)? else {
             return Ok(Vec::new());
         };
         Ok(match parse(text)? {

@@ -129,6 +129,8 @@ pub enum Fault {
     NoAnswer { waited_ms: f64 },
     /// The agent's audio kept running dry: the caller heard it choppy.
     Choppy { underruns: u32, gap_ms: f64 },
+    /// The agent ended the call (closed the socket or hung up) without saying a word.
+    HungUpSilent,
 }
 
 impl std::fmt::Display for Fault {
@@ -138,6 +140,7 @@ impl std::fmt::Display for Fault {
             Fault::NoAnswer { waited_ms } => {
                 write!(f, "the agent said nothing for {:.1} s", waited_ms / 1000.0)
             }
+            Fault::HungUpSilent => write!(f, "the agent hung up without saying anything"),
             Fault::Choppy { underruns, gap_ms } => write!(
                 f,
                 "the agent's audio ran dry {underruns} times ({gap_ms:.0} ms of dropouts): \
@@ -158,6 +161,9 @@ pub fn faults(ended: &super::call::EndReason, turns: &[Turn]) -> Vec<Fault> {
         EndReason::NoAnswer { waited_ms } => faults.push(Fault::NoAnswer {
             waited_ms: *waited_ms,
         }),
+        EndReason::AgentClosed | EndReason::AgentHungUp if turns.is_empty() => {
+            faults.push(Fault::HungUpSilent)
+        }
         _ => {}
     }
     let underruns: u32 = turns.iter().map(|t| t.underruns).sum();

@@ -218,8 +218,8 @@ impl super::Adapter for Twilio {
 
     fn receive(&mut self, message: &Message) -> Result<Vec<super::AgentEvent>, ProtocolError> {
         use super::AgentEvent;
-        let Message::Text(text) = message else {
-            return Ok(Vec::new()); // pings, pongs, close: handled by the call
+        let Some(text) = super::text_frame(PROTOCOL, message)? else {
+            return Ok(Vec::new());
         };
         Ok(vec![match TwilioStream::parse(text)? {
             AgentMessage::Media { payload } => {
