@@ -351,7 +351,10 @@ async fn an_agent_that_hangs_up_before_a_word_is_a_fault() {
     assert!(turns.is_empty());
     let faults = voicesim::transport::turns::faults(&outcome.ended, &turns);
     assert_eq!(faults, [voicesim::transport::turns::Fault::HungUpSilent]);
-    assert_eq!(faults[0].to_string(), "the agent hung up without saying anything");
+    assert_eq!(
+        faults[0].to_string(),
+        "the agent hung up without saying anything"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -74,12 +74,12 @@ fn rate(edits: usize, reference_len: usize, hypothesis_empty: bool) -> f64 {
 }
 
 /// Bracketed asides and fillers (rule 1).
-static ASIDES: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(r"\[[^\]]*\]|<[^>]*>|\([^)]*\)|\b(?:hmm|mm|mhm|mmm|uh|um)\b").ok()
-});
+static ASIDES: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"\[[^\]]*\]|<[^>]*>|\([^)]*\)|\b(?:hmm|mm|mhm|mmm|uh|um)\b").ok());
 /// An amount of money (rule 4): symbol, whole units, optional cents.
-static MONEY: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new(r"([$£€])\s?(\d[\d,]*)(?:\.(\d{1,2}))?\b|¢\s?(\d+)|(\d+)\s?¢").ok());
+static MONEY: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(r"([$£€])\s?(\d[\d,]*)(?:\.(\d{1,2}))?\b|¢\s?(\d+)|(\d+)\s?¢").ok()
+});
 
 /// `$23.50` → ` 23 dollars 50 cents `.
 fn spell_money(text: &str) -> String {
@@ -108,7 +108,7 @@ fn spell_money(text: &str) -> String {
                     f.to_string()
                 }
             });
-            let fraction = fraction.filter(|f| f.trim_start_matches('0') != "");
+            let fraction = fraction.filter(|f| !f.trim_start_matches('0').is_empty());
             match (whole, fraction) {
                 ("0", Some(f)) => cents(&f),
                 (whole, None) => format!(" {whole} {unit} "),
@@ -204,8 +204,10 @@ fn spoken_forms(words: Vec<String>) -> Vec<String> {
         match w.as_str() {
             "dollar" | "cent" | "pound" | "euro" => out.push(format!("{w}s")),
             "and"
-                if matches!(out.last().map(String::as_str), Some("dollars" | "pounds" | "euros"))
-                    && digits(next) =>
+                if matches!(
+                    out.last().map(String::as_str),
+                    Some("dollars" | "pounds" | "euros")
+                ) && digits(next) =>
             {
                 // "five dollars and ten cents": the `and` is how money is said, not a word.
             }
@@ -495,15 +497,27 @@ mod tests {
     #[test]
     fn written_and_spoken_forms_agree() {
         for (written, spoken, normal) in [
-            ("$23.50", "twenty three dollars and fifty cents", "2 3 dollars 5 0 cents"),
-            ("$23.50", "twenty-three dollars fifty cents", "2 3 dollars 5 0 cents"),
+            (
+                "$23.50",
+                "twenty three dollars and fifty cents",
+                "2 3 dollars 5 0 cents",
+            ),
+            (
+                "$23.50",
+                "twenty-three dollars fifty cents",
+                "2 3 dollars 5 0 cents",
+            ),
             ("$5", "five dollars", "5 dollars"),
             ("$1", "one dollar", "1 dollars"),
             ("$0.99", "ninety nine cents", "9 9 cents"),
             ("$1.5", "one dollar fifty cents", "1 dollars 5 0 cents"),
             ("$12.00", "twelve dollars", "1 2 dollars"),
             ("£20", "twenty pounds", "2 0 pounds"),
-            ("€3.25", "three euros twenty five cents", "3 euros 2 5 cents"),
+            (
+                "€3.25",
+                "three euros twenty five cents",
+                "3 euros 2 5 cents",
+            ),
             ("50¢", "fifty cents", "5 0 cents"),
             ("3.5", "three point five", "3 point 5"),
             ("0.25", "zero point two five", "0 point 2 5"),
@@ -512,8 +526,16 @@ mod tests {
             ("at 9 a.m.", "at nine am", "at 9 am"),
             ("10:05", "ten oh five", "1 0 0 5"),
             ("Dr. Smith", "doctor smith", "doctor smith"),
-            ("Mr. and Mrs. Lee", "mister and missus lee", "mister and missus lee"),
-            ("12 St. James St.", "twelve saint james saint", "1 2 saint james saint"),
+            (
+                "Mr. and Mrs. Lee",
+                "mister and missus lee",
+                "mister and missus lee",
+            ),
+            (
+                "12 St. James St.",
+                "twelve saint james saint",
+                "1 2 saint james saint",
+            ),
             ("Sgt. Pepper", "sgt pepper", "sgt pepper"),
             ("I'm gonna call", "i am going to call", "i am going to call"),
             ("um, I uh want it [BLANK_AUDIO]", "i want it", "i want it"),

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -252,8 +252,18 @@ pub async fn run(
     let ended = 'call: loop {
         for message in outgoing.drain(..) {
             if let Err(e) = tx.send(message).await {
-                break 'call EndReason::Error {
-                    message: format!("sending to the agent: {e}"),
+                // An agent that closed the socket is often found out by a send that fails
+                // before its close frame has been read: read it now.
+                let closed = matches!(
+                    rx.next().now_or_never(),
+                    Some(None | Some(Ok(Message::Close(_))))
+                );
+                break 'call if closed {
+                    EndReason::AgentClosed
+                } else {
+                    EndReason::Error {
+                        message: format!("sending to the agent: {e}"),
+                    }
                 };
             }
         }
