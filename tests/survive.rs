@@ -127,7 +127,7 @@ tests:
 /// hang up and before the hangup reaches the call: each must be heard, never answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_with_every_step_done_says_nothing_more_to_an_agent_that_goes_on_talking() {
-    let url = chatty_agent(75, "Go on.").await;
+    let url = chatty_agent(75, "Please go on.").await;
     let slow = Arc::new(Busy(whisper(), Duration::from_millis(2_000)));
     let (results, lines, _out) = run(TWO_STEPS, url, 4, espeak(), slow).await;
     assert_eq!(results.len(), 4);
@@ -196,7 +196,7 @@ tests:
       - goal: Break the voice
         static_utterance: Boom.
 "#;
-    let url = chatty_agent(75, "Go on.").await;
+    let url = chatty_agent(75, "Please go on.").await;
     let (results, lines, _out) = run(yaml, url, 4, Arc::new(Brittle(espeak())), whisper()).await;
     assert_eq!(results.len(), 4, "every call ran");
     for r in &results {

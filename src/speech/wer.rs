@@ -541,6 +541,22 @@ mod tests {
             ("um, I uh want it [BLANK_AUDIO]", "i want it", "i want it"),
             ("(laughs) yes <noise>", "yes", "yes"),
             ("I am here", "i am here", "i am here"),
+            // The README's table.
+            ("Um, yes [BLANK_AUDIO]", "yes", "yes"),
+            (
+                "It's, won't, gonna",
+                "it is, will not, going to",
+                "it is will not going to",
+            ),
+            (
+                "Dr. Lee, Mr. Lee",
+                "doctor lee, mister lee",
+                "doctor lee mister lee",
+            ),
+            ("3.5%", "three point five percent", "3 point 5 percent"),
+            ("3:30 p.m.", "three thirty pm", "3 3 0 pm"),
+            ("on the 23rd", "on the twenty third", "on the 2 3"),
+            ("order #45-21", "order four five two one", "order 4 5 2 1"),
         ] {
             assert_eq!(normalize(written), normal, "{written:?}");
             assert_eq!(normalize(spoken), normal, "{spoken:?}");
