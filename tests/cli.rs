@@ -835,7 +835,7 @@ fn diff_gates_on_real_regressions_and_export_writes_the_golden_table() {
     assert!(o.status.success(), "{}", text(&o));
     let page = std::fs::read_to_string(page).unwrap();
     assert_eq!(page.matches("<details class=\"call").count(), 3);
-    assert!(page.contains("was 3/3 worse"), "the cell shows the delta");
+    assert!(page.contains("was 3/3 · worse"), "the cell shows the delta");
     assert!(page.contains("<b>new failure</b> greet [cafe@10dB] #2"));
     assert!(
         page.contains("recording not found"),

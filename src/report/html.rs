@@ -432,12 +432,17 @@ fn cell(row: &Row, baseline: Option<&Diff>) -> String {
                 format!("was {}/{}", d.base.passed, d.base.runs)
             };
             let mark = match d.change {
-                Change::Regressed => " regressed",
-                Change::Worse => " worse",
-                Change::Better => " better",
+                Change::Regressed => "regressed",
+                Change::Worse => "worse",
+                Change::Better => "better",
                 _ => "",
             };
-            format!("<small class=\"delta{mark}\">{was}{mark}</small>")
+            let said = if mark.is_empty() {
+                String::new()
+            } else {
+                format!(" · {mark}")
+            };
+            format!("<small class=\"delta {mark}\">{was}{said}</small>")
         });
     format!(
         "<td class=\"{class}\" data-test=\"{}\" data-condition=\"{}\"><b>{}/{}</b>{}{p50}{delta}</td>",
