@@ -254,6 +254,23 @@ async fn the_caller_speaks_into_the_call_and_the_noise_never_stops() {
     );
 }
 
+/// How a Twilio call ends when the agent's first and only message is `message`.
+async fn twilio_call_to_an_agent_that_sends(message: Message) -> EndReason {
+    let (listener, url) = listen().await;
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+        ws.send(message).await.unwrap();
+        while ws.next().await.is_some() {}
+    });
+    let (_c, _e, call) = start(
+        CallOptions::new(&url),
+        Box::new(Twilio::new(0, Default::default())),
+        quiet_mic(8_000),
+    );
+    call.await.unwrap().unwrap().ended
+}
+
 #[tokio::test]
 async fn an_agent_that_is_not_there_or_breaks_protocol_is_reported() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -282,44 +299,20 @@ async fn an_agent_that_is_not_there_or_breaks_protocol_is_reported() {
         CallError::BadRequest(_) | CallError::Connect { .. }
     ));
 
-    let (listener, url) = listen().await;
-    tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.unwrap();
-        let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
-        ws.send(Message::text(
-            r#"{"event":"media","media":{"payload":"%%%"}}"#,
-        ))
-        .await
-        .unwrap();
-        while ws.next().await.is_some() {}
-    });
-    let (_c, _e, call) = start(
-        CallOptions::new(&url),
-        Box::new(Twilio::new(0, Default::default())),
-        quiet_mic(8_000),
-    );
-    let outcome = call.await.unwrap().unwrap();
-    match outcome.ended {
+    let ended = twilio_call_to_an_agent_that_sends(Message::text(
+        r#"{"event":"media","media":{"payload":"%%%"}}"#,
+    ))
+    .await;
+    match ended {
         EndReason::Error { message } => assert!(message.contains("base64"), "{message}"),
         other => panic!("{other:?}"),
     }
 
     // A binary frame on a protocol of JSON text frames is an error naming the frame.
-    let (listener, url) = listen().await;
-    tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.unwrap();
-        let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
-        ws.send(Message::binary(vec![0xde, 0xad, 0xbe, 0xef, 1, 2]))
-            .await
-            .unwrap();
-        while ws.next().await.is_some() {}
-    });
-    let (_c, _e, call) = start(
-        CallOptions::new(&url),
-        Box::new(Twilio::new(0, Default::default())),
-        quiet_mic(8_000),
-    );
-    match call.await.unwrap().unwrap().ended {
+    let ended =
+        twilio_call_to_an_agent_that_sends(Message::binary(vec![0xde, 0xad, 0xbe, 0xef, 1, 2]))
+            .await;
+    match ended {
         EndReason::Error { message } => assert!(
             message.contains("a binary frame of 6 bytes (starting deadbeef0102)"),
             "{message}"
