@@ -137,19 +137,6 @@ impl Diff {
     }
 }
 
-/// Rows in the order they first appear, the new run's first.
-fn grouped(results: &[RunResult]) -> Vec<((String, String), Vec<&RunResult>)> {
-    let mut rows: Vec<((String, String), Vec<&RunResult>)> = Vec::new();
-    for r in results {
-        let key = (r.test.clone(), r.condition.label());
-        match rows.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, group)) => group.push(r),
-            None => rows.push((key, vec![r])),
-        }
-    }
-    rows
-}
-
 fn compare(test: String, condition: String, base: Side, new: Side, t: &Thresholds) -> RowDiff {
     let delta = |a: Option<f64>, b: Option<f64>| Some(b? - a?);
     let p_value = fisher_drop(base.passed, base.runs, new.passed, new.runs);
@@ -200,13 +187,14 @@ fn compare(test: String, condition: String, base: Side, new: Side, t: &Threshold
 
 /// Compares `new` with `base`.
 pub fn diff(base: &[RunResult], new: &[RunResult], thresholds: Thresholds) -> Diff {
-    let (base_rows, new_rows) = (grouped(base), grouped(new));
+    let (base_rows, new_rows) = (super::groups(base), super::groups(new));
     let side = |rows: &[((String, String), Vec<&RunResult>)], key: &(String, String)| {
         rows.iter()
             .find(|(k, _)| k == key)
             .map(|(_, g)| Side::of(g))
             .unwrap_or_default()
     };
+    // The new run's rows in its order, then those only the base had.
     let mut keys: Vec<(String, String)> = new_rows.iter().map(|(k, _)| k.clone()).collect();
     keys.extend(
         base_rows

@@ -108,6 +108,17 @@ fn url_escape(s: &str) -> String {
         .collect()
 }
 
+/// Each value once, in the order it first appears.
+fn distinct<T: PartialEq>(values: impl IntoIterator<Item = T>) -> Vec<T> {
+    let mut seen = Vec::new();
+    for v in values {
+        if !seen.contains(&v) {
+            seen.push(v);
+        }
+    }
+    seen
+}
+
 /// HTML text and attribute escaping.
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -311,13 +322,7 @@ fn embedded(dir: &Path) -> Option<String> {
 /// The run's header, from the results themselves (so merged and old runs have one too).
 fn header(results: &[RunResult]) -> String {
     let distinct = |f: &dyn Fn(&RunResult) -> String| {
-        let mut v: Vec<String> = Vec::new();
-        for r in results {
-            let s = f(r);
-            if !s.is_empty() && !v.contains(&s) {
-                v.push(s);
-            }
-        }
+        let v = distinct(results.iter().map(f).filter(|s| !s.is_empty()));
         if v.is_empty() {
             "not recorded".to_string()
         } else {
@@ -383,16 +388,8 @@ fn header(results: &[RunResult]) -> String {
 /// Tests × conditions with pass^k, coloured; with a baseline, what each cell was.
 fn matrix(results: &[RunResult], baseline: Option<&Diff>) -> String {
     let rows = super::rows(results);
-    let mut tests: Vec<&str> = Vec::new();
-    let mut conditions: Vec<&str> = Vec::new();
-    for r in &rows {
-        if !tests.contains(&r.test.as_str()) {
-            tests.push(&r.test);
-        }
-        if !conditions.contains(&r.condition.as_str()) {
-            conditions.push(&r.condition);
-        }
-    }
+    let tests = distinct(rows.iter().map(|r| r.test.as_str()));
+    let conditions = distinct(rows.iter().map(|r| r.condition.as_str()));
     let mut out = String::from("<table class=\"matrix\"><thead><tr><th>test</th>");
     for c in &conditions {
         let _ = write!(out, "<th>{}</th>", esc(c));
@@ -465,12 +462,12 @@ struct SweepPoint {
 /// Pass rate, latency p50 and hearing WER against SNR, for every profile run at two or more
 /// SNRs (with the clean line as the first point when the run has one).
 fn sweep(results: &[RunResult]) -> String {
-    let mut profiles: Vec<String> = Vec::new();
-    for r in results.iter().filter(|r| r.condition.snr.is_some()) {
-        if !profiles.contains(&r.condition.profile) {
-            profiles.push(r.condition.profile.clone());
-        }
-    }
+    let profiles = distinct(
+        results
+            .iter()
+            .filter(|r| r.condition.snr.is_some())
+            .map(|r| r.condition.profile.clone()),
+    );
     let mut out = String::new();
     for profile in profiles {
         let mut snrs: Vec<f64> = results
@@ -777,15 +774,7 @@ pub fn render(
     baseline: Option<&Diff>,
     opts: &HtmlOptions,
 ) -> String {
-    let suite = {
-        let mut names: Vec<&str> = Vec::new();
-        for r in results {
-            if !names.contains(&r.suite.as_str()) {
-                names.push(&r.suite);
-            }
-        }
-        names.join(", ")
-    };
+    let suite = distinct(results.iter().map(|r| r.suite.as_str())).join(", ");
     // Failures first: errors, failures, not judged, then passes; each in run order.
     let rank = |o: Outcome| match o {
         Outcome::Error => 0,
@@ -794,17 +783,8 @@ pub fn render(
         Outcome::Passed => 3,
     };
     // Then tests and conditions in the order they first appear, runs counting up.
-    let first = |key: &dyn Fn(&RunResult) -> String| {
-        let mut seen: Vec<String> = Vec::new();
-        for r in results {
-            let k = key(r);
-            if !seen.contains(&k) {
-                seen.push(k);
-            }
-        }
-        seen
-    };
-    let (tests, conditions) = (first(&|r| r.test.clone()), first(&|r| r.condition.label()));
+    let tests = distinct(results.iter().map(|r| r.test.clone()));
+    let conditions = distinct(results.iter().map(|r| r.condition.label()));
     let place = |list: &[String], k: String| list.iter().position(|x| *x == k);
     let mut order: Vec<&RunResult> = results.iter().collect();
     order.sort_by_cached_key(|r| {
@@ -815,14 +795,9 @@ pub fn render(
             r.run,
         )
     });
-    let options = |values: Vec<String>| {
-        let mut seen: Vec<String> = Vec::new();
-        for v in values {
-            if !seen.contains(&v) {
-                seen.push(v);
-            }
-        }
-        seen.iter()
+    let options = |values: &[String]| {
+        values
+            .iter()
             .map(|v| format!("<option>{}</option>", esc(v)))
             .collect::<String>()
     };
@@ -844,8 +819,8 @@ pub fn render(
     let _ = write!(
         page,
         "<section><h2>Calls</h2><form class=\"filters\"><label>test <select name=\"test\"><option value=\"\">all</option>{}</select></label> <label>condition <select name=\"condition\"><option value=\"\">all</option>{}</select></label> <label>outcome <select name=\"outcome\"><option value=\"\">all</option><option value=\"err\">error</option><option value=\"fail\">failed</option><option value=\"nj\">not judged</option><option value=\"pass\">passed</option></select></label> <output></output></form>{LEGEND}<div id=\"calls\">",
-        options(results.iter().map(|r| r.test.clone()).collect()),
-        options(results.iter().map(|r| r.condition.label()).collect()),
+        options(&tests),
+        options(&conditions),
     );
     for (i, r) in order.iter().enumerate() {
         let files = call_files(results_dir, page_dir, r);

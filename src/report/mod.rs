@@ -197,21 +197,24 @@ pub struct Row {
     pub pass_k: bool,
 }
 
-/// Groups results by test and condition, in the order they first appear.
-pub fn rows(results: &[RunResult]) -> Vec<Row> {
-    let mut rows: Vec<(String, String, Vec<&RunResult>)> = Vec::new();
+/// Results grouped by test and condition label, in the order each group first appears.
+pub fn groups(results: &[RunResult]) -> Vec<((String, String), Vec<&RunResult>)> {
+    let mut groups: Vec<((String, String), Vec<&RunResult>)> = Vec::new();
     for r in results {
-        let condition = r.condition.label();
-        match rows
-            .iter_mut()
-            .find(|(t, c, _)| *t == r.test && *c == condition)
-        {
-            Some((_, _, group)) => group.push(r),
-            None => rows.push((r.test.clone(), condition, vec![r])),
+        let key = (r.test.clone(), r.condition.label());
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, group)) => group.push(r),
+            None => groups.push((key, vec![r])),
         }
     }
-    rows.into_iter()
-        .map(|(test, condition, group)| Row::of(test, condition, &group))
+    groups
+}
+
+/// One row per test and condition, in the order they first appear.
+pub fn rows(results: &[RunResult]) -> Vec<Row> {
+    groups(results)
+        .into_iter()
+        .map(|((test, condition), group)| Row::of(test, condition, &group))
         .collect()
 }
 
