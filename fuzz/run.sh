@@ -8,7 +8,7 @@ cd "$root"
 seconds="${1:?usage: fuzz/run.sh SECONDS [TARGET ...]}"
 shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(suite_yaml noise_profile_yaml audio_decode twilio_messages raw_pcm_messages openai_realtime_messages chat_reply results_jsonl)
+[ ${#targets[@]} -gt 0 ] || targets=(suite_yaml noise_profile_yaml audio_decode twilio_messages raw_pcm_messages openai_realtime_messages provider_messages chat_reply results_jsonl)
 
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then
   echo "error: fuzzing needs the nightly toolchain (rustup toolchain install nightly)" >&2

@@ -4,7 +4,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="$1"
-mkdir -p "$out"/{suite_yaml,noise_profile_yaml,audio_decode,twilio_messages,raw_pcm_messages,openai_realtime_messages,chat_reply,results_jsonl}
+mkdir -p "$out"/{suite_yaml,noise_profile_yaml,audio_decode,twilio_messages,raw_pcm_messages,openai_realtime_messages,provider_messages,chat_reply,results_jsonl}
 
 cp "$root/examples/orders.yaml" "$out/suite_yaml/orders.yaml"
 printf 'name: s\nnoise:\n  - profile: cafe\n    snr: [20, 10, 0]\ntests:\n  - name: t\n    inputs: { n: "1" }\n    steps:\n      - goal: g {{ n }}\n        static_utterance: hi {{ n }}\n        check: { any_of: [ { contains: a }, { regex: "b+" }, { not: { metric: "turns >= 2" } } ] }\n' > "$out/suite_yaml/sweep.yaml"
@@ -24,6 +24,14 @@ start='{"event":"start","streamSid":"MZ1","start":{"streamSid":"MZ1","customPara
 { printf '\x00%s\xff\x00%s\xff\x00%s\xff\x00{"event":"clear","streamSid":"MZ1"}\xff\x00{"event":"dtmf","dtmf":{"digit":"5"}}\xff\x00{"event":"stop"}' "$start" "$media" "$mark"; } > "$out/twilio_messages/call"
 { printf '\x01\x00\x10\x00\x20\x00\x30\x00\x40\xff\x00{"action":"clear"}\xff\x00{"type":"hangup"}\xff\x00{"event":"websocket:connected","content-type":"audio/l16;rate=16000"}'; } > "$out/raw_pcm_messages/call"
 { printf '\x00{"type":"session.created"}\xff\x00{"type":"response.output_audio.delta","delta":"AAAAAA=="}\xff\x00{"type":"response.output_audio_transcript.delta","delta":"hi"}\xff\x00{"type":"input_audio_buffer.speech_started"}\xff\x00{"type":"conversation.item.input_audio_transcription.completed","transcript":"hello"}\xff\x00{"type":"response.done"}\xff\x00{"type":"session.update","session":{"audio":{"input":{"format":{"type":"audio/pcmu"},"turn_detection":{"type":"server_vad"}}}}}\xff\x00{"type":"input_audio_buffer.append","audio":"AAAA"}\xff\x00{"type":"error","error":{"message":"x"}}'; } > "$out/openai_realtime_messages/call"
+
+# provider_messages: the first byte picks Telnyx (0), Plivo (1), Exotel (2), Vonage (3), Pipecat (4), Genesys (5).
+{ printf '\x00\x00{"event":"start","stream_id":"s1","start":{"call_control_id":"v3:1","media_format":{"encoding":"PCMU"}}}\xff\x00{"event":"media","media":{"payload":"/////w=="}}\xff\x00{"event":"mark","mark":{"name":"m"}}\xff\x00{"event":"clear"}\xff\x00{"event":"dtmf","dtmf":{"digit":"1"}}'; } > "$out/provider_messages/telnyx"
+{ printf '\x01\x00{"event":"start","start":{"streamId":"s","callId":"c"},"extra_headers":"{}"}\xff\x00{"event":"playAudio","media":{"payload":"/////w=="}}\xff\x00{"event":"checkpoint","name":"m"}\xff\x00{"event":"clearAudio"}\xff\x00{"event":"playedStream","name":"m"}'; } > "$out/provider_messages/plivo"
+{ printf '\x02\x00{"event":"connected"}\xff\x00{"event":"media","stream_sid":"s","media":{"payload":"AAAAAA=="}}\xff\x00{"event":"mark","stream_sid":"s","mark":{"name":"m"}}\xff\x00{"event":"clear","stream_sid":"s"}'; } > "$out/provider_messages/exotel"
+{ printf '\x03\x00{"event":"websocket:connected","content-type":"audio/l16;rate=16000"}\xff\x01\x00\x10\x00\x20\xff\x00{"action":"notify","payload":{"mark":"m"}}\xff\x00{"event":"websocket:dtmf","digit":"5"}\xff\x00{"action":"clear"}'; } > "$out/provider_messages/vonage"
+{ printf '\x04\x01\x12\x0a\x1a\x04\x00\x00\x10\x00\x20\x80\x7d\x28\x01\xff\x01\x0a\x04\x1a\x02hi\xff\x01\x2a\x00\xff\x01\x22\x20\x0a\x1e{"type":"bot-stopped-speaking"}'; } > "$out/provider_messages/pipecat"
+{ printf '\x05\x00{"version":"2","type":"opened","seq":1,"id":"x","parameters":{}}\xff\x01\xff\xff\x7f\x7f\xff\x00{"version":"2","type":"event","seq":2,"parameters":{"entities":[{"type":"barge_in"}]}}\xff\x00{"version":"2","type":"open","seq":1,"id":"x","parameters":{"media":[{"format":"PCMU"}]}}\xff\x00{"version":"2","type":"disconnect","seq":3,"parameters":{"reason":"completed"}}'; } > "$out/provider_messages/genesys"
 
 printf '{"id":"c1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"{\\"met\\": true, \\"justification\\": \\"It said Friday.\\"}"},"finish_reason":"stop"}]}' > "$out/chat_reply/verdict.json"
 printf '```json\n{"met": false, "justification": "no"}\n```' > "$out/chat_reply/fenced.txt"

@@ -70,7 +70,7 @@ async fn raw_pcm_call_plays_the_agent_out_on_the_timeline_and_records_both_sides
     });
     let (_cmd, mut events, call) = start(
         CallOptions::new(&url),
-        Box::new(RawPcm::new(8_000, false)),
+        Box::new(RawPcm::new(8_000)),
         quiet_mic(8_000),
     );
     let outcome = call.await.unwrap().unwrap();
@@ -221,7 +221,10 @@ async fn the_caller_speaks_into_the_call_and_the_noise_never_stops() {
     options.fast = true;
     let (cmd, mut events, call) = start(
         options,
-        Box::new(RawPcm::new(16_000, true)),
+        Box::new(voicesim::transport::vonage::Vonage::new(
+            16_000,
+            Default::default(),
+        )),
         MicTimeline::new(&noise, 4),
     );
     cmd.send(CallerCommand::Say(Clip::new(vec![0.3; 8_000], 8_000)))
@@ -280,7 +283,7 @@ async fn an_agent_that_is_not_there_or_breaks_protocol_is_reported() {
         .port();
     let (_c, _e, call) = start(
         CallOptions::new(format!("ws://127.0.0.1:{port}/")),
-        Box::new(RawPcm::new(8_000, false)),
+        Box::new(RawPcm::new(8_000)),
         quiet_mic(8_000),
     );
     let err = call.await.unwrap().unwrap_err();
@@ -291,7 +294,7 @@ async fn an_agent_that_is_not_there_or_breaks_protocol_is_reported() {
 
     let (_c, _e, call) = start(
         CallOptions::new("http://nope"),
-        Box::new(RawPcm::new(8_000, false)),
+        Box::new(RawPcm::new(8_000)),
         quiet_mic(8_000),
     );
     assert!(matches!(
@@ -459,7 +462,7 @@ async fn the_caller_barges_in_and_the_turn_records_how_fast_the_agent_yielded() 
     });
     let (cmd, mut events, call) = start(
         CallOptions::new(&url),
-        Box::new(RawPcm::new(8_000, false)),
+        Box::new(RawPcm::new(8_000)),
         quiet_mic(8_000),
     );
     cmd.send(CallerCommand::BargeIn {

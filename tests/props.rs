@@ -300,7 +300,7 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
 }
 
 /// Event and type names each protocol knows, so random messages reach deep into the parsers.
-const NAMES: [&str; 24] = [
+const NAMES: [&str; 36] = [
     "connected",
     "start",
     "media",
@@ -325,6 +325,18 @@ const NAMES: [&str; 24] = [
     "transcript",
     "playAudio",
     "killAudio",
+    "checkpoint",
+    "clearAudio",
+    "playedStream",
+    "websocket:dtmf",
+    "websocket:notify",
+    "open",
+    "opened",
+    "ping",
+    "pong",
+    "close",
+    "disconnect",
+    "pause",
 ];
 
 fn message() -> impl Strategy<Value = Message> {
@@ -348,11 +360,7 @@ fn message() -> impl Strategy<Value = Message> {
 }
 
 fn protocol() -> impl Strategy<Value = Protocol> {
-    prop_oneof![
-        Just(Protocol::Twilio),
-        Just(Protocol::RawPcm),
-        Just(Protocol::OpenaiRealtime)
-    ]
+    proptest::sample::select(Protocol::ALL.to_vec())
 }
 
 proptest! {

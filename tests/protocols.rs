@@ -376,8 +376,10 @@ mod raw_pcm {
 
     #[test]
     fn vonage_opening_frame_sizes_and_control_messages() {
-        let opening: serde_json::Value =
-            serde_json::from_str(&raw_pcm::vonage_connected(16_000)).unwrap();
+        let opening: serde_json::Value = serde_json::from_str(
+            &voicesim::transport::vonage::connected(16_000, &Default::default()),
+        )
+        .unwrap();
         assert_eq!(
             opening,
             json!({"event":"websocket:connected","content-type":"audio/l16;rate=16000"})

@@ -22,7 +22,10 @@ pub fn messages(protocol: Protocol, data: &[u8]) {
         // Events or a protocol error: both are answers; only a panic is a finding.
         let _ = caller.receive(&message);
         let _ = agent.receive(&message);
+        let _ = agent.answers();
     }
+    let _ = caller.cleared();
+    let _ = caller.dtmf('1');
     let _ = caller.caller_stopped();
     let _ = caller.mark_played("m");
     let _ = caller.closing();

@@ -236,8 +236,9 @@ impl ReferenceAgent {
                 Some(Err(e)) => return Err(e.into()),
                 Some(Ok(m)) => m,
             };
-            let mut out = Vec::new();
-            for event in wire.receive(&message)? {
+            let events = wire.receive(&message)?;
+            let mut out = wire.answers();
+            for event in events {
                 // Raw PCM has no start message: the first audio starts the call.
                 let event = match (&ear, event) {
                     (None, FromCaller::Audio(a)) => {

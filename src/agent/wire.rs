@@ -2,6 +2,11 @@
 //! from its caller and sends back. The client side lives in `transport/`; this is its mirror,
 //! so the reference agent can answer every adapter voicesim has.
 
+mod audiohook;
+mod pipecat;
+mod telephony;
+mod vonage;
+
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
@@ -39,6 +44,11 @@ pub trait AgentWire: Send {
         Vec::new()
     }
     fn receive(&mut self, message: &Message) -> Result<Vec<FromCaller>, ProtocolError>;
+    /// What the protocol answers to the caller's last message by itself (AudioHook's
+    /// `opened`, `pong`, `closed`), sent before anything else.
+    fn answers(&mut self) -> Vec<Message> {
+        Vec::new()
+    }
     /// Agent audio to play to the caller.
     fn audio(&mut self, samples: &[f32]) -> Vec<Message>;
     /// The reply `text` has been sent in full.
@@ -71,10 +81,17 @@ pub trait AgentWire: Send {
     fn garbage(&self) -> Message;
 }
 
-/// The agent side of `protocol`; `rate` applies where the protocol lets it vary (raw PCM).
+/// The agent side of `protocol`; `rate` applies where the protocol lets it vary.
 pub fn for_protocol(protocol: Protocol, rate: u32) -> Box<dyn AgentWire> {
+    use crate::transport::telephony::Dialect;
     match protocol {
         Protocol::Twilio => Box::new(TwilioAgent::default()),
+        Protocol::Telnyx => Box::new(telephony::TelephonyAgent::new(Dialect::Telnyx)),
+        Protocol::Plivo => Box::new(telephony::TelephonyAgent::new(Dialect::Plivo)),
+        Protocol::Exotel => Box::new(telephony::TelephonyAgent::new(Dialect::Exotel)),
+        Protocol::Vonage => Box::new(vonage::VonageAgent { rate, marks: 0 }),
+        Protocol::Pipecat => Box::new(pipecat::PipecatAgent { rate, frames: 0 }),
+        Protocol::Genesys => Box::new(audiohook::AudioHookAgent::default()),
         Protocol::RawPcm => Box::new(RawPcmAgent { rate }),
         Protocol::OpenaiRealtime => Box::new(RealtimeAgent::default()),
     }
@@ -97,6 +114,18 @@ fn unb64(
     base64::engine::general_purpose::STANDARD
         .decode(text)
         .map_err(|e| fail(protocol, format!("{field} is not base64: {e}")))
+}
+
+/// A JSON object's members as session parameters (strings as they are, the rest as JSON).
+fn parameters_of(object: Option<&Value>) -> BTreeMap<String, String> {
+    object
+        .and_then(Value::as_object)
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map_or(v.to_string(), str::to_string)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn json_of(protocol: &'static str, message: &Message) -> Result<Option<Value>, ProtocolError> {
@@ -133,17 +162,7 @@ impl AgentWire for TwilioAgent {
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .into();
-                let parameters = v
-                    .pointer("/start/customParameters")
-                    .and_then(Value::as_object)
-                    .map(|o| {
-                        o.iter()
-                            .map(|(k, v)| {
-                                (k.clone(), v.as_str().map_or(v.to_string(), str::to_string))
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let parameters = parameters_of(v.pointer("/start/customParameters"));
                 vec![FromCaller::Start { parameters }]
             }
             Some("media") => {

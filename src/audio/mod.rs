@@ -14,7 +14,7 @@ pub use clip::Clip;
 pub use codec::{quantize_i16, Encoding};
 pub use envelope::Envelope;
 pub use frame::{Frame, FRAME_MS};
-pub use resample::{Resampler, RATES, SUPPORTED_RATES};
+pub use resample::{Resampler, StreamResampler, RATES, SUPPORTED_RATES};
 pub use wav::{wav_bytes, write_wav};
 
 use std::path::PathBuf;

@@ -87,3 +87,48 @@ fn gcd(a: usize, b: usize) -> usize {
         gcd(b, a % b)
     }
 }
+
+/// A [`Resampler`] for a stream that arrives in pieces of any size (an agent's audio frames
+/// at its own rate): whole blocks go through as they fill, the rest waits for the next
+/// piece. The output lags by the resampler's delay, a few milliseconds, as a real receiver's
+/// would; the same resampler state runs across pieces, so there are no seams.
+pub struct StreamResampler {
+    inner: Resampler,
+    pending: Vec<f32>,
+}
+
+impl StreamResampler {
+    pub fn new(from: u32, to: u32) -> Result<Self, AudioError> {
+        Ok(StreamResampler {
+            inner: Resampler::new(from, to)?,
+            pending: Vec::new(),
+        })
+    }
+
+    pub fn from_rate(&self) -> u32 {
+        self.inner.from
+    }
+
+    /// The next piece in; whatever whole blocks it completes, out.
+    pub fn push(&mut self, samples: &[f32]) -> Result<Vec<f32>, AudioError> {
+        let (from, to) = (self.inner.from, self.inner.to);
+        let err = |reason: String| AudioError::Resample { from, to, reason };
+        self.pending.extend_from_slice(samples);
+        let mut out = Vec::new();
+        loop {
+            let block = self.inner.inner.input_frames_next();
+            if block == 0 || self.pending.len() < block {
+                return Ok(out);
+            }
+            let input =
+                InterleavedSlice::new(&self.pending, 1, block).map_err(|e| err(e.to_string()))?;
+            let resampled = self
+                .inner
+                .inner
+                .process(&input, None)
+                .map_err(|e| err(e.to_string()))?;
+            out.extend(resampled.take_data());
+            self.pending.drain(..block);
+        }
+    }
+}

@@ -24,7 +24,8 @@ pub struct AgentArgs {
     listen: String,
     #[arg(long, value_enum, default_value_t = Protocol::Twilio)]
     protocol: Protocol,
-    /// Wire rate in Hz for raw-pcm (Twilio is 8 kHz, OpenAI Realtime 24 kHz).
+    /// Wire rate in Hz for raw-pcm, vonage and pipecat. vonage and pipecat (the telephony protocols are 8 kHz,
+    /// OpenAI Realtime 24 kHz).
     #[arg(long, default_value_t = 16_000, value_parser = wire_rate)]
     rate: u32,
     /// The agent's voice.
@@ -90,7 +91,7 @@ pub struct CallArgs {
     /// Extra handshake header, "NAME: VALUE" (e.g. an auth token).
     #[arg(long = "header", value_name = "NAME: VALUE", value_parser = header)]
     headers: Vec<(String, String)>,
-    /// Wire rate in Hz for raw-pcm.
+    /// Wire rate in Hz for raw-pcm, vonage and pipecat.
     #[arg(long, default_value_t = 16_000, value_parser = wire_rate)]
     rate: u32,
     /// Send audio unpaced, for agents that accept faster than real time.

@@ -43,6 +43,11 @@ pub trait Adapter: Send {
     fn caller_stopped(&mut self) -> Vec<Message> {
         Vec::new()
     }
+    /// Sent when the agent's clear has been carried out (Plivo's `clearedAudio`, Vonage's
+    /// `websocket:cleared`); most protocols send nothing.
+    fn cleared(&mut self) -> Vec<Message> {
+        Vec::new()
+    }
     /// Sent when a mark's audio has played (Twilio echoes marks); most protocols send nothing.
     fn mark_played(&mut self, _name: &str) -> Vec<Message> {
         Vec::new()

@@ -314,7 +314,10 @@ pub async fn run(
                                 match event {
                                     AgentEvent::Audio(samples) => ear.hear(at, &samples),
                                     AgentEvent::Mark(name) => ear.mark(at, &name),
-                                    AgentEvent::Clear => ear.clear(at),
+                                    AgentEvent::Clear => {
+                                        ear.clear(at);
+                                        outgoing.extend(adapter.cleared());
+                                    }
                                     AgentEvent::Done => ear.agent_done(),
                                     AgentEvent::Hangup => break 'call EndReason::AgentHungUp,
                                     AgentEvent::Transcript(text) => emit(at, CallEventKind::AgentTranscript { text }),

@@ -3,12 +3,16 @@
 //! and [`call`], the real-time loop that joins them to a microphone over a websocket.
 
 mod adapter;
+pub mod audiohook;
 pub mod call;
 pub mod ear;
 pub mod openai_realtime;
+pub mod pipecat;
 pub mod raw_pcm;
+pub mod telephony;
 pub mod turns;
 pub mod twilio;
+pub mod vonage;
 
 pub use adapter::{Adapter, AgentEvent};
 
@@ -30,10 +34,22 @@ pub struct ProtocolError {
 pub enum Protocol {
     /// Twilio Media Streams: JSON events, mu-law 8 kHz, marks and clear.
     Twilio,
-    /// Binary PCM16 frames at a set rate, optional JSON control (Vonage, Vapi, Deepgram).
+    /// Telnyx media streaming: Twilio's design in snake_case, PCMU 8 kHz.
+    Telnyx,
+    /// Plivo audio streams: playAudio, checkpoint and clearAudio; mu-law 8 kHz.
+    Plivo,
+    /// Exotel voicebot streams: PCM16 8 kHz in 100 ms chunks.
+    Exotel,
+    /// Vonage websockets: binary L16 (16 kHz unless --rate), JSON events.
+    Vonage,
+    /// Binary PCM16 frames at a set rate, optional JSON control (Vapi, Deepgram).
     RawPcm,
     /// An OpenAI-Realtime-compatible server: PCM16 24 kHz, server VAD.
     OpenaiRealtime,
+    /// Pipecat's websocket transport with its protobuf serializer (PCM16, 16 kHz unless --rate).
+    Pipecat,
+    /// Genesys Cloud AudioHook: PCMU 8 kHz, open/opened, ping, barge-in events.
+    Genesys,
 }
 
 /// The text of a frame on a protocol of JSON text frames: `None` for pings, pongs and close
@@ -64,13 +80,41 @@ impl Protocol {
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Twilio => "twilio",
+            Protocol::Telnyx => "telnyx",
+            Protocol::Plivo => "plivo",
+            Protocol::Exotel => "exotel",
+            Protocol::Vonage => "vonage",
             Protocol::RawPcm => "raw-pcm",
             Protocol::OpenaiRealtime => "openai-realtime",
+            Protocol::Pipecat => "pipecat",
+            Protocol::Genesys => "genesys",
         }
     }
 
-    /// The client side. `seed` fixes Twilio's ids; `parameters` reach the agent where the
-    /// protocol carries them (Twilio `customParameters`); `rate` applies to raw PCM.
+    /// Every protocol, in the order `--help` lists them.
+    pub const ALL: [Protocol; 9] = [
+        Protocol::Twilio,
+        Protocol::Telnyx,
+        Protocol::Plivo,
+        Protocol::Exotel,
+        Protocol::Vonage,
+        Protocol::RawPcm,
+        Protocol::OpenaiRealtime,
+        Protocol::Pipecat,
+        Protocol::Genesys,
+    ];
+
+    /// Whether `--rate` sets the wire rate (the others fix their own).
+    pub fn takes_rate(self) -> bool {
+        matches!(
+            self,
+            Protocol::RawPcm | Protocol::Vonage | Protocol::Pipecat
+        )
+    }
+
+    /// The client side. `seed` fixes the provider's ids; `parameters` reach the agent where
+    /// the protocol carries them (Twilio `customParameters` and the like); `rate` applies
+    /// where [`Protocol::takes_rate`].
     pub fn adapter(
         self,
         seed: u64,
@@ -79,7 +123,25 @@ impl Protocol {
     ) -> Box<dyn Adapter> {
         match self {
             Protocol::Twilio => Box::new(twilio::Twilio::new(seed, parameters)),
-            Protocol::RawPcm => Box::new(raw_pcm::RawPcm::new(rate, false)),
+            Protocol::Telnyx => Box::new(telephony::Telephony::new(
+                telephony::Dialect::Telnyx,
+                seed,
+                parameters,
+            )),
+            Protocol::Plivo => Box::new(telephony::Telephony::new(
+                telephony::Dialect::Plivo,
+                seed,
+                parameters,
+            )),
+            Protocol::Exotel => Box::new(telephony::Telephony::new(
+                telephony::Dialect::Exotel,
+                seed,
+                parameters,
+            )),
+            Protocol::Vonage => Box::new(vonage::Vonage::new(rate, parameters)),
+            Protocol::Pipecat => Box::new(pipecat::Pipecat::new(rate)),
+            Protocol::Genesys => Box::new(audiohook::AudioHook::new(seed, parameters)),
+            Protocol::RawPcm => Box::new(raw_pcm::RawPcm::new(rate)),
             Protocol::OpenaiRealtime => Box::new(openai_realtime::OpenAiRealtime::new(
                 crate::audio::Encoding::Pcm16,
                 true,

@@ -1,20 +1,14 @@
 //! Raw PCM over a websocket: binary frames of PCM16 LE mono at a set rate both ways, with
-//! optional JSON text frames for control. Covers Vonage (which opens with a JSON message
-//! naming the format), Vapi's websocket transport and Deepgram Agent's audio path.
+//! optional JSON text frames for control. Covers Vapi's websocket transport and Deepgram
+//! Agent's audio path; Vonage, which adds JSON events around the same audio, is `vonage`.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::ProtocolError;
 use crate::audio::{Encoding, FRAME_MS};
 use tokio_tungstenite::tungstenite::Message;
 
 const PROTOCOL: &str = "raw-pcm";
-
-/// Vonage's first message: `{"event":"websocket:connected","content-type":"audio/l16;rate=16000"}`.
-pub fn vonage_connected(rate: u32) -> String {
-    json!({ "event": "websocket:connected", "content-type": format!("audio/l16;rate={rate}") })
-        .to_string()
-}
 
 /// Bytes of one 20 ms binary frame at `rate`.
 pub fn frame_bytes(rate: u32) -> usize {
@@ -24,8 +18,11 @@ pub fn frame_bytes(rate: u32) -> usize {
 /// A control message an agent may send as a text frame.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Control {
-    /// Drop the queued audio: Vonage `{"action":"clear"}`.
+    /// Drop the queued audio: `{"action":"clear"}`.
     Clear,
+    /// Tell the agent when the audio before this has played: Vonage's
+    /// `{"action":"notify","payload":…}`, the payload kept as JSON text.
+    Notify(String),
     /// End the call: Vapi `{"type":"hangup"}`.
     Hangup,
     /// Any other JSON the agent sends; kept for the event log.
@@ -41,6 +38,8 @@ pub fn parse_control(text: &str) -> Result<Control, ProtocolError> {
     let field = |name: &str| v.get(name).and_then(Value::as_str);
     Ok(if field("action") == Some("clear") {
         Control::Clear
+    } else if field("action") == Some("notify") {
+        Control::Notify(v.get("payload").unwrap_or(&Value::Null).to_string())
     } else if field("type") == Some("hangup") || field("action") == Some("hangup") {
         Control::Hangup
     } else {
@@ -51,14 +50,33 @@ pub fn parse_control(text: &str) -> Result<Control, ProtocolError> {
 /// The raw-PCM adapter: binary PCM16 frames at `rate` both ways.
 pub struct RawPcm {
     rate: u32,
-    /// Send Vonage's JSON opening first.
-    vonage: bool,
 }
 
 impl RawPcm {
-    pub fn new(rate: u32, vonage: bool) -> Self {
-        RawPcm { rate, vonage }
+    pub fn new(rate: u32) -> Self {
+        RawPcm { rate }
     }
+}
+
+/// Agent audio or control, for raw PCM and Vonage alike.
+pub(super) fn receive(
+    protocol: &'static str,
+    message: &Message,
+) -> Result<Vec<super::AgentEvent>, ProtocolError> {
+    use super::AgentEvent;
+    Ok(match message {
+        Message::Binary(bytes) => vec![AgentEvent::Audio(Encoding::Pcm16.decode(bytes))],
+        Message::Text(text) => match parse_control(text).map_err(|e| ProtocolError {
+            protocol,
+            message: e.message,
+        })? {
+            Control::Clear => vec![AgentEvent::Clear],
+            Control::Hangup => vec![AgentEvent::Hangup],
+            Control::Notify(payload) => vec![AgentEvent::Mark(payload)],
+            Control::Other(_) => Vec::new(),
+        },
+        _ => Vec::new(),
+    })
 }
 
 impl super::Adapter for RawPcm {
@@ -71,11 +89,7 @@ impl super::Adapter for RawPcm {
     }
 
     fn opening(&mut self) -> Vec<Message> {
-        if self.vonage {
-            vec![Message::text(vonage_connected(self.rate))]
-        } else {
-            Vec::new()
-        }
+        Vec::new()
     }
 
     fn frame(&mut self, frame: &crate::audio::Frame, _elapsed_ms: u64) -> Vec<Message> {
@@ -83,15 +97,6 @@ impl super::Adapter for RawPcm {
     }
 
     fn receive(&mut self, message: &Message) -> Result<Vec<super::AgentEvent>, ProtocolError> {
-        use super::AgentEvent;
-        Ok(match message {
-            Message::Binary(bytes) => vec![AgentEvent::Audio(Encoding::Pcm16.decode(bytes))],
-            Message::Text(text) => match parse_control(text)? {
-                Control::Clear => vec![AgentEvent::Clear],
-                Control::Hangup => vec![AgentEvent::Hangup],
-                Control::Other(_) => Vec::new(),
-            },
-            _ => Vec::new(),
-        })
+        receive(PROTOCOL, message)
     }
 }
