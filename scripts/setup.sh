@@ -31,3 +31,7 @@ fi
 # voice and ONNX Runtime for the neural text-to-speech.
 scripts/fetch-whisper-model.sh
 scripts/fetch-piper.sh
+# With --test: the pinned Pipecat the interop tests run against (tests/pipecat.rs).
+if [ "${1:-}" = "--test" ]; then
+  tests/pipecat/venv.sh >/dev/null
+fi

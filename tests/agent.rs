@@ -352,6 +352,7 @@ async fn the_agent_stops_talking_when_the_caller_barges_in_and_hears_key_presses
     cmd.send(CallerCommand::BargeIn {
         clip: interruption,
         after_ms: 1_000.0,
+        turn_started_ms: None,
     })
     .unwrap();
     let mut log = Vec::new();

@@ -468,6 +468,7 @@ async fn the_caller_barges_in_and_the_turn_records_how_fast_the_agent_yielded() 
     cmd.send(CallerCommand::BargeIn {
         clip: Clip::new(vec![0.3; 8_000], 8_000),
         after_ms: 500.0,
+        turn_started_ms: None,
     })
     .unwrap();
     let mut log = Vec::new();

@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use tokio_tungstenite::tungstenite::Message;
 use voicesim::audio::Clip;
 use voicesim::judge::Verdict;
-use voicesim::sim::{Caller, StepCaller, Utterance};
+use voicesim::sim::{Caller, Reply, StepCaller};
 use voicesim::suite::Suite;
 use voicesim::transport::Protocol;
 
@@ -157,16 +157,17 @@ proptest! {
         // Per step: when its line was first said (index into events), and the words the
         // agent said after that while the caller was still on the call.
         let mut heard_since: Vec<Option<Vec<usize>>> = vec![None; spec.steps.len()];
-        let said = |u: Option<Utterance>, gone: &mut bool, lines: &mut u32,
+        let said = |u: Reply, gone: &mut bool, lines: &mut u32,
                         heard_since: &mut Vec<Option<Vec<usize>>>| {
             match u {
-                Some(u) => {
+                Reply::Say(u) => {
                     prop_assert!(!*gone, "a line after hanging up: {:?}", u.text());
                     *lines += 1;
                     let i: usize = u.text().trim_start_matches("line ").parse().unwrap();
                     heard_since[i].get_or_insert_with(Vec::new);
                 }
-                None => *gone = true,
+                Reply::Listen => {}
+                Reply::HangUp => *gone = true,
             }
             Ok(())
         };
@@ -177,7 +178,9 @@ proptest! {
         for event in &events {
             match event {
                 Heard::Starts => {
-                    caller.cuts_in();
+                    if let Some((_, u)) = caller.cut_in().unwrap() {
+                        said(Reply::Say(u), &mut gone, &mut lines, &mut heard_since)?;
+                    }
                 }
                 Heard::Turn(words) | Heard::LastWords(words) => {
                     if !gone {
@@ -236,22 +239,18 @@ fn a_caller_with_every_step_done_says_nothing_to_one_more_turn() {
         caller_first: false,
     };
     let mut caller = spec.caller(1);
-    assert_eq!(
-        caller.next(Some("hello")).unwrap().unwrap().text(),
-        "line 0"
-    );
-    assert_eq!(
-        caller.next(Some("apple")).unwrap().unwrap().text(),
-        "line 1"
-    );
+    let said = |r: Reply| r.utterance().map(|u| u.text().to_string());
+    assert_eq!(said(caller.next(Some("hello")).unwrap()).unwrap(), "line 0");
+    assert_eq!(said(caller.next(Some("apple")).unwrap()).unwrap(), "line 1");
+    let hang_up = |r: Reply| matches!(r, Reply::HangUp);
     assert!(
-        caller.next(Some("river")).unwrap().is_none(),
+        hang_up(caller.next(Some("river")).unwrap()),
         "both steps met: hang up"
     );
     // The agent talks on while the hangup is in flight, and as the call ends.
-    assert!(caller.next(Some("and one more thing")).unwrap().is_none());
+    assert!(hang_up(caller.next(Some("and one more thing")).unwrap()));
     caller.last_words("still talking").unwrap();
-    assert!(caller.next(None).unwrap().is_none());
+    assert!(hang_up(caller.next(None).unwrap()));
     let results = caller.finish();
     assert_eq!(results.len(), 2);
     assert!(results.iter().all(|r| r.verdict == Verdict::Met));
@@ -412,7 +411,8 @@ enum AgentStep {
 enum Ask {
     Say(usize),
     BargeIn(usize, f64),
-    Overhear(f64),
+    /// A barge-in into the turn that started last (said at once if that turn is over).
+    CutInto(usize, f64),
     Dtmf(char),
     StopSpeaking,
     Hangup,
@@ -438,7 +438,7 @@ fn ask() -> impl Strategy<Value = (usize, Ask)> {
         prop_oneof![
             3 => (1usize..16_000).prop_map(Ask::Say),
             1 => (1usize..8_000, 0.0f64..3_000.0).prop_map(|(n, ms)| Ask::BargeIn(n, ms)),
-            1 => (0.0f64..3_000.0).prop_map(Ask::Overhear),
+            1 => (1usize..8_000, 0.0f64..3_000.0).prop_map(|(n, ms)| Ask::CutInto(n, ms)),
             1 => prop_oneof![Just('5'), Just('#'), Just('x')].prop_map(Ask::Dtmf),
             1 => Just(Ask::StopSpeaking),
             1 => Just(Ask::Hangup),
@@ -556,9 +556,9 @@ proptest! {
                     let started = events.iter().rev().find(|e| e.kind == CallEventKind::AgentStarted).map(|e| e.at_ms);
                     let command = match ask {
                         Ask::Say(n) => CallerCommand::Say(tone(n)),
-                        Ask::BargeIn(n, after_ms) => CallerCommand::BargeIn { clip: tone(n), after_ms },
-                        Ask::Overhear(after_ms) => CallerCommand::Overhear {
-                            turn_started_ms: started.unwrap_or(0.0), after_ms },
+                        Ask::BargeIn(n, after_ms) => CallerCommand::BargeIn { clip: tone(n), after_ms, turn_started_ms: None },
+                        Ask::CutInto(n, after_ms) => CallerCommand::BargeIn {
+                            clip: tone(n), after_ms, turn_started_ms: Some(started.unwrap_or(0.0)) },
                         Ask::Dtmf(key) => CallerCommand::Dtmf(key),
                         Ask::StopSpeaking => CallerCommand::StopSpeaking,
                         Ask::Hangup => CallerCommand::Hangup,

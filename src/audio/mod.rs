@@ -39,6 +39,11 @@ pub enum AudioError {
     Resample { from: u32, to: u32, reason: String },
 }
 
+/// Whether `key` is on a DTMF keypad: 0-9, *, #, A-D.
+pub fn is_dtmf_key(key: char) -> bool {
+    "0123456789*#ABCDabcd".contains(key)
+}
+
 /// The dual tone of a phone key (ITU-T Q.23), 100 ms at `rate`, at -20 dBFS RMS; `None` for
 /// anything but 0-9, *, #, A-D.
 pub fn dtmf_tone(key: char, rate: u32) -> Option<Clip> {

@@ -139,7 +139,9 @@ pub fn llm_from_env() -> Result<Option<Arc<ChatClient>>, CliError> {
 fn check_speakable(suite: &Suite, llm: bool) -> Result<(), CliError> {
     for test in &suite.tests {
         for (i, step) in test.steps.iter().enumerate() {
-            if step.static_utterance.is_none() && step.audio.is_none() && !llm {
+            let scripted =
+                step.static_utterance.is_some() || step.audio.is_some() || step.dtmf.is_some();
+            if !scripted && !llm {
                 return Err(CliError::bad_input(format!(
                     "{}: test {:?} steps[{i}] has no static_utterance or audio, so an LLM must \
                      play the caller: set VOICESIM_LLM_BASE_URL (and VOICESIM_LLM_MODEL)",

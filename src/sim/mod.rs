@@ -28,7 +28,12 @@ use crate::transport::Adapter;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Utterance {
     Text(String),
-    Audio { clip: Clip, text: String },
+    Audio {
+        clip: Clip,
+        text: String,
+    },
+    /// Keys pressed on the phone's keypad (0-9, *, #, A-D).
+    Keys(String),
 }
 
 impl Utterance {
@@ -37,23 +42,45 @@ impl Utterance {
         match self {
             Utterance::Text(t) => t,
             Utterance::Audio { text, .. } => text,
+            Utterance::Keys(keys) => keys,
+        }
+    }
+}
+
+/// What the caller does after an agent turn.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    Say(Utterance),
+    /// Say nothing and wait for the agent: what the caller meant to say it already said,
+    /// cutting into the turn.
+    Listen,
+    HangUp,
+}
+
+impl Reply {
+    /// What is said, if anything.
+    pub fn utterance(&self) -> Option<&Utterance> {
+        match self {
+            Reply::Say(u) => Some(u),
+            Reply::Listen | Reply::HangUp => None,
         }
     }
 }
 
 /// The simulated caller's mind.
 pub trait Caller: Send {
-    /// The next thing to say, having just heard the agent say `heard` (`None` before the agent
-    /// has said anything, for a caller who speaks first). `None` hangs up.
-    fn next(&mut self, heard: Option<&str>) -> Result<Option<Utterance>, SimError>;
+    /// What to do having just heard the agent say `heard` (all of its turn; `None` before the
+    /// agent has said anything, for a caller who speaks first).
+    fn next(&mut self, heard: Option<&str>) -> Result<Reply, SimError>;
     /// The call ended while the agent said `heard`: judge it, there is nothing to answer.
     fn last_words(&mut self, _heard: &str) -> Result<(), SimError> {
         Ok(())
     }
-    /// Called as each agent turn starts: `Some(ms)` to cut in once that much of it has played,
-    /// answering what was heard so far instead of waiting for the turn to end.
-    fn cuts_in(&mut self) -> Option<f64> {
-        None
+    /// Called as each agent turn starts: to cut into it, how far into it (ms) and what to say.
+    /// The line is decided now, before the moment, so the voice lands on time whatever the
+    /// machine's load; the turn is still judged, whole, when it ends.
+    fn cut_in(&mut self) -> Result<Option<(f64, Utterance)>, SimError> {
+        Ok(None)
     }
     /// Whether the caller speaks before the agent does.
     fn speaks_first(&self) -> bool {
@@ -121,8 +148,6 @@ pub async fn converse(
         let first = next_line(caller, None, senses).await;
         side.answer(first, 0.0);
     }
-    // The agent line of a turn the caller cut into, to be completed when the turn ends.
-    let mut cut_into: Option<usize> = None;
     // Agent lines are placed where their turn started to play, so a report seeks to them.
     let mut turn_started_ms = 0.0;
     while let Some(event) = ev_rx.recv().await {
@@ -132,22 +157,15 @@ pub async fn converse(
         }
         let heard_audio = match &event.kind {
             CallEventKind::AgentStarted if !side.hung_up => {
-                if let Some(after_ms) = caller.cuts_in() {
-                    side.command(CallerCommand::Overhear {
-                        turn_started_ms: at_ms,
-                        after_ms,
-                    });
-                }
+                let cut = prepare_cut_in(caller, senses).await;
+                side.cut_in(cut, at_ms);
                 None
             }
-            CallEventKind::AgentSoFar { audio } => Some((audio.clone(), false, true)),
-            CallEventKind::AgentTurnEnded { audio, cut_off, .. } => {
-                Some((audio.clone(), *cut_off, false))
-            }
+            CallEventKind::AgentTurnEnded { audio, cut_off, .. } => Some((audio.clone(), *cut_off)),
             _ => None,
         };
         events.push(event);
-        let Some((audio, cut_off, so_far)) = heard_audio else {
+        let Some((audio, cut_off)) = heard_audio else {
             continue;
         };
         let heard = match transcribe(senses, audio).await {
@@ -157,25 +175,13 @@ pub async fn converse(
                 continue;
             }
         };
-        if let Some(i) = cut_into.take().filter(|_| !so_far) {
-            // The caller already answered this turn mid-way; the transcript gets all of it.
-            if let Some(line) = side.transcript.get_mut(i) {
-                line.text = heard.trim().to_string();
-            }
-            continue;
-        }
-        if so_far {
-            cut_into = Some(side.transcript.len());
-        }
         side.record(line(Speaker::Agent, &heard, turn_started_ms));
         if side.hung_up {
             continue;
         }
         let next = if cut_off {
             // The call ended with this turn: judge it, nobody to answer.
-            guard::catch(|| caller.last_words(&heard))
-                .map_err(SimError::from)
-                .and_then(|judged| judged.map(|()| None))
+            think(|| caller.last_words(&heard)).map(|()| Spoken::HangUp)
         } else {
             next_line(caller, Some(&heard), senses).await
         };
@@ -213,9 +219,10 @@ fn place_caller_lines(transcript: &mut [Line], events: &[CallEvent]) {
         } => Some(*at_ms),
         _ => None,
     });
+    // Keys sent as messages have no speech start to be placed at.
     for line in transcript
         .iter_mut()
-        .filter(|l| l.speaker == Speaker::Caller)
+        .filter(|l| l.speaker == Speaker::Caller && !l.text.starts_with("[keys "))
     {
         if let Some(start) = starts.by_ref().find(|s| *s + 1.0 >= line.at_ms) {
             line.at_ms = start;
@@ -235,6 +242,27 @@ struct CallerSide {
 }
 
 impl CallerSide {
+    /// Sends a prepared cut-in into the turn that started at `turn_started_ms`.
+    fn cut_in(
+        &mut self,
+        cut: Result<Option<(f64, Utterance, Clip)>, SimError>,
+        turn_started_ms: f64,
+    ) {
+        match cut {
+            Ok(Some((after_ms, utterance, clip))) => {
+                let at_ms = turn_started_ms + after_ms;
+                self.record(line(Speaker::Caller, utterance.text(), at_ms));
+                self.command(CallerCommand::BargeIn {
+                    clip,
+                    after_ms,
+                    turn_started_ms: Some(turn_started_ms),
+                });
+            }
+            Ok(None) => {}
+            Err(e) => self.answer(Err(e), turn_started_ms),
+        }
+    }
+
     fn command(&self, command: CallerCommand) {
         // The call task gone means the call is over; its outcome says why.
         let _ = self.commands.send(command);
@@ -248,13 +276,20 @@ impl CallerSide {
     }
 
     /// Says the caller's next line, or hangs up when it has none or failed to find one.
-    fn answer(&mut self, next: Result<Option<(Utterance, Clip)>, SimError>, at_ms: f64) {
+    fn answer(&mut self, next: Result<Spoken, SimError>, at_ms: f64) {
         match next {
-            Ok(Some((utterance, clip))) => {
+            Ok(Spoken::Say(utterance, clip)) => {
                 self.record(line(Speaker::Caller, utterance.text(), at_ms));
                 self.command(CallerCommand::Say(clip));
             }
-            Ok(None) => {
+            Ok(Spoken::Press(keys)) => {
+                self.record(line(Speaker::Caller, &format!("[keys {keys}]"), at_ms));
+                for digit in keys.chars() {
+                    self.command(CallerCommand::Dtmf(digit));
+                }
+            }
+            Ok(Spoken::Listen) => {}
+            Ok(Spoken::HangUp) => {
                 self.hung_up = true;
                 self.command(CallerCommand::Hangup);
             }
@@ -275,33 +310,69 @@ fn line(speaker: Speaker, text: &str, at_ms: f64) -> Line {
     }
 }
 
-/// The caller's next utterance and its audio.
+/// What the caller does next, with the audio of what it says.
+enum Spoken {
+    Say(Utterance, Clip),
+    Press(String),
+    Listen,
+    HangUp,
+}
+
+/// Runs the caller's mind; it may ask an LLM, a blocking HTTP call, kept off the async workers
+/// where the runtime allows it.
+fn think<T>(f: impl FnOnce() -> Result<T, SimError>) -> Result<T, SimError> {
+    let multi = tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::MultiThread;
+    if multi {
+        tokio::task::block_in_place(|| guard::catch(f))?
+    } else {
+        guard::catch(f)?
+    }
+}
+
+/// The caller's next line and its audio.
 async fn next_line(
     caller: &mut dyn Caller,
     heard: Option<&str>,
     senses: &Senses,
-) -> Result<Option<(Utterance, Clip)>, SimError> {
-    // The caller may ask an LLM: a blocking HTTP call, kept off the async workers where the
-    // runtime allows it.
-    let multi = tokio::runtime::Handle::current().runtime_flavor()
-        == tokio::runtime::RuntimeFlavor::MultiThread;
-    let next = if multi {
-        tokio::task::block_in_place(|| guard::catch(|| caller.next(heard)))
-    } else {
-        guard::catch(|| caller.next(heard))
-    };
-    let Some(utterance) = next?? else {
+) -> Result<Spoken, SimError> {
+    match think(|| caller.next(heard))? {
+        Reply::Say(Utterance::Keys(keys)) => Ok(Spoken::Press(keys)),
+        Reply::Say(utterance) => {
+            let clip = speak(&utterance, senses).await?;
+            Ok(Spoken::Say(utterance, clip))
+        }
+        Reply::Listen => Ok(Spoken::Listen),
+        Reply::HangUp => Ok(Spoken::HangUp),
+    }
+}
+
+/// Whether the caller cuts into the turn that just started: when, what, and its audio, all
+/// ready before the moment comes.
+async fn prepare_cut_in(
+    caller: &mut dyn Caller,
+    senses: &Senses,
+) -> Result<Option<(f64, Utterance, Clip)>, SimError> {
+    let Some((after_ms, utterance)) = think(|| caller.cut_in())? else {
         return Ok(None);
     };
-    let clip = match &utterance {
+    let clip = speak(&utterance, senses).await?;
+    Ok(Some((after_ms, utterance, clip)))
+}
+
+/// The audio of an utterance: a recording as it is, text through the caller's TTS.
+async fn speak(utterance: &Utterance, senses: &Senses) -> Result<Clip, SimError> {
+    let clip = match utterance {
         Utterance::Audio { clip, .. } => clip.clone(),
+        // Keys are pressed, not spoken (see `Spoken::Press`).
+        Utterance::Keys(_) => Clip::new(Vec::new(), 16_000),
         Utterance::Text(text) => {
             let (tts, voice, text) = (senses.tts.clone(), senses.voice.clone(), text.clone());
             guard::blocking(move || tts.synthesize(&text, &voice)).await??
         }
     };
     // Engines pad speech with silence; the caller's turn ends when the voice does.
-    Ok(Some((utterance, clip.trim_silence())))
+    Ok(clip.trim_silence())
 }
 
 async fn transcribe(senses: &Senses, audio: Clip) -> Result<String, SimError> {

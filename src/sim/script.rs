@@ -1,4 +1,4 @@
-use super::{Caller, SimError, Utterance};
+use super::{Caller, Reply, SimError, Utterance};
 
 /// A scripted caller: says its lines in order, one after each agent turn, then hangs up once
 /// the agent has answered the last one. Deterministic: what it says never depends on what it
@@ -19,8 +19,8 @@ impl Script {
 }
 
 impl Caller for Script {
-    fn next(&mut self, _heard: Option<&str>) -> Result<Option<Utterance>, SimError> {
-        Ok(self.lines.pop_front())
+    fn next(&mut self, _heard: Option<&str>) -> Result<Reply, SimError> {
+        Ok(self.lines.pop_front().map_or(Reply::HangUp, Reply::Say))
     }
 
     fn speaks_first(&self) -> bool {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{Caller, SimError, Utterance};
+use super::{Caller, Reply, SimError, Utterance};
 use crate::audio::Clip;
 use crate::judge::{self, Judgement, StepResult, Verdict};
 use crate::llm::{ChatClient, Message};
@@ -45,6 +45,9 @@ pub struct StepCaller {
     pub stopped_by: Option<String>,
     /// It has hung up: from then on it says nothing, whatever it hears.
     hung_up: bool,
+    /// The step whose first line the caller said cutting into the agent's turn, not yet
+    /// entered (it is entered once the turn is judged and that step comes up).
+    said_ahead: Option<usize>,
 }
 
 impl StepCaller {
@@ -80,6 +83,7 @@ impl StepCaller {
             results: Vec::new(),
             stopped_by: None,
             hung_up: false,
+            said_ahead: None,
         }
     }
 
@@ -138,48 +142,72 @@ impl StepCaller {
             }
     }
 
-    /// The line for the current step.
-    fn line(&mut self) -> Result<Option<Utterance>, SimError> {
-        if self.turns >= self.stop.max_turns.0 {
+    /// The current step's line: said now, or already said cutting into the last agent turn.
+    fn line(&mut self) -> Result<Reply, SimError> {
+        // A line said ahead already counted as a turn.
+        let ahead = self.said_ahead.take() == Some(self.current) && !self.begun;
+        if !ahead && self.turns >= self.stop.max_turns.0 {
             self.stopped_by = Some(format!("max_turns ({}) reached", self.stop.max_turns.0));
-            return Ok(None);
+            return Ok(Reply::HangUp);
         }
         // Every step is done: there is nothing left to say (an agent that goes on talking
         // while the caller hangs up lands here).
         let Some(step) = self.steps.get(self.current).cloned() else {
-            return Ok(None);
+            return Ok(Reply::HangUp);
         };
         for (k, v) in &step.inject_variables {
             let v = self.text(v)?;
             self.vars.insert(k.clone(), v);
         }
         self.begun = true;
-        self.turns += 1;
+        if !ahead {
+            self.turns += 1;
+        }
         self.turns_in_step += 1;
         self.heard_in_step.clear();
-        let utterance = if let Some(audio) = &step.audio {
-            let path = self.dir.join(audio);
-            let clip = Clip::open(&path).map_err(|e| SimError::Caller(e.to_string()))?;
-            let text = match &step.static_utterance {
-                Some(t) => self.text(t)?,
-                None => format!("({})", audio.display()),
-            };
-            Utterance::Audio { clip, text }
-        } else if let Some(text) = &step.static_utterance {
-            Utterance::Text(self.text(text)?)
-        } else {
-            Utterance::Text(self.generate(&step)?)
-        };
+        if ahead {
+            return Ok(Reply::Listen);
+        }
+        let utterance = self.utterance(&step, &self.vars)?;
+        self.said(&utterance);
+        Ok(Reply::Say(utterance))
+    }
+
+    fn said(&mut self, utterance: &Utterance) {
         self.transcript.push(Line {
             speaker: Speaker::Caller,
             text: utterance.text().to_string(),
             at_ms: 0.0,
         });
-        Ok(Some(utterance))
+    }
+
+    /// What the caller says for `step`, with these variables.
+    fn utterance(
+        &self,
+        step: &Step,
+        vars: &BTreeMap<String, String>,
+    ) -> Result<Utterance, SimError> {
+        let text = |t: &str| render(t, vars).map_err(SimError::Caller);
+        Ok(if let Some(keys) = &step.dtmf {
+            Utterance::Keys(text(keys)?)
+        } else if let Some(audio) = &step.audio {
+            let path = self.dir.join(audio);
+            let clip = Clip::open(&path).map_err(|e| SimError::Caller(e.to_string()))?;
+            let text = match &step.static_utterance {
+                Some(t) => text(t)?,
+                None => format!("({})", audio.display()),
+            };
+            Utterance::Audio { clip, text }
+        } else if let Some(t) = &step.static_utterance {
+            Utterance::Text(text(t)?)
+        } else {
+            Utterance::Text(self.generate(step, vars)?)
+        })
     }
 
     /// Asks the LLM what the persona says next.
-    fn generate(&self, step: &Step) -> Result<String, SimError> {
+    fn generate(&self, step: &Step, vars: &BTreeMap<String, String>) -> Result<String, SimError> {
+        let text = |t: &str| render(t, vars).map_err(SimError::Caller);
         let llm = self.llm.as_ref().ok_or_else(|| {
             SimError::Caller(format!(
                 "test {:?}: a step without static_utterance or audio needs an LLM caller: set \
@@ -194,22 +222,19 @@ impl StepCaller {
              Language: {}. Patience: {:?}.",
             p.language, p.patience
         );
-        for (label, text) in [
+        for (label, part) in [
             ("Who you are", &p.background),
             ("Your role", &p.role),
             ("Your objective", &self.scenario.objective),
             ("Instructions", &self.scenario.instructions),
         ] {
-            if !text.is_empty() {
-                system.push_str(&format!("\n{label}: {}", self.text(text)?));
+            if !part.is_empty() {
+                system.push_str(&format!("\n{label}: {}", text(part)?));
             }
         }
-        system.push_str(&format!(
-            "\nYour goal right now: {}",
-            self.text(&step.goal)?
-        ));
+        system.push_str(&format!("\nYour goal right now: {}", text(&step.goal)?));
         if let Some(guide) = &step.response_guide {
-            system.push_str(&format!("\nHow to respond: {}", self.text(guide)?));
+            system.push_str(&format!("\nHow to respond: {}", text(guide)?));
         }
         let mut messages = vec![Message::system(system)];
         for line in &self.transcript {
@@ -234,13 +259,36 @@ impl StepCaller {
 const CUT_IN_MS: std::ops::Range<f64> = 600.0..2500.0;
 
 impl Caller for StepCaller {
-    fn cuts_in(&mut self) -> Option<f64> {
+    /// A caller who cuts in says what it would say next if the turn goes well: the next
+    /// step's line while the agent answers the current one, the current step's line while
+    /// the agent is still greeting. The turn is judged whole when it ends.
+    fn cut_in(&mut self) -> Result<Option<(f64, Utterance)>, SimError> {
         // Draw on every turn, so whether turn k is interrupted depends on the seed alone.
         let (p, after) = (
             self.manners.random::<f64>(),
             self.manners.random_range(CUT_IN_MS),
         );
-        (p < self.persona.interrupt.0).then_some(after)
+        let ahead = self.current + usize::from(self.begun);
+        if self.hung_up
+            || p >= self.persona.interrupt.0
+            || self.said_ahead.is_some()
+            || self.turns >= self.stop.max_turns.0
+        {
+            return Ok(None);
+        }
+        // Keys are pressed when the agent has finished, never over it.
+        let Some(step) = self.steps.get(ahead).filter(|s| s.dtmf.is_none()).cloned() else {
+            return Ok(None);
+        };
+        let mut vars = self.vars.clone();
+        for (k, v) in &step.inject_variables {
+            vars.insert(k.clone(), render(v, &vars).map_err(SimError::Caller)?);
+        }
+        let utterance = self.utterance(&step, &vars)?;
+        self.said(&utterance);
+        self.said_ahead = Some(ahead);
+        self.turns += 1;
+        Ok(Some((after, utterance)))
     }
 
     fn speaks_first(&self) -> bool {
@@ -256,7 +304,7 @@ impl Caller for StepCaller {
         Ok(())
     }
 
-    fn next(&mut self, heard: Option<&str>) -> Result<Option<Utterance>, SimError> {
+    fn next(&mut self, heard: Option<&str>) -> Result<Reply, SimError> {
         #[cfg(feature = "test-hooks")]
         if heard.is_some() && std::env::var("VOICESIM_TEST_PANIC").is_ok_and(|t| t == self.test) {
             #[allow(
@@ -275,21 +323,24 @@ impl Caller for StepCaller {
             if let Some(heard) = heard {
                 self.listen(heard);
             }
-            return Ok(None);
+            return Ok(Reply::HangUp);
         }
         let next = match heard {
             None => self.line()?,
             Some(heard) => match self.hear(heard)? {
                 Next::Again => self.line()?,
-                Next::Hangup => None,
+                Next::Hangup => Reply::HangUp,
                 Next::Continue if self.stop_phrases_said() => {
                     self.stopped_by = Some("the agent said a stop phrase".into());
-                    None
+                    Reply::HangUp
                 }
-                Next::Continue => self.line()?,
+                Next::Continue => match self.line()? {
+                    Reply::Listen => self.answered_in_same_turn(heard)?,
+                    reply => reply,
+                },
             },
         };
-        self.hung_up = next.is_none();
+        self.hung_up = matches!(next, Reply::HangUp);
         Ok(next)
     }
 }
@@ -334,6 +385,11 @@ impl StepCaller {
             }
             return Ok(Next::Again);
         }
+        self.settle(&step, judgement)
+    }
+
+    /// Records the current step's verdict and moves on to the next step.
+    fn settle(&mut self, step: &Step, judgement: Judgement) -> Result<Next, SimError> {
         let failed = judgement.verdict == Verdict::NotMet;
         self.results.push(StepResult {
             goal: self.text(&step.goal)?,
@@ -348,5 +404,28 @@ impl StepCaller {
             return Ok(Next::Hangup);
         }
         Ok(Next::Continue)
+    }
+
+    /// The step whose line was said cutting into the turn just heard may have been answered
+    /// in that same turn (an agent that talks over the caller answers straight after what
+    /// it was saying): met there, the caller goes on; not met, it waits for the agent's next
+    /// turn, and the wait costs the step no attempt.
+    fn answered_in_same_turn(&mut self, heard: &str) -> Result<Reply, SimError> {
+        let Some(step) = self.steps.get(self.current).cloned() else {
+            return Ok(Reply::Listen);
+        };
+        self.heard_in_step = heard.to_string();
+        let judgement = self.judge_step(&step)?;
+        if judgement.verdict != Verdict::Met {
+            return Ok(Reply::Listen);
+        }
+        match self.settle(&step, judgement)? {
+            Next::Continue if !self.stop_phrases_said() => self.line(),
+            Next::Continue => {
+                self.stopped_by = Some("the agent said a stop phrase".into());
+                Ok(Reply::HangUp)
+            }
+            Next::Hangup | Next::Again => Ok(Reply::HangUp),
+        }
     }
 }

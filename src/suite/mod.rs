@@ -333,6 +333,9 @@ pub struct Step {
     pub static_utterance: Option<String>,
     /// Play this recording (relative to the suite) instead of synthesizing speech.
     pub audio: Option<PathBuf>,
+    /// Press these keys (0-9, *, #, A-D; templated) instead of speaking: the protocol's
+    /// key-press message where it has one, the tones in-band where it has not.
+    pub dtmf: Option<String>,
     /// Variables added for this and later steps (templated themselves).
     #[serde(default)]
     pub inject_variables: BTreeMap<String, String>,
@@ -461,6 +464,17 @@ impl Suite {
                 for text in texts(step) {
                     render(&text, &vars)
                         .map_err(|e| places.error(at, "steps", format!("steps[{i}]: {e}")))?;
+                }
+                if let Some(keys) = &step.dtmf {
+                    let keys = render(keys, &vars)
+                        .map_err(|e| places.error(at, "dtmf", format!("steps[{i}].dtmf: {e}")))?;
+                    if let Some(bad) = keys.chars().find(|c| !crate::audio::is_dtmf_key(*c)) {
+                        return Err(places.error(
+                            at,
+                            "dtmf",
+                            format!("steps[{i}].dtmf: {bad:?} is not a key; use 0-9, *, #, A-D"),
+                        ));
+                    }
                 }
                 if let Some(audio) = &step.audio {
                     let path = self.dir.join(audio);

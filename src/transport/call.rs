@@ -60,12 +60,17 @@ pub enum CallerCommand {
     /// Speak this (queued after anything still being said).
     Say(Clip),
     /// Start speaking once `after_ms` of the agent's current (or next) turn has played: a
-    /// barge-in, to test how the agent handles being interrupted.
-    BargeIn { clip: Clip, after_ms: f64 },
-    /// Once `after_ms` of the agent turn that started at `turn_started_ms` has played, report
-    /// what the caller heard of it so far ([`CallEventKind::AgentSoFar`]): a caller who cuts in
-    /// answers that. Nothing is reported if the turn ends first.
-    Overhear { turn_started_ms: f64, after_ms: f64 },
+    /// barge-in, to test how the agent handles being interrupted. The clip is ready before the
+    /// moment, so the voice starts on the frame it is due, whatever the machine is doing; if
+    /// the turn ends first, the caller says it then.
+    BargeIn {
+        clip: Clip,
+        after_ms: f64,
+        /// The agent turn it cuts into, by the time it started; if that turn is already
+        /// over when the command arrives, the caller speaks at once. `None`: the current
+        /// turn, or the next.
+        turn_started_ms: Option<f64>,
+    },
     /// Press a key (0-9, *, #, A-D): a Twilio `dtmf` event, or the tones in-band elsewhere.
     Dtmf(char),
     /// Stop talking mid-sentence.
@@ -90,10 +95,9 @@ pub enum CallEventKind {
         detail: MicEvent,
     },
     AgentStarted,
-    /// What the caller has heard of the agent's turn so far (asked for by `Overhear`).
-    AgentSoFar {
-        #[serde(skip)]
-        audio: Clip,
+    /// The caller pressed a key, sent as the protocol's key-press message.
+    KeyPressed {
+        digit: char,
     },
     AgentTurnEnded {
         spoke_until_ms: f64,
@@ -285,15 +289,24 @@ pub async fn run(
                         break EndReason::Error { message: e.to_string() };
                     }
                 }
-                Some(CallerCommand::BargeIn { clip, after_ms }) => turn.barge = Some((clip, after_ms)),
-                Some(CallerCommand::Overhear { turn_started_ms, after_ms }) => {
-                    if turn.agent_started_ms == Some(turn_started_ms) {
-                        turn.overhear = Some(turn_started_ms + after_ms);
+                Some(CallerCommand::BargeIn { clip, after_ms, turn_started_ms }) => {
+                    let over = turn_started_ms.is_some_and(|t| turn.agent_started_ms != Some(t));
+                    if over {
+                        if let Err(e) = mic.say(clip) {
+                            break EndReason::Error { message: e.to_string() };
+                        }
+                    } else {
+                        turn.barge = Some((clip, after_ms));
                     }
                 }
                 Some(CallerCommand::StopSpeaking) => mic.stop_speaking(),
                 Some(CallerCommand::Dtmf(digit)) => match adapter.dtmf(digit) {
-                    Some(messages) => outgoing.extend(messages),
+                    Some(messages) => {
+                        outgoing.extend(messages);
+                        emit(now(frames), CallEventKind::KeyPressed { digit });
+                        // The caller's turn is over: from now on the agent owes an answer.
+                        turn.waiting_since = Some(std::time::Instant::now());
+                    }
                     None => match crate::audio::dtmf_tone(digit, rate).map(|tone| mic.say(tone)) {
                         Some(Ok(())) => {}
                         Some(Err(e)) => break EndReason::Error { message: e.to_string() },
@@ -345,7 +358,8 @@ pub async fn run(
     let duration_ms = now(frames);
     turn.over = true;
     for event in ear.finish(duration_ms) {
-        forward_ear(event, &mut *adapter, &ear, &mut turn, &emit);
+        // The call is over: nothing more is said, so this cannot fail.
+        let _ = forward_ear(event, &mut *adapter, &ear, &mut mic, &mut turn, &emit);
     }
     emit(
         duration_ms,
@@ -373,8 +387,6 @@ async fn next_tick(ticker: &mut tokio::time::Interval, fast: bool) {
 struct TurnState {
     /// A barge-in waiting for its moment: the clip, and ms into the agent's turn.
     barge: Option<(Clip, f64)>,
-    /// When to report what the caller has heard of the current agent turn.
-    overhear: Option<f64>,
     /// When the agent's current turn started playing.
     agent_started_ms: Option<f64>,
     /// Since when the caller has been waiting for the agent to say something.
@@ -396,7 +408,7 @@ fn send_frame(
     let at_ms = (*frames * FRAME_MS as u64) as f64;
     let mut out = Vec::new();
     for event in ear.advance(at_ms) {
-        out.extend(forward_ear(event, adapter, ear, turn, emit));
+        out.extend(forward_ear(event, adapter, ear, mic, turn, emit)?);
     }
     let due = turn
         .agent_started_ms
@@ -405,13 +417,6 @@ fn send_frame(
     if due && ear.is_playing(at_ms) {
         if let Some((clip, _)) = turn.barge.take() {
             mic.say(clip)?;
-        }
-    }
-    if let Some(start) = turn.agent_started_ms {
-        if turn.overhear.is_some_and(|due| at_ms >= due) {
-            turn.overhear = None;
-            let audio = ear.played(start, at_ms);
-            emit(at_ms, CallEventKind::AgentSoFar { audio });
         }
     }
     let frame = mic.next_frame();
@@ -433,9 +438,10 @@ fn forward_ear(
     event: EarEvent,
     adapter: &mut dyn Adapter,
     ear: &Ear,
+    mic: &mut MicTimeline,
     turn: &mut TurnState,
     emit: &impl Fn(f64, CallEventKind),
-) -> Vec<Message> {
+) -> Result<Vec<Message>, crate::audio::AudioError> {
     match event {
         EarEvent::AgentStarted { at_ms } => {
             turn.agent_started_ms = Some(at_ms);
@@ -447,7 +453,10 @@ fn forward_ear(
             at_ms,
         } => {
             let started = turn.agent_started_ms.take().unwrap_or(spoke_until_ms);
-            turn.overhear = None;
+            // The agent stopped before the moment to cut in came: the caller says it now.
+            if let Some((clip, _)) = turn.barge.take().filter(|_| !turn.over) {
+                mic.say(clip)?;
+            }
             let audio = ear.played(started, spoke_until_ms);
             emit(
                 at_ms,
@@ -467,8 +476,8 @@ fn forward_ear(
         EarEvent::MarkPlayed { name, at_ms } => {
             let messages = adapter.mark_played(&name);
             emit(at_ms, CallEventKind::MarkEchoed { name });
-            return messages;
+            return Ok(messages);
         }
     }
-    Vec::new()
+    Ok(Vec::new())
 }

@@ -73,6 +73,8 @@ pub fn turns(events: &[CallEvent]) -> Vec<Turn> {
                 caller_speaking = false;
                 caller_ended = Some(*at_ms);
             }
+            // A key press ends the caller's turn as the end of speech does.
+            CallEventKind::KeyPressed { .. } => caller_ended = Some(event.at_ms),
             CallEventKind::AgentStarted => {
                 // Speech still going when the agent starts is a barge-in the other way round:
                 // no answer latency to measure.
