@@ -4,7 +4,7 @@ CARGO ?= cargo
 .PHONY: demo test bench setup setup-test build fuzz
 
 # Seconds each fuzz target runs: briefly in `make test`, longer in `make fuzz`.
-FUZZ_SMOKE_SECONDS ?= 30
+FUZZ_SMOKE_SECONDS ?= 20
 FUZZ_SECONDS ?= 300
 
 setup:

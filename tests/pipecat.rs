@@ -126,21 +126,8 @@ impl Bot {
     }
 }
 
-/// The suite each protocol runs: a whole order-status call, a caller who cuts into the
-/// greeting, and (where the protocol carries key presses) the order number keyed in.
-fn suite(keys: bool) -> String {
-    let mut yaml = String::from(
-        r#"
-name: pipecat-interop
-personas:
-  patient: { interrupt: 0 }
-  hasty: { interrupt: 1.0 }
-stop: { answer_timeout_seconds: 10, max_seconds: 45 }
-tests:
-  - name: order-status
-    persona: patient
-    steps:
-      - goal: Give the order number
+/// Two steps: the order's delivery day, then goodbye.
+const ORDER_THEN_GOODBYE: &str = "      - goal: Give the order number
         static_utterance: My order number is four five two one.
         check: { contains: friday }
         max_turns: 1
@@ -148,17 +135,33 @@ tests:
         static_utterance: Thank you, goodbye.
         check: { any_of: [ { contains: goodbye }, { contains: bye } ] }
         max_turns: 1
-    expectations:
+";
+
+/// The suite each protocol runs: a whole order-status call, a caller who cuts into the
+/// greeting, and (where the protocol carries key presses) the order number keyed in.
+fn suite(keys: bool) -> String {
+    let mut yaml = format!(
+        r#"
+name: pipecat-interop
+personas:
+  patient: {{ interrupt: 0 }}
+  hasty: {{ interrupt: 1.0 }}
+stop: {{ answer_timeout_seconds: 10, max_seconds: 45 }}
+tests:
+  - name: order-status
+    persona: patient
+    steps:
+{ORDER_THEN_GOODBYE}    expectations:
       - name: answers-promptly
-        check: { metric: "latency_p95_ms < 3000" }
+        check: {{ metric: "latency_p95_ms < 3000" }}
   - name: hasty
     persona: hasty
     steps:
       - goal: Give the order number over the greeting
         static_utterance: My order number is four five two one.
-        check: { contains: friday }
+        check: {{ contains: friday }}
         max_turns: 1
-"#,
+"#
     );
     if keys {
         yaml.push_str(
@@ -287,26 +290,20 @@ fn a_caller_cuts_in_on_time_under_load_whether_the_agent_yields_or_not() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let bot = Bot::start(dir.path());
-    let yaml = r#"
+    let yaml = format!(
+        r#"
 name: cut-in
 personas:
-  hasty: { interrupt: 1.0 }
-stop: { answer_timeout_seconds: 10, max_seconds: 45 }
+  hasty: {{ interrupt: 1.0 }}
+stop: {{ answer_timeout_seconds: 10, max_seconds: 45 }}
 tests:
   - name: hasty
     persona: hasty
     runs: 4
     steps:
-      - goal: Give the order number
-        static_utterance: My order number is four five two one.
-        check: { contains: friday }
-        max_turns: 1
-      - goal: End the call
-        static_utterance: Thank you, goodbye.
-        check: { any_of: [ { contains: goodbye }, { contains: bye } ] }
-        max_turns: 1
-"#;
-    let path = suite_file(dir.path(), "cut-in", yaml);
+{ORDER_THEN_GOODBYE}"#
+    );
+    let path = suite_file(dir.path(), "cut-in", &yaml);
     let suite = Suite::load(Path::new(&path)).unwrap();
     for yields in [false, true] {
         let out = dir.path().join(format!("out-{yields}"));

@@ -525,3 +525,357 @@ mod turns {
         );
     }
 }
+
+/// The Twilio family: each dialect's spelling of the same messages, as Pipecat's own
+/// `parse_telephony_websocket` tells the providers apart (tests/pipecat.rs runs it for real).
+mod telephony {
+    use serde_json::{json, Value};
+    use tokio_tungstenite::tungstenite::Message;
+    use voicesim::audio::{Frame, FRAME_MS};
+    use voicesim::transport::telephony::{Dialect, ProviderStream, Telephony};
+    use voicesim::transport::twilio::AgentMessage;
+    use voicesim::transport::{Adapter, AgentEvent};
+
+    fn parse(s: &str) -> Value {
+        serde_json::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn telnyx_is_snake_case_with_the_stream_id_on_top() {
+        let mut t = ProviderStream::new(Dialect::Telnyx, 1, [("a".into(), "b".into())].into());
+        assert_eq!(
+            parse(&t.connected().unwrap()),
+            json!({"event":"connected","version":"1.0.0"})
+        );
+        let start = parse(&t.start());
+        assert_eq!(start["event"], "start");
+        assert_eq!(start["sequence_number"], "1");
+        assert_eq!(start["stream_id"], json!(t.stream_id));
+        assert_eq!(start["start"]["call_control_id"], json!(t.call_id));
+        assert_eq!(start["start"]["media_format"]["encoding"], "PCMU");
+        assert_eq!(start["start"]["custom_parameters"], json!({"a":"b"}));
+        let media = parse(&t.media(20, &[0x7F, 0x00]));
+        assert_eq!(
+            media,
+            json!({"event":"media","sequence_number":"2","stream_id":t.stream_id,
+                   "media":{"track":"inbound","chunk":"1","timestamp":"20","payload":"fwA="}})
+        );
+        assert_eq!(parse(&t.dtmf('#'))["dtmf"], json!({"digit":"#"}));
+        assert_eq!(parse(&t.mark("m"))["mark"], json!({"name":"m"}));
+        assert_eq!(t.cleared(), None);
+        assert_eq!(
+            parse(&t.stop().unwrap())["stop"]["call_control_id"],
+            json!(t.call_id)
+        );
+    }
+
+    #[test]
+    fn plivo_has_no_connected_counts_in_numbers_and_answers_checkpoints() {
+        let mut p = ProviderStream::new(Dialect::Plivo, 1, [("a".into(), "b".into())].into());
+        assert_eq!(p.connected(), None);
+        let start = parse(&p.start());
+        assert_eq!(start["sequenceNumber"], 0);
+        assert_eq!(start["start"]["streamId"], json!(p.stream_id));
+        assert_eq!(start["start"]["callId"], json!(p.call_id));
+        assert_eq!(
+            parse(start["extra_headers"].as_str().unwrap()),
+            json!({"a":"b"})
+        );
+        let media = parse(&p.media(40, &[0xFF]));
+        assert_eq!(media["sequenceNumber"], 1);
+        assert_eq!(media["media"]["chunk"], 1);
+        assert_eq!(
+            parse(&p.mark("reply-1")),
+            json!({"event":"playedStream","sequenceNumber":2,"streamId":p.stream_id,"name":"reply-1"})
+        );
+        assert_eq!(parse(&p.cleared().unwrap())["event"], "clearedAudio");
+        assert_eq!(p.stop(), None);
+        let plivo = Dialect::Plivo;
+        assert_eq!(
+            plivo
+                .parse(r#"{"event":"playAudio","media":{"contentType":"audio/x-mulaw","sampleRate":8000,"payload":"fwA="},"streamId":"s"}"#)
+                .unwrap(),
+            AgentMessage::Media { payload: vec![0x7F, 0x00] }
+        );
+        assert_eq!(
+            plivo
+                .parse(r#"{"event":"checkpoint","streamId":"s","name":"c1"}"#)
+                .unwrap(),
+            AgentMessage::Mark { name: "c1".into() }
+        );
+        assert_eq!(
+            plivo
+                .parse(r#"{"event":"clearAudio","streamId":"s"}"#)
+                .unwrap(),
+            AgentMessage::Clear
+        );
+        let err = plivo
+            .parse(r#"{"event":"media","media":{"payload":""}}"#)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("plivo: unknown event \"media\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn exotel_sends_pcm16_in_100_ms_chunks_and_flushes_the_rest_on_hangup() {
+        let mut exotel = Telephony::new(Dialect::Exotel, 1, Default::default());
+        let opening = exotel.opening();
+        assert_eq!(opening.len(), 2);
+        let Message::Text(start) = &opening[1] else {
+            panic!()
+        };
+        let start = parse(start);
+        assert_eq!(start["start"]["stream_sid"], start["stream_sid"]);
+        assert!(start["start"]["account_sid"].is_string());
+        let frame = Frame {
+            index: 0,
+            rate: 8_000,
+            samples: vec![0.25; 160],
+        };
+        let mut sent = Vec::new();
+        for i in 0..7u64 {
+            sent.extend(exotel.frame(&frame, i * FRAME_MS as u64));
+        }
+        assert_eq!(sent.len(), 1, "five 20 ms frames make one chunk");
+        let Message::Text(media) = &sent[0] else {
+            panic!()
+        };
+        let media = parse(media);
+        assert_eq!(media["media"]["timestamp"], "0");
+        use base64::Engine as _;
+        let payload = base64::engine::general_purpose::STANDARD
+            .decode(media["media"]["payload"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(payload.len(), 1600, "100 ms of PCM16 at 8 kHz");
+        let closing = exotel.closing();
+        assert_eq!(closing.len(), 2, "the last 40 ms, then stop");
+        let Message::Text(rest) = &closing[0] else {
+            panic!()
+        };
+        assert_eq!(parse(rest)["media"]["timestamp"], "100");
+        let events = exotel
+            .receive(&Message::text(r#"{"event":"clear","stream_sid":"x"}"#))
+            .unwrap();
+        assert_eq!(events, vec![AgentEvent::Clear]);
+        assert!(
+            exotel.receive(&Message::binary(vec![1, 2])).is_err(),
+            "binary on a JSON protocol"
+        );
+    }
+}
+
+mod vonage {
+    use serde_json::json;
+    use tokio_tungstenite::tungstenite::Message;
+    use voicesim::transport::vonage::{self, Vonage};
+    use voicesim::transport::{Adapter, AgentEvent};
+
+    #[test]
+    fn notify_comes_back_when_played_and_clear_is_acknowledged() {
+        let mut v = Vonage::new(16_000, [("caller".into(), "x".into())].into());
+        let Message::Text(opening) = &v.opening()[0] else {
+            panic!()
+        };
+        let opening: serde_json::Value = serde_json::from_str(opening).unwrap();
+        assert_eq!(
+            opening,
+            json!({"event":"websocket:connected","content-type":"audio/l16;rate=16000","caller":"x"})
+        );
+        let notify = r#"{"action":"notify","payload":{"mark":"reply-1"}}"#;
+        let events = v.receive(&Message::text(notify)).unwrap();
+        let [AgentEvent::Mark(name)] = &events[..] else {
+            panic!("{events:?}")
+        };
+        let Message::Text(echo) = &v.mark_played(name)[0] else {
+            panic!()
+        };
+        let echo: serde_json::Value = serde_json::from_str(echo).unwrap();
+        assert_eq!(
+            echo,
+            json!({"event":"websocket:notify","payload":{"mark":"reply-1"}})
+        );
+        assert_eq!(
+            v.receive(&Message::text(r#"{"action":"clear"}"#)).unwrap(),
+            vec![AgentEvent::Clear]
+        );
+        assert_eq!(
+            v.cleared(),
+            vec![Message::text(r#"{"event":"websocket:cleared"}"#)]
+        );
+        let dtmf: serde_json::Value = serde_json::from_str(&vonage::dtmf('5')).unwrap();
+        assert_eq!(dtmf["event"], "websocket:dtmf");
+        assert_eq!(dtmf["digit"], "5");
+    }
+}
+
+mod audiohook {
+    use serde_json::{json, Value};
+    use tokio_tungstenite::tungstenite::Message;
+    use voicesim::audio::Frame;
+    use voicesim::transport::audiohook::{AudioHook, ServerMessage, Session};
+    use voicesim::transport::{Adapter, AgentEvent};
+
+    fn parse(m: &Message) -> Value {
+        let Message::Text(t) = m else { panic!("{m:?}") };
+        serde_json::from_str(t).unwrap()
+    }
+
+    #[test]
+    fn audio_flows_after_opened_with_pings_positions_and_a_close() {
+        let mut hook = AudioHook::new(1, [("order".into(), "4521".into())].into());
+        let open = parse(&hook.opening()[0]);
+        assert_eq!(open["version"], "2");
+        assert_eq!(open["seq"], 1);
+        assert_eq!(open["position"], "PT0.000S");
+        assert_eq!(
+            open["parameters"]["inputVariables"],
+            json!({"order":"4521"})
+        );
+        let frame = Frame {
+            index: 0,
+            rate: 8_000,
+            samples: vec![0.0; 160],
+        };
+        assert!(hook.frame(&frame, 0).is_empty(), "nothing before opened");
+        let opened =
+            r#"{"version":"2","type":"opened","seq":1,"clientseq":1,"id":"x","parameters":{}}"#;
+        assert!(hook.receive(&Message::text(opened)).unwrap().is_empty());
+        let mut out = Vec::new();
+        for i in 0..=250u64 {
+            out.extend(hook.frame(&frame, i * 20));
+        }
+        let binary = out
+            .iter()
+            .filter(|m| matches!(m, Message::Binary(b) if b.len() == 160));
+        assert_eq!(binary.count(), 251, "20 ms of PCMU per frame");
+        let pings: Vec<Value> = out.iter().filter(|m| m.is_text()).map(parse).collect();
+        assert_eq!(pings.len(), 1, "a ping every 5 s");
+        assert_eq!(pings[0]["type"], "ping");
+        assert_eq!(pings[0]["serverseq"], 1);
+        assert_eq!(pings[0]["position"], "PT5.020S");
+        let barge = r#"{"version":"2","type":"event","seq":2,"parameters":{"entities":[{"type":"barge_in","data":{}}]}}"#;
+        assert_eq!(
+            hook.receive(&Message::text(barge)).unwrap(),
+            vec![AgentEvent::Clear]
+        );
+        let dtmf = parse(&hook.dtmf('7').unwrap()[0]);
+        assert_eq!(
+            (dtmf["type"].as_str(), dtmf["parameters"]["digit"].as_str()),
+            (Some("dtmf"), Some("7"))
+        );
+        let disconnect =
+            r#"{"version":"2","type":"disconnect","seq":3,"parameters":{"reason":"completed"}}"#;
+        assert_eq!(
+            hook.receive(&Message::text(disconnect)).unwrap(),
+            vec![AgentEvent::Hangup]
+        );
+        let close = parse(&hook.closing()[0]);
+        assert_eq!(close["type"], "close");
+        assert_eq!(close["serverseq"], 3);
+    }
+
+    #[test]
+    fn hold_and_unknown_messages() {
+        let mut s = Session::new(2, Default::default());
+        let pause: Value = serde_json::from_str(&s.pause()).unwrap();
+        let resume: Value = serde_json::from_str(&s.resume()).unwrap();
+        assert_eq!(
+            (pause["type"].as_str(), resume["type"].as_str()),
+            (Some("pause"), Some("resume"))
+        );
+        assert_eq!(resume["seq"], 2);
+        assert_eq!(
+            s.parse(r#"{"type":"resumed","seq":4}"#).unwrap(),
+            ServerMessage::Acknowledged("resumed".into())
+        );
+        let err = s.parse(r#"{"type":"dance"}"#).unwrap_err().to_string();
+        assert!(err.starts_with("genesys: unknown message type"), "{err}");
+    }
+}
+
+mod pipecat {
+    use prost::Message as _;
+    use tokio_tungstenite::tungstenite::Message;
+    use voicesim::audio::Frame as AudioFrame;
+    use voicesim::transport::pipecat::{self, frame::Frame as Kind, Frame, Pipecat};
+    use voicesim::transport::{Adapter, AgentEvent};
+
+    fn binary(kind: Kind) -> Message {
+        Message::binary(Frame { frame: Some(kind) }.encode_to_vec())
+    }
+
+    #[test]
+    fn frames_both_ways_and_the_bot_s_rate_resampled_to_the_caller_s() {
+        let mut p = Pipecat::new(16_000);
+        let out = p.frame(
+            &AudioFrame {
+                index: 0,
+                rate: 16_000,
+                samples: vec![0.5; 320],
+            },
+            0,
+        );
+        let Message::Binary(bytes) = &out[0] else {
+            panic!()
+        };
+        let Some(Kind::Audio(audio)) = Frame::decode(bytes.as_ref()).unwrap().frame else {
+            panic!()
+        };
+        assert_eq!(
+            (audio.sample_rate, audio.num_channels, audio.audio.len()),
+            (16_000, 1, 640)
+        );
+        // One second of a 24 kHz tone arrives in 20 ms frames and plays at 16 kHz.
+        let mut heard = Vec::new();
+        for chunk in 0..50 {
+            let samples: Vec<f32> = (0..480)
+                .map(|i| {
+                    ((chunk * 480 + i) as f32 * 440.0 * std::f32::consts::TAU / 24_000.0).sin()
+                        * 0.5
+                })
+                .collect();
+            let message = Message::binary(pipecat::audio_frame(chunk as u64, &samples, 24_000));
+            for event in p.receive(&message).unwrap() {
+                let AgentEvent::Audio(a) = event else {
+                    panic!("{event:?}")
+                };
+                heard.extend(a);
+            }
+        }
+        assert!(
+            (15_000..=16_000).contains(&heard.len()),
+            "{} samples",
+            heard.len()
+        );
+        let peak = heard.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+        assert!((0.45..0.55).contains(&peak), "peak {peak}");
+        let text = binary(Kind::Text(pipecat::TextFrame {
+            text: "Hello".into(),
+            ..Default::default()
+        }));
+        assert_eq!(
+            p.receive(&text).unwrap(),
+            vec![AgentEvent::Transcript("Hello".into())]
+        );
+        let heard = binary(Kind::Transcription(pipecat::TranscriptionFrame {
+            text: "hi".into(),
+            ..Default::default()
+        }));
+        assert_eq!(
+            p.receive(&heard).unwrap(),
+            vec![AgentEvent::Heard("hi".into())]
+        );
+        let stop = binary(Kind::Interruption(Default::default()));
+        assert_eq!(p.receive(&stop).unwrap(), vec![AgentEvent::Clear]);
+        let done = binary(Kind::Message(pipecat::MessageFrame {
+            data: r#"{"label":"rtvi-ai","type":"bot-stopped-speaking"}"#.into(),
+        }));
+        assert_eq!(p.receive(&done).unwrap(), vec![AgentEvent::Done]);
+        let err = p.receive(&Message::text("{}")).unwrap_err().to_string();
+        assert!(err.contains("ProtobufFrameSerializer"), "{err}");
+        assert!(p.receive(&Message::binary(vec![0xff; 3])).is_err());
+    }
+}

@@ -24,7 +24,7 @@ pub struct AgentArgs {
     listen: String,
     #[arg(long, value_enum, default_value_t = Protocol::Twilio)]
     protocol: Protocol,
-    /// Wire rate in Hz for raw-pcm, vonage and pipecat. vonage and pipecat (the telephony protocols are 8 kHz,
+    /// Wire rate in Hz for raw-pcm, vonage and pipecat (the telephony protocols are 8 kHz,
     /// OpenAI Realtime 24 kHz).
     #[arg(long, default_value_t = 16_000, value_parser = wire_rate)]
     rate: u32,
@@ -116,7 +116,7 @@ pub struct CallArgs {
     out: PathBuf,
 }
 
-fn wire_rate(s: &str) -> Result<u32, String> {
+pub(super) fn wire_rate(s: &str) -> Result<u32, String> {
     match s.parse::<u32>() {
         Ok(r @ (8_000 | 16_000 | 24_000 | 48_000)) => Ok(r),
         _ => Err(format!("{s}: use 8000, 16000, 24000 or 48000")),

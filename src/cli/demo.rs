@@ -141,6 +141,7 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
             suite_sha256: super::run::sha256(format!("{SUITE}\n{}", args.noise).as_bytes()),
             agent: "the reference agent, in process".into(),
             protocol: Protocol::Twilio.name().into(),
+            rate: None,
             seed: args.seed,
             runs: Some(1),
             tags: Vec::new(),

@@ -28,6 +28,10 @@ pub struct RunArgs {
     /// [default: the suite's agent.protocol, else twilio]
     #[arg(long, value_enum)]
     protocol: Option<Protocol>,
+    /// Wire rate in Hz for raw-pcm, vonage and pipecat [default: the suite's agent.rate,
+    /// else 16000].
+    #[arg(long, value_parser = super::call::wire_rate)]
+    rate: Option<u32>,
     /// Runs of every test per condition (pass^k) [default: the suite's].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
     runs: Option<u32>,
@@ -178,7 +182,7 @@ pub fn run(args: RunArgs) -> Result<Exit, CliError> {
             .protocol
             .or(suite.agent.protocol)
             .unwrap_or(Protocol::Twilio),
-        rate: suite.agent.rate.unwrap_or(16_000),
+        rate: args.rate.or(suite.agent.rate).unwrap_or(16_000),
         headers,
         fast: args.fast,
     };
@@ -199,6 +203,7 @@ pub fn run(args: RunArgs) -> Result<Exit, CliError> {
             suite_sha256: sha256(&suite_bytes),
             agent: folder::redact_url(&target.url),
             protocol: target.protocol.name().into(),
+            rate: target.protocol.takes_rate().then_some(target.rate),
             seed: args.seed,
             runs: args.runs,
             tags: args.tags.clone(),

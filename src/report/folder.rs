@@ -183,6 +183,9 @@ pub struct RunPlan {
     /// The agent's URL with credentials and query values removed.
     pub agent: String,
     pub protocol: String,
+    /// The wire rate, where the protocol lets it vary (raw PCM, Vonage, Pipecat).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<u32>,
     pub seed: u64,
     pub runs: Option<u32>,
     pub tags: Vec<String>,

@@ -76,7 +76,7 @@ pub struct Suite {
 pub struct AgentTarget {
     pub url: Option<String>,
     pub protocol: Option<Protocol>,
-    /// Wire rate for raw PCM.
+    /// Wire rate for raw PCM, Vonage and Pipecat.
     pub rate: Option<u32>,
     /// Extra websocket handshake headers; values may name environment variables as
     /// `${NAME}`, so secrets stay out of the file.

@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use rand::{RngExt, SeedableRng};
+use rand::SeedableRng;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -56,27 +56,13 @@ pub enum ServerMessage {
     Acknowledged(String),
 }
 
-fn uuid(rng: &mut impl rand::Rng) -> String {
-    let b: [u8; 16] = rng.random();
-    let h: String = b.iter().map(|b| format!("{b:02x}")).collect();
-    let p = |a: usize, z: usize| h.get(a..z).unwrap_or_default();
-    format!(
-        "{}-{}-{}-{}-{}",
-        p(0, 8),
-        p(8, 12),
-        p(12, 16),
-        p(16, 20),
-        p(20, 32)
-    )
-}
-
 impl Session {
     /// Ids are drawn from `seed`.
     pub fn new(seed: u64, input_variables: BTreeMap<String, String>) -> Self {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         Session {
-            id: uuid(&mut rng),
-            conversation_id: uuid(&mut rng),
+            id: super::uuid(&mut rng),
+            conversation_id: super::uuid(&mut rng),
             input_variables,
             seq: 0,
             server_seq: 0,

@@ -52,6 +52,21 @@ pub enum Protocol {
     Genesys,
 }
 
+/// A random UUID's text form, as Telnyx, Plivo and Genesys ids look.
+fn uuid(rng: &mut impl rand::Rng) -> String {
+    let bytes: [u8; 16] = rand::RngExt::random(rng);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let part = |from: usize, to: usize| hex.get(from..to).unwrap_or_default();
+    format!(
+        "{}-{}-{}-{}-{}",
+        part(0, 8),
+        part(8, 12),
+        part(12, 16),
+        part(16, 20),
+        part(20, 32)
+    )
+}
+
 /// The text of a frame on a protocol of JSON text frames: `None` for pings, pongs and close
 /// (the call handles those); a binary frame is an error naming it, not something to ignore.
 pub fn text_frame<'m>(

@@ -124,21 +124,6 @@ impl Dialect {
     }
 }
 
-/// A UUID's text form, as Telnyx and Plivo ids look.
-fn uuid(rng: &mut impl Rng) -> String {
-    let b: [u8; 16] = rng.random();
-    let hex: String = b.iter().map(|b| format!("{b:02x}")).collect();
-    let part = |from: usize, to: usize| hex.get(from..to).unwrap_or_default();
-    format!(
-        "{}-{}-{}-{}-{}",
-        part(0, 8),
-        part(8, 12),
-        part(12, 16),
-        part(16, 20),
-        part(20, 32)
-    )
-}
-
 fn hex32(rng: &mut impl Rng) -> String {
     let b: [u8; 16] = rng.random();
     b.iter().map(|b| format!("{b:02x}")).collect()
@@ -163,13 +148,13 @@ impl ProviderStream {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let (stream_id, call_id, account_id) = match dialect {
             Dialect::Telnyx => (
-                uuid(&mut rng),
+                super::uuid(&mut rng),
                 format!("v3:{}", hex32(&mut rng)),
-                uuid(&mut rng),
+                super::uuid(&mut rng),
             ),
             Dialect::Plivo => (
-                uuid(&mut rng),
-                uuid(&mut rng),
+                super::uuid(&mut rng),
+                super::uuid(&mut rng),
                 format!(
                     "MA{}",
                     hex32(&mut rng)
