@@ -26,6 +26,7 @@ test: setup-test
 	$(CARGO) clippy --locked --all-targets --features test-hooks -- -D warnings
 	$(CARGO) test --locked --all-targets --features test-hooks
 	$(CARGO) test --locked --doc
+	$(CARGO) check --locked --no-default-features
 	fuzz/run.sh $(FUZZ_SMOKE_SECONDS)
 
 ## Every fuzz target for FUZZ_SECONDS each (their corpora grow in fuzz/target/work).

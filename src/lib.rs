@@ -32,6 +32,8 @@
 pub mod agent;
 pub mod audio;
 pub mod cli;
+#[cfg(feature = "devices")]
+pub mod devices;
 pub mod file;
 pub mod guard;
 pub mod judge;

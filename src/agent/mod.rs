@@ -9,11 +9,10 @@
 //! agent's endpointer heard it.
 
 mod dialogue;
-mod endpoint;
 pub mod wire;
 
+use crate::audio::{Endpointer, Heard};
 pub use dialogue::{Dialogue, Reply, ORDERS};
-pub use endpoint::{Endpointer, Heard};
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};

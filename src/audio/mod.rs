@@ -4,6 +4,7 @@
 mod clip;
 mod codec;
 mod decode;
+pub mod endpoint;
 mod envelope;
 mod frame;
 pub mod level;
@@ -12,6 +13,7 @@ mod wav;
 
 pub use clip::Clip;
 pub use codec::{quantize_i16, Encoding};
+pub use endpoint::{Endpointer, Heard};
 pub use envelope::Envelope;
 pub use frame::{Frame, FRAME_MS};
 pub use resample::{Resampler, StreamResampler, RATES, SUPPORTED_RATES};

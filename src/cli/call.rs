@@ -114,6 +114,20 @@ pub struct CallArgs {
     /// Where to write call.wav, events.jsonl and call.json.
     #[arg(long, short, default_value = "voicesim-call")]
     out: PathBuf,
+    /// You are the caller: your microphone goes through the caller's line (--noise, bursts,
+    /// impairments) to the agent in real time, the agent plays on your output device, and
+    /// the call is recorded, measured and transcribed like any other. Use headphones.
+    #[cfg(feature = "devices")]
+    #[arg(long, conflicts_with_all = ["lines", "caller_first", "fast"])]
+    live: bool,
+    /// With --live: the input device [default: the system's default input].
+    #[cfg(feature = "devices")]
+    #[arg(long, requires = "live")]
+    input: Option<String>,
+    /// With --live: the output device [default: the system's default output].
+    #[cfg(feature = "devices")]
+    #[arg(long, requires = "live")]
+    output: Option<String>,
 }
 
 pub(super) fn wire_rate(s: &str) -> Result<u32, String> {
@@ -225,6 +239,7 @@ fn report_call(
 }
 
 pub fn call(args: CallArgs) -> Result<Exit, CliError> {
+    let live = args.live_caller();
     let mut profile = NoiseProfile::find(&args.noise)?;
     if let Some(snr) = args.snr {
         profile = profile.with_background_snr(snr)?;
@@ -249,7 +264,8 @@ pub fn call(args: CallArgs) -> Result<Exit, CliError> {
         args.params.into_iter().collect::<BTreeMap<_, _>>(),
         args.rate,
     );
-    let mic = MicTimeline::new(&LoadedNoise::load(&profile, adapter.rate())?, args.seed);
+    #[cfg_attr(not(feature = "devices"), allow(unused_mut))]
+    let mut mic = MicTimeline::new(&LoadedNoise::load(&profile, adapter.rate())?, args.seed);
     let senses = Senses {
         tts: args.tts.open()?.into(),
         voice: Voice {
@@ -263,7 +279,19 @@ pub fn call(args: CallArgs) -> Result<Exit, CliError> {
     options.fast = args.fast;
     options.answer_timeout = Duration::from_secs(args.answer_timeout_s);
     options.max_duration = Duration::from_secs(args.max_duration_s);
-    let mut caller = Script::new(lines, args.caller_first);
+    let mut script = Script::new(lines, args.caller_first);
+    #[cfg_attr(not(feature = "devices"), allow(unused_mut, unused_variables))]
+    let mut live_caller = sim::Live;
+    #[cfg_attr(not(feature = "devices"), allow(unused_mut))]
+    let mut caller: &mut dyn sim::Caller = &mut script;
+    #[cfg(feature = "devices")]
+    if args.live {
+        let live = super::live::live_call(args.input.clone(), args.output.clone(), adapter.rate())?;
+        mic = mic.with_live_voice(live.voice);
+        options.monitor = Some(live.monitor);
+        options.hang_up = Some(live.hang_up);
+        caller = &mut live_caller;
+    }
 
     let record = runtime()?.block_on(async {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Line>();
@@ -276,7 +304,7 @@ pub fn call(args: CallArgs) -> Result<Exit, CliError> {
                 println!("{:>7.1} s  {who}  {}", line.at_ms / 1000.0, line.text);
             }
         });
-        let record = sim::converse(options, adapter, mic, &mut caller, &senses, Some(tx)).await;
+        let record = sim::converse(options, adapter, mic, caller, &senses, Some(tx)).await;
         let _ = printer.await;
         record
     });
@@ -286,6 +314,8 @@ pub fn call(args: CallArgs) -> Result<Exit, CliError> {
             .map_err(|e| CliError::bad_input(format!("{}: cannot write: {e}", args.out.display())))
     };
     let record = match record {
+        // What a live caller said is known only by listening to it.
+        Ok(record) if live => transcribe_caller(record, &senses)?,
         Ok(record) => record,
         Err(SimError::Broke { error, record }) => {
             // The call up to the failure is kept for a listen; the failure decides the exit.
@@ -321,6 +351,62 @@ pub fn call(args: CallArgs) -> Result<Exit, CliError> {
     } else {
         Exit::Failed
     })
+}
+
+impl CallArgs {
+    fn live_caller(&self) -> bool {
+        #[cfg(feature = "devices")]
+        return self.live;
+        #[cfg(not(feature = "devices"))]
+        return false;
+    }
+}
+
+/// Adds the caller's lines of a live call: each utterance the microphone timeline marked,
+/// transcribed from the caller's channel.
+fn transcribe_caller(mut record: CallRecord, senses: &Senses) -> Result<CallRecord, CliError> {
+    use crate::noise::MicEvent;
+    use crate::transport::call::CallEventKind;
+    let mut start = None;
+    let mut spans = Vec::new();
+    for event in &record.events {
+        match &event.kind {
+            CallEventKind::Mic {
+                detail: MicEvent::SpeechStarted { at_ms },
+            } => start = Some(*at_ms),
+            CallEventKind::Mic {
+                detail: MicEvent::SpeechEnded { at_ms },
+            } => {
+                if let Some(from) = start.take() {
+                    spans.push((from, *at_ms));
+                }
+            }
+            _ => {}
+        }
+    }
+    let caller = &record.outcome.caller;
+    let index = |ms: f64| ((ms / 1000.0 * f64::from(caller.rate)) as usize).min(caller.len());
+    for (from, to) in spans {
+        let piece = caller
+            .samples
+            .get(index(from)..index(to))
+            .unwrap_or_default();
+        let heard = senses
+            .stt
+            .transcribe(&Clip::new(piece.to_vec(), caller.rate))?;
+        if !heard.text.trim().is_empty() {
+            println!("{:>7.1} s  caller  {}", from / 1000.0, heard.text.trim());
+            record.transcript.push(Line {
+                speaker: Speaker::Caller,
+                text: heard.text.trim().to_string(),
+                at_ms: from,
+            });
+        }
+    }
+    record
+        .transcript
+        .sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
+    Ok(record)
 }
 
 /// How a call that could not be made, or broke on the caller's side, exits.

@@ -2,6 +2,8 @@
 
 mod call;
 mod demo;
+#[cfg(feature = "devices")]
+mod live;
 mod noise;
 mod results;
 mod run;
@@ -44,9 +46,16 @@ enum Command {
     Report(results::ReportCommand),
     /// One row per call, step and expectation, as CSV or JSON.
     Export(results::ExportArgs),
-    /// Mix, list and inspect noise profiles.
+    /// Mix, list and inspect noise profiles; record a real room as one, play one aloud.
     #[command(subcommand)]
     Noise(noise::NoiseCommand),
+    /// List the sound card's input and output devices and their default formats.
+    #[cfg(feature = "devices")]
+    Devices,
+    /// Play a WAV or a call's recording; for a call, print what was said and what happened
+    /// as it is heard.
+    #[cfg(feature = "devices")]
+    Listen(live::ListenArgs),
     /// Speak text to a WAV file.
     Tts(speech::TtsArgs),
     /// Transcribe an audio file.
@@ -126,6 +135,10 @@ pub fn main() -> ExitCode {
         Command::Call(args) => call::call(args),
         Command::Demo(args) => demo::run(args),
         Command::Noise(cmd) => noise::run(cmd),
+        #[cfg(feature = "devices")]
+        Command::Devices => live::list(),
+        #[cfg(feature = "devices")]
+        Command::Listen(args) => live::listen(args),
         Command::Run(args) => run::run(args),
         Command::Validate(args) => run::validate(args),
         Command::Diff(args) => results::diff(args),

@@ -14,6 +14,12 @@ pub enum NoiseCommand {
     List,
     /// Show a profile: its files, their levels, and the bursts it would place.
     Show(ShowArgs),
+    /// Record a real room from the microphone as a WAV and a noise profile that loops it.
+    #[cfg(feature = "devices")]
+    Record(super::live::RecordArgs),
+    /// Play a profile (background and bursts, nobody speaking) on the speakers.
+    #[cfg(feature = "devices")]
+    Play(super::live::PlayArgs),
 }
 
 #[derive(Args)]
@@ -63,6 +69,10 @@ pub fn run(cmd: NoiseCommand) -> Result<Exit, CliError> {
         NoiseCommand::Mix(args) => mix(args),
         NoiseCommand::List => list(),
         NoiseCommand::Show(args) => show(args),
+        #[cfg(feature = "devices")]
+        NoiseCommand::Record(args) => super::live::record(args),
+        #[cfg(feature = "devices")]
+        NoiseCommand::Play(args) => super::live::play(args),
     }
 }
 

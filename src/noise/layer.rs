@@ -224,6 +224,82 @@ impl SpeechQueue {
     }
 }
 
+/// Most live audio kept waiting (ms): more means the sound card runs ahead of the call's
+/// clock, and the oldest is dropped so the person stays in real time.
+const LIVE_BACKLOG_MS: usize = 120;
+/// The quiet that ends a live utterance, as a patient endpointer would.
+const LIVE_SILENCE_MS: f64 = 600.0;
+/// Gain limits for a live voice (dB): a very quiet mic is not raised into hiss.
+const LIVE_GAIN_DB: std::ops::RangeInclusive<f64> = -20.0..=30.0;
+
+/// A person's microphone, live: samples arrive in pieces (at the timeline rate) from another
+/// thread and are mixed in a frame at a time. An energy endpointer on the voice alone says
+/// where speech starts and ends, and after each utterance the gain moves so the voice sits at
+/// the speech reference, as TTS lines do: the profile's SNR means the same thing.
+pub struct LiveVoice {
+    source: std::sync::mpsc::Receiver<Vec<f32>>,
+    pending: VecDeque<f32>,
+    backlog: usize,
+    gain: f32,
+    endpointer: crate::audio::Endpointer,
+}
+
+/// What a frame of live voice added.
+pub struct LiveFrame {
+    pub started_ms: Option<f64>,
+    pub ended_ms: Option<f64>,
+}
+
+impl LiveVoice {
+    pub fn new(source: std::sync::mpsc::Receiver<Vec<f32>>, rate: u32) -> LiveVoice {
+        LiveVoice {
+            source,
+            pending: VecDeque::new(),
+            backlog: rate as usize * LIVE_BACKLOG_MS / 1000,
+            gain: 1.0,
+            endpointer: crate::audio::Endpointer::new(rate, LIVE_SILENCE_MS),
+        }
+    }
+
+    pub fn is_speaking(&self) -> bool {
+        self.endpointer.is_speaking()
+    }
+
+    /// Adds the next `out.len()` samples of the voice to `out` (silence where none came).
+    pub fn add_to(&mut self, out: &mut [f32]) -> LiveFrame {
+        while let Ok(piece) = self.source.try_recv() {
+            self.pending.extend(piece);
+        }
+        let excess = self.pending.len().saturating_sub(self.backlog + out.len());
+        self.pending.drain(..excess);
+        let voice: Vec<f32> = (0..out.len())
+            .map(|_| self.pending.pop_front().unwrap_or(0.0))
+            .collect();
+        let mut frame = LiveFrame {
+            started_ms: None,
+            ended_ms: None,
+        };
+        for heard in self.endpointer.push(&voice) {
+            match heard {
+                crate::audio::Heard::Started { at_ms } => frame.started_ms = Some(at_ms),
+                crate::audio::Heard::Ended { utterance, at_ms } => {
+                    frame.ended_ms = Some(at_ms);
+                    let rms = crate::audio::level::rms(&utterance.trim_silence().samples);
+                    if rms > 0.0 {
+                        let db = (super::SPEECH_REF_DBFS - crate::audio::level::to_dbfs(rms))
+                            .clamp(*LIVE_GAIN_DB.start(), *LIVE_GAIN_DB.end());
+                        self.gain = crate::audio::level::from_dbfs(db) as f32;
+                    }
+                }
+            }
+        }
+        for (o, v) in out.iter_mut().zip(&voice) {
+            *o += v * self.gain;
+        }
+        frame
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::layer::{make_loop, BurstTrack, Loop, Schedule, SpeechQueue};
+use super::layer::{make_loop, BurstTrack, LiveVoice, Loop, Schedule, SpeechQueue};
 use super::line::LineState;
 use super::profile::{NoiseProfile, Timing};
 use super::{NoiseError, SPEECH_REF_DBFS};
@@ -127,6 +127,8 @@ pub struct MicTimeline {
     background_snrs: Vec<f64>,
     bursts: Vec<BurstTrack>,
     speech: SpeechQueue,
+    /// A person speaking live, for `call --live`.
+    live: Option<LiveVoice>,
     line: LineState,
     line_rng: ChaCha8Rng,
     resamplers: HashMap<u32, Resampler>,
@@ -201,6 +203,7 @@ impl MicTimeline {
             background_snrs,
             bursts,
             speech: SpeechQueue::default(),
+            live: None,
             line: LineState::new(&profile.line, rate),
             line_rng: rng(seed, STREAM_LINE),
             resamplers: HashMap::new(),
@@ -213,6 +216,13 @@ impl MicTimeline {
 
     pub fn rate(&self) -> u32 {
         self.rate
+    }
+
+    /// A person's live voice as well as queued utterances: pieces of samples at the timeline
+    /// rate, sent from a capture thread, mixed in as they come (see [`LiveVoice`]).
+    pub fn with_live_voice(mut self, source: std::sync::mpsc::Receiver<Vec<f32>>) -> Self {
+        self.live = Some(LiveVoice::new(source, self.rate));
+        self
     }
 
     /// The SNR each background layer got on this call (ranges are drawn from the seed).
@@ -239,9 +249,9 @@ impl MicTimeline {
         Ok(())
     }
 
-    /// True while queued speech remains to be played.
+    /// True while queued speech remains to be played, or the live voice is speaking.
     pub fn is_speaking(&self) -> bool {
-        self.speech.is_speaking()
+        self.speech.is_speaking() || self.live.as_ref().is_some_and(LiveVoice::is_speaking)
     }
 
     /// Drops the rest of the queued speech: the caller stops mid-sentence.
@@ -303,6 +313,15 @@ impl MicTimeline {
             self.speech_energy += (*x as f64) * (*x as f64);
             self.noise_energy += (*s as f64) * (*s as f64);
             *s += x;
+        }
+        if let Some(live) = self.live.as_mut() {
+            let heard = live.add_to(&mut samples);
+            if let Some(at_ms) = heard.started_ms {
+                self.events.push(MicEvent::SpeechStarted { at_ms });
+            }
+            if let Some(at_ms) = heard.ended_ms {
+                self.events.push(MicEvent::SpeechEnded { at_ms });
+            }
         }
         if !self.line.apply(&mut samples, &mut self.line_rng) {
             self.events.push(MicEvent::FrameLost { at_ms: ms(t0) });

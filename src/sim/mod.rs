@@ -6,7 +6,7 @@ pub mod run;
 mod script;
 mod steps;
 
-pub use script::Script;
+pub use script::{Live, Script};
 pub use steps::StepCaller;
 
 use std::sync::Arc;

@@ -27,3 +27,14 @@ impl Caller for Script {
         self.speaks_first
     }
 }
+
+/// The caller of a live call: a person speaks through the microphone (mixed in by the
+/// microphone timeline), so this caller never says a line of its own; the person hangs up.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Live;
+
+impl Caller for Live {
+    fn next(&mut self, _heard: Option<&str>) -> Result<Reply, SimError> {
+        Ok(Reply::Listen)
+    }
+}

@@ -38,6 +38,10 @@ pub struct CallOptions {
     /// The call ends with [`EndReason::NoAnswer`] when the agent has said nothing this long
     /// (wall-clock time) since the call started or the caller last stopped speaking.
     pub answer_timeout: Duration,
+    /// Receives what the caller hears, 20 ms at a time as it plays (for speakers, live).
+    pub monitor: Option<mpsc::UnboundedSender<Clip>>,
+    /// Set from outside to hang up (a person on a live call pressing Enter).
+    pub hang_up: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl CallOptions {
@@ -50,6 +54,8 @@ impl CallOptions {
             max_duration: Duration::from_secs(300),
             end_gap_ms: 700.0,
             answer_timeout: Duration::from_secs(15),
+            monitor: None,
+            hang_up: None,
         }
     }
 }
@@ -274,6 +280,13 @@ pub async fn run(
         if frames >= max_frames {
             break EndReason::TimeLimit;
         }
+        if options
+            .hang_up
+            .as_ref()
+            .is_some_and(|h| h.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            break EndReason::CallerHungUp;
+        }
         if let Some(since) = turn.waiting_since.filter(|_| !mic.is_speaking()) {
             if since.elapsed() >= options.answer_timeout {
                 break EndReason::NoAnswer {
@@ -347,6 +360,10 @@ pub async fn run(
                     Ok(messages) => messages,
                     Err(e) => break EndReason::Error { message: e.to_string() },
                 };
+                if let Some(monitor) = &options.monitor {
+                    let to = now(frames);
+                    let _ = monitor.send(ear.played(to - FRAME_MS as f64, to));
+                }
             }
         }
     };

@@ -1,8 +1,10 @@
-//! The reference agent's turn detection: an energy VAD over 20 ms frames against a noise floor
-//! (the room's average level in dB) that follows the room, as simple agents do. It is deliberately ordinary: bursts can trigger
-//! it and loud babble can hide the end of a sentence, which is what voicesim exists to show.
+//! Turn detection by energy: a VAD over 20 ms frames against a noise floor (the room's average
+//! level in dB) that follows the room, as simple agents do. The reference agent hears callers
+//! with it, and a live caller's microphone is split into utterances by it. It is deliberately
+//! ordinary: bursts can trigger it and loud babble can hide the end of a sentence, which is
+//! what voicesim exists to show.
 
-use crate::audio::{level, Clip};
+use super::{level, Clip};
 
 /// Speech must stand this far above the noise floor.
 const ABOVE_FLOOR_DB: f64 = 10.0;
