@@ -569,3 +569,50 @@ fn calibrate_measures_the_snr_the_room_had() {
     );
     assert!(yaml.contains("measured with --calibrate"), "{yaml}");
 }
+
+#[test]
+fn a_recording_s_problems_and_the_calibrated_snr() {
+    use voicesim::devices::{calibrated_snr, problems};
+    let clean = tone(200.0, 0.1, 1.0, 16_000);
+    assert!(problems(&clean).is_empty(), "{:?}", problems(&clean));
+    let clipped = tone(200.0, 3.0, 1.0, 16_000);
+    let clipped = Clip::new(
+        clipped.samples.iter().map(|s| s.clamp(-1.0, 1.0)).collect(),
+        16_000,
+    );
+    assert!(
+        problems(&clipped)[0].contains("clipped"),
+        "{:?}",
+        problems(&clipped)
+    );
+    let silent = Clip::new(vec![0.0; 16_000], 16_000);
+    assert!(
+        problems(&silent)[0].contains("muted"),
+        "{:?}",
+        problems(&silent)
+    );
+    let biased = Clip::new(clean.samples.iter().map(|s| s + 0.05).collect(), 16_000);
+    assert!(
+        problems(&biased)[0].contains("DC offset"),
+        "{:?}",
+        problems(&biased)
+    );
+
+    // A voice at -20 dBFS for half the reading, over a room at -40 dBFS: 20 dB.
+    let room = tone(120.0, 0.01 * 2f32.sqrt(), 4.0, 16_000);
+    let mut reading = room.clone();
+    for (r, v) in reading
+        .samples
+        .iter_mut()
+        .zip(tone(500.0, 0.1 * 2f32.sqrt(), 2.0, 16_000).samples)
+    {
+        *r += v;
+    }
+    let snr = calibrated_snr(&reading, &room).unwrap();
+    assert!((snr - 20.0).abs() < 0.5, "{snr}");
+    assert_eq!(
+        calibrated_snr(&room, &room),
+        None,
+        "no voice above the room"
+    );
+}

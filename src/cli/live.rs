@@ -129,54 +129,6 @@ fn capture(mic: &mut Capture, seconds: f64) -> Result<Clip, (Clip, DeviceError)>
     clip
 }
 
-/// What is wrong with a recording, each with its fix.
-pub fn problems(clip: &Clip) -> Vec<String> {
-    let mut found = Vec::new();
-    if clip.is_empty() {
-        return vec!["the recording is empty".into()];
-    }
-    let clipped = clip.samples.iter().filter(|s| s.abs() >= 0.999).count();
-    if clipped as f64 / clip.len() as f64 > 0.001 {
-        found.push(format!(
-            "{clipped} samples are clipped (at full scale): turn the input gain down and record again"
-        ));
-    }
-    let dbfs = clip.rms_dbfs();
-    if dbfs < -70.0 {
-        found.push(format!(
-            "the recording is silent ({dbfs:.0} dBFS): is the microphone muted, or the wrong \
-             device? (see `voicesim devices`, --device)"
-        ));
-    }
-    let mean = clip.samples.iter().map(|&s| f64::from(s)).sum::<f64>() / clip.len() as f64;
-    if mean.abs() > 0.01 {
-        found.push(format!(
-            "a DC offset of {mean:.3}: the input has a bias (a faulty or misconfigured \
-             microphone); a high-pass filter or another input fixes it"
-        ));
-    }
-    found
-}
-
-/// The SNR of a reading against the room, as voicesim's SNR is defined (the voice's RMS
-/// without its pauses against the noise's RMS): the reading's 20 ms frames well above the
-/// room (10 dB) are the voice; the room's power is taken out of them.
-pub fn calibrated_snr(reading: &Clip, room: &Clip) -> Option<f64> {
-    let noise = level::rms(&room.samples).powi(2);
-    let frame = crate::audio::Frame::samples_per_frame(reading.rate);
-    let voiced: Vec<f64> = reading
-        .samples
-        .chunks(frame)
-        .map(|f| level::rms(f).powi(2))
-        .filter(|p| *p > noise * 10.0)
-        .collect();
-    if voiced.is_empty() || noise <= 0.0 {
-        return None;
-    }
-    let voice = voiced.iter().sum::<f64>() / voiced.len() as f64 - noise;
-    (voice > 0.0).then(|| 10.0 * (voice / noise).log10())
-}
-
 /// `voicesim noise record`.
 pub fn record(args: RecordArgs) -> Result<Exit, CliError> {
     if !(args.seconds.is_finite() && (1.0..=3600.0).contains(&args.seconds)) {
@@ -228,7 +180,7 @@ pub fn record(args: RecordArgs) -> Result<Exit, CliError> {
     let snr = reading
         .as_ref()
         .and_then(|r| r.clone().resample(room.rate).ok())
-        .and_then(|r| calibrated_snr(&r, &room));
+        .and_then(|r| devices::calibrated_snr(&r, &room));
     let profile = write_profile(&args.output, &room, snr)?;
     println!(
         "wrote {} ({:.1} s at {} Hz, {:.1} dBFS) and {}",
@@ -243,7 +195,7 @@ pub fn record(args: RecordArgs) -> Result<Exit, CliError> {
         (None, true) => println!("  warning: the reading was not louder than the room; the profile guesses {GUESSED_SNR_DB} dB SNR"),
         (None, false) => println!("  the profile guesses {GUESSED_SNR_DB} dB SNR; --calibrate measures it"),
     }
-    for problem in problems(&room) {
+    for problem in devices::problems(&room) {
         println!("  warning: {problem}");
     }
     match failure {
