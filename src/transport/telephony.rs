@@ -21,7 +21,7 @@ use rand::{Rng, RngExt, SeedableRng};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::twilio::AgentMessage;
+use super::twilio::{parse_agent_message, AgentEvents, AgentMessage, AGENT_EVENTS};
 use super::{AgentEvent, ProtocolError};
 use crate::audio::{Encoding, Frame, FRAME_MS};
 
@@ -79,48 +79,16 @@ impl Dialect {
 
     /// Reads one text frame from the agent: audio, a mark (a checkpoint, on Plivo) or clear.
     pub fn parse(self, text: &str) -> Result<AgentMessage, ProtocolError> {
-        let protocol = self.name();
-        let fail = |message: String| ProtocolError { protocol, message };
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| fail(format!("not JSON: {e}")))?;
-        let event = value
-            .get("event")
-            .and_then(Value::as_str)
-            .ok_or_else(|| fail("a message without \"event\"".into()))?;
-        let string = |pointer: &str| {
-            value
-                .pointer(pointer)
-                .and_then(Value::as_str)
-                .ok_or_else(|| {
-                    fail(format!(
-                        "{event} without {}",
-                        pointer.trim_start_matches('/').replace('/', ".")
-                    ))
-                })
+        let events = match self {
+            Dialect::Plivo => AgentEvents {
+                media: "playAudio",
+                mark: "checkpoint",
+                clear: "clearAudio",
+                mark_name: "/name",
+            },
+            Dialect::Telnyx | Dialect::Exotel => AGENT_EVENTS,
         };
-        let (media, mark, clear) = match self {
-            Dialect::Plivo => ("playAudio", "checkpoint", "clearAudio"),
-            Dialect::Telnyx | Dialect::Exotel => ("media", "mark", "clear"),
-        };
-        if event == media {
-            let payload = base64::engine::general_purpose::STANDARD
-                .decode(string("/media/payload")?)
-                .map_err(|e| fail(format!("media.payload is not base64: {e}")))?;
-            Ok(AgentMessage::Media { payload })
-        } else if event == mark {
-            let name = match self {
-                Dialect::Plivo => string("/name")?,
-                Dialect::Telnyx | Dialect::Exotel => string("/mark/name")?,
-            };
-            Ok(AgentMessage::Mark { name: name.into() })
-        } else if event == clear {
-            Ok(AgentMessage::Clear)
-        } else {
-            Err(fail(format!(
-                "unknown event {event:?}; a {} agent sends {media}, {mark} or {clear}",
-                self.name()
-            )))
-        }
+        parse_agent_message(self.name(), text, &events)
     }
 }
 

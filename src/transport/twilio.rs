@@ -146,39 +146,72 @@ impl TwilioStream {
 
     /// Reads one text frame from the agent; anything but media, mark or clear is an error.
     pub fn parse(text: &str) -> Result<AgentMessage, ProtocolError> {
-        let fail = |message: String| ProtocolError {
-            protocol: PROTOCOL,
-            message,
-        };
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| fail(format!("not JSON: {e}")))?;
-        let event = value
-            .get("event")
+        parse_agent_message(PROTOCOL, text, &AGENT_EVENTS)
+    }
+}
+
+/// How an agent of the Twilio family spells its three messages.
+pub(super) struct AgentEvents {
+    pub media: &'static str,
+    pub mark: &'static str,
+    pub clear: &'static str,
+    /// Where a mark's name is (a JSON pointer).
+    pub mark_name: &'static str,
+}
+
+/// Twilio's spelling, which Telnyx and Exotel share.
+pub(super) const AGENT_EVENTS: AgentEvents = AgentEvents {
+    media: "media",
+    mark: "mark",
+    clear: "clear",
+    mark_name: "/mark/name",
+};
+
+/// Reads one text frame from an agent of the Twilio family (Twilio, Telnyx, Plivo, Exotel):
+/// base64 audio in `media.payload`, a mark, or clear, each as `events` spells it.
+pub(super) fn parse_agent_message(
+    protocol: &'static str,
+    text: &str,
+    events: &AgentEvents,
+) -> Result<AgentMessage, ProtocolError> {
+    let fail = |message: String| ProtocolError { protocol, message };
+    let value: Value = serde_json::from_str(text).map_err(|e| fail(format!("not JSON: {e}")))?;
+    let event = value
+        .get("event")
+        .and_then(Value::as_str)
+        .ok_or_else(|| fail("a message without \"event\"".into()))?;
+    let string = |pointer: &str| {
+        value
+            .pointer(pointer)
             .and_then(Value::as_str)
-            .ok_or_else(|| fail("a message without \"event\"".into()))?;
-        match event {
-            "media" => {
-                let payload = value
-                    .pointer("/media/payload")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| fail("media without media.payload".into()))?;
-                let payload = base64::engine::general_purpose::STANDARD
-                    .decode(payload)
-                    .map_err(|e| fail(format!("media.payload is not base64: {e}")))?;
-                Ok(AgentMessage::Media { payload })
-            }
-            "mark" => {
-                let name = value
-                    .pointer("/mark/name")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| fail("mark without mark.name".into()))?;
-                Ok(AgentMessage::Mark { name: name.into() })
-            }
-            "clear" => Ok(AgentMessage::Clear),
-            other => Err(fail(format!(
-                "unknown event {other:?}; a Twilio agent sends media, mark or clear"
-            ))),
-        }
+            .ok_or_else(|| {
+                fail(format!(
+                    "{event} without {}",
+                    pointer.trim_start_matches('/').replace('/', ".")
+                ))
+            })
+    };
+    let AgentEvents {
+        media,
+        mark,
+        clear,
+        mark_name,
+    } = events;
+    if event == *media {
+        let payload = base64::engine::general_purpose::STANDARD
+            .decode(string("/media/payload")?)
+            .map_err(|e| fail(format!("media.payload is not base64: {e}")))?;
+        Ok(AgentMessage::Media { payload })
+    } else if event == *mark {
+        Ok(AgentMessage::Mark {
+            name: string(mark_name)?.into(),
+        })
+    } else if event == *clear {
+        Ok(AgentMessage::Clear)
+    } else {
+        Err(fail(format!(
+            "unknown event {event:?}; a {protocol} agent sends {media}, {mark} or {clear}"
+        )))
     }
 }
 
