@@ -731,6 +731,294 @@ fn a_killed_run_resumes_without_redoing_or_losing_a_call() {
     assert!(page.contains("Compared with the baseline") && page.contains("was 4/4"));
 }
 
+/// (test, condition, run, seed, call id) of every call in a results folder, sorted.
+fn calls_in(out: &Path) -> Vec<(String, String, u64, u64, String)> {
+    let mut calls: Vec<_> = std::fs::read_to_string(out.join("results.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let r: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                r["test"].as_str().unwrap().to_string(),
+                r["condition"]["profile"].to_string() + &r["condition"]["snr"].to_string(),
+                r["run"].as_u64().unwrap(),
+                r["seed"].as_u64().unwrap(),
+                r["call_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    calls.sort();
+    calls
+}
+
+#[test]
+fn a_run_spread_over_shards_merges_into_the_whole_run_call_by_call() {
+    let (_agent, url) = agent(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    // Two tests, three runs each: six calls.
+    let yaml = format!("{}runs: 3\n", and_test("second", "friday", 1));
+    let suite = suite_file(dir.path(), "suite", &yaml);
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let run = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            &suite,
+            "--agent",
+            &url,
+            "--out",
+            out,
+            "--parallel",
+            "3",
+        ];
+        args.extend_from_slice(extra);
+        voicesim(&args)
+    };
+    let whole = run(&path("whole"), &[]);
+    assert_eq!(whole.status.code(), Some(0), "{}", text(&whole));
+    let expected = calls_in(&dir.path().join("whole"));
+    assert_eq!(expected.len(), 6);
+
+    // Three machines, at the same time.
+    let shards: Vec<String> = (1..=3).map(|k| path(&format!("shard-{k}"))).collect();
+    std::thread::scope(|s| {
+        let running: Vec<_> = shards
+            .iter()
+            .enumerate()
+            .map(|(i, out)| {
+                let shard = format!("{}/3", i + 1);
+                let run = &run;
+                s.spawn(move || (run(out, &["--shard", &shard]), shard))
+            })
+            .collect();
+        for r in running {
+            let (o, shard) = r.join().unwrap();
+            assert_eq!(o.status.code(), Some(0), "shard {shard}: {}", text(&o));
+        }
+    });
+    let sizes: Vec<usize> = shards
+        .iter()
+        .map(|s| calls_in(Path::new(s)).len())
+        .collect();
+    assert_eq!(sizes, [2, 2, 2], "dealt round-robin");
+
+    let merged = path("merged");
+    let mut args = vec!["merge", "-o", &merged];
+    args.extend(shards.iter().map(String::as_str));
+    let o = voicesim(&args);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("6/6 calls passed"), "{t}");
+    // The same calls with the same seeds as the whole run, each once, each with its recording.
+    assert_eq!(calls_in(Path::new(&merged)), expected);
+    let merged_dir = Path::new(&merged);
+    assert!(merged_dir
+        .join("calls/second/clean/run-2/call.wav")
+        .is_file());
+    assert!(merged_dir
+        .join("calls/status/clean/run-3/call.wav")
+        .is_file());
+    let junit = std::fs::read_to_string(merged_dir.join("junit.xml")).unwrap();
+    assert!(junit.contains("tests=\"6\""), "{junit}");
+    assert!(merged_dir.join("report.html").is_file());
+    // Read like any other run: the merged run and the whole one differ in nothing judged.
+    let o = voicesim(&[
+        "diff",
+        &path("whole"),
+        &merged,
+        "--max-latency-increase-ms",
+        "100000",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    // A shard missing: refused, or merged with --partial; the merged folder's plan is the
+    // whole run's, so --resume makes exactly the missing calls, with their own seeds.
+    let o = voicesim(&["merge", "-o", &path("part"), &shards[0], &shards[2]]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("shard 2/3 missing"), "{}", text(&o));
+    let o = voicesim(&[
+        "merge",
+        "--partial",
+        "-o",
+        &path("part"),
+        &shards[0],
+        &shards[2],
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("4 of its 6 calls"), "{}", text(&o));
+    let o = run(&path("part"), &["--resume"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("4 calls already finished, 2 to make"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(calls_in(&dir.path().join("part")), expected);
+
+    // Not slices of one run: another seed, a shard given twice, a whole run, a bad K/N.
+    let other = path("other-seed");
+    std::fs::create_dir(&other).unwrap();
+    let plan = std::fs::read_to_string(Path::new(&shards[1]).join("run.json")).unwrap();
+    assert!(plan.contains("\"seed\": 1,"), "{plan}");
+    std::fs::write(
+        Path::new(&other).join("run.json"),
+        plan.replace("\"seed\": 1,", "\"seed\": 9,"),
+    )
+    .unwrap();
+    for (shards, says) in [
+        (
+            vec![shards[0].as_str(), &other],
+            "not a shard of the same run",
+        ),
+        (vec![shards[0].as_str(), &shards[0]], "give each shard once"),
+        (
+            vec![shards[0].as_str(), &path("whole")],
+            "holds a whole run",
+        ),
+    ] {
+        let mut args = vec!["merge", "-o", "never"];
+        args.extend(shards);
+        let o = voicesim(&args);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains(says), "{says}: {}", text(&o));
+    }
+    for bad in ["0/3", "4/3", "two"] {
+        let o = run(&path("never"), &["--shard", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", text(&o));
+        assert!(text(&o).contains("K/N"), "{}", text(&o));
+    }
+    let o = run(&path("never"), &["--shard", "7/7"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("holds no calls"), "{}", text(&o));
+    assert!(!Path::new("never").exists());
+}
+
+/// Runs `script` with sh in `env`, the voicesim under test first on PATH.
+fn sh(script: &str, env: &[(&str, String)]) -> std::process::Output {
+    let bin = Path::new(env!("CARGO_BIN_EXE_voicesim")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    Command::new("sh")
+        .args(["-c", script])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("PATH", path)
+        .output()
+        .unwrap()
+}
+
+/// Runs `script` once per shard, all at once as a cluster would, JOB_COMPLETION_INDEX set.
+fn run_shards(script: &str, shards: u32, env: &[(&str, String)]) {
+    std::thread::scope(|s| {
+        let running: Vec<_> = (0..shards)
+            .map(|index| {
+                s.spawn(move || {
+                    let mut env = env.to_vec();
+                    env.push(("JOB_COMPLETION_INDEX", index.to_string()));
+                    let o = sh(script, &env);
+                    assert!(o.status.success(), "index {index}: {script}\n{}", text(&o));
+                })
+            })
+            .collect();
+        for r in running {
+            r.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn the_kubernetes_and_github_actions_examples_run_a_sharded_run_and_merge_it() {
+    use serde_json::Value;
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    let yaml = |name: &str| -> Vec<Value> {
+        let text = std::fs::read_to_string(deploy.join(name)).unwrap();
+        text.split("\n---")
+            .map(|doc| serde_norway::from_str(doc).unwrap())
+            .collect()
+    };
+    let (_agent, url) = agent(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    // One call fails (the agent never says "tuesday"): shards still complete, the merge fails.
+    let suite = suite_file(
+        dir.path(),
+        "suite",
+        &format!("{}runs: 2\n", and_test("second", "tuesday", 1)),
+    );
+    let results = dir.path().join("results");
+
+    // Kubernetes: the Indexed Job's own shell command, once per completion index.
+    let job = &yaml("kubernetes-shards.yaml")[0];
+    assert_eq!(job["spec"]["completionMode"], "Indexed");
+    let completions = job["spec"]["completions"].as_u64().unwrap() as u32;
+    let container = &job["spec"]["template"]["spec"]["containers"][0];
+    let env_value = |c: &Value, name: &str| {
+        c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap()["value"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(env_value(container, "SHARDS"), completions.to_string());
+    let script = container["args"][0].as_str().unwrap();
+    let env = [
+        ("AGENT_URL", url.clone()),
+        ("SUITE", suite.clone()),
+        ("RESULTS", results.to_str().unwrap().to_string()),
+        ("SHARDS", env_value(container, "SHARDS")),
+    ];
+    run_shards(script, completions, &env);
+    let merge = &yaml("kubernetes-merge.yaml")[0]["spec"]["template"]["spec"]["containers"][0];
+    let o = sh(merge["args"][0].as_str().unwrap(), &env);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "the run had a failing call: {t}");
+    assert!(t.contains(&format!("merged {completions} shards")), "{t}");
+    assert!(t.contains("2/4 calls passed"), "{t}");
+    assert!(results.join("merged/junit.xml").is_file());
+
+    // GitHub Actions: one matrix entry per shard, and the shard step's script run for each.
+    let flow = &yaml("github-actions-shards.yml")[0];
+    let shards = flow["env"]["SHARDS"].as_u64().unwrap() as u32;
+    let matrix: Vec<u64> = flow["jobs"]["shard"]["strategy"]["matrix"]["shard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(matrix, (1..=shards as u64).collect::<Vec<_>>());
+    let step = |job: &str, starts: &str| {
+        flow["jobs"][job]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"].as_str().is_some_and(|n| n.starts_with(starts)))
+            .unwrap()["run"]
+            .as_str()
+            .unwrap()
+            .replace("./target/release/voicesim", "voicesim")
+            .replace("examples/orders.yaml", &suite)
+            .replace("${{ secrets.AGENT_URL }}", &url)
+    };
+    let gh = dir.path().join("gh");
+    std::fs::create_dir(&gh).unwrap();
+    let script = format!(
+        "cd {} && shard=$((JOB_COMPLETION_INDEX + 1)) && {}",
+        gh.display(),
+        step("shard", "Run shard").replace("${{ matrix.shard }}", "$shard")
+    );
+    run_shards(&script, shards, &[("SHARDS", shards.to_string())]);
+    let o = sh(
+        &format!("cd {} && {}", gh.display(), step("merge", "Merge")),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("2/4 calls passed"), "{}", text(&o));
+}
+
 /// A results.jsonl of `passes` (true: passed) for one test, latency `ms` in every call.
 fn results_file(dir: &Path, name: &str, passes: &[bool], ms: f64) -> String {
     let lines: Vec<String> = passes

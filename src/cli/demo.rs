@@ -128,6 +128,7 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
         seed: args.seed,
         out: args.out.clone(),
         done: Default::default(),
+        shard: None,
     };
     let senses = Senses {
         tts: voice,
@@ -149,6 +150,7 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
             stt: "whisper".into(),
             fast: false,
             calls,
+            shard: None,
         },
         // The demo's folder is the demo's own: each demo replaces the last.
         reuse: Reuse::Overwrite,

@@ -44,6 +44,9 @@ enum Command {
     /// Rebuild a run's report from its results.
     #[command(subcommand)]
     Report(results::ReportCommand),
+    /// Join the folders of a run spread over machines (`run --shard K/N`) into one run folder,
+    /// with its JUnit file and report; exits as the whole run would have.
+    Merge(results::MergeArgs),
     /// One row per call, step and expectation, as CSV or JSON.
     Export(results::ExportArgs),
     /// Mix, list and inspect noise profiles; record a real room as one, play one aloud.
@@ -144,6 +147,7 @@ pub fn main() -> ExitCode {
         Command::Diff(args) => results::diff(args),
         Command::Report(cmd) => results::report(cmd),
         Command::Export(args) => results::export(args),
+        Command::Merge(args) => results::merge(args),
         Command::Tts(args) => speech::tts(args),
         Command::Stt(args) => speech::stt(args),
     })

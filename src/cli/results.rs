@@ -1,5 +1,5 @@
-//! `voicesim report html`, `voicesim diff` and `voicesim export`: what is made of a finished
-//! run's results folder.
+//! `voicesim report html`, `voicesim diff`, `voicesim export` and `voicesim merge`: what is made
+//! of finished runs' results folders.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use super::run::GateArgs;
 use super::{CliError, Exit};
 use crate::report::html::HtmlOptions;
-use crate::report::{diff, export, folder, html, RunResult};
+use crate::report::{diff, export, folder, html, merge, RunResult};
 
 /// Every result of a results folder (or its `results.jsonl`); a torn last line is noted.
 pub fn load(path: &Path) -> Result<Vec<RunResult>, CliError> {
@@ -133,4 +133,100 @@ pub fn export(args: ExportArgs) -> Result<Exit, CliError> {
         None => print!("{text}"),
     }
     Ok(Exit::Ok)
+}
+
+#[derive(Args)]
+pub struct MergeArgs {
+    /// The folders of `voicesim run --shard K/N`, one per shard.
+    #[arg(required = true)]
+    shards: Vec<PathBuf>,
+    /// The merged run's folder.
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Merge even when some shards are missing; `voicesim run --resume --out OUT` with the
+    /// run's options makes their calls later.
+    #[arg(long)]
+    partial: bool,
+    /// Replace a run already in --out.
+    #[arg(long)]
+    overwrite: bool,
+    /// Compare with an earlier run (its folder or results.jsonl), as `voicesim run` does.
+    #[arg(long, value_name = "RESULTS")]
+    baseline: Option<PathBuf>,
+    #[command(flatten)]
+    gate: GateArgs,
+}
+
+/// `voicesim merge`: the shards' folders joined into one run folder, with its reports; exits
+/// as `voicesim run` of the whole would have.
+pub fn merge(args: MergeArgs) -> Result<Exit, CliError> {
+    let bad = |e: merge::MergeError| CliError::bad_input(e.to_string());
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if let Some(inside) = args.shards.iter().find(|s| same(s, &args.out)) {
+        return Err(CliError::bad_input(format!(
+            "{}: is both a shard and --out; merge into a new folder",
+            inside.display()
+        )));
+    }
+    let shards = args
+        .shards
+        .iter()
+        .map(|dir| merge::read_shard(dir))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(bad)?;
+    for s in shards.iter().filter(|s| s.torn > 0) {
+        eprintln!(
+            "note: {}: its last result was cut off mid-write (a crash); that call is left out",
+            s.dir.display()
+        );
+    }
+    let mut merged = merge::join(&shards).map_err(bad)?;
+    if !merged.missing.is_empty() {
+        let missing: Vec<String> = merged.missing.iter().map(|s| s.to_string()).collect();
+        let what = format!("shard {} missing", missing.join(", "));
+        if !args.partial {
+            return Err(CliError::bad_input(format!(
+                "{what}: give every shard's folder, or --partial to merge what there is"
+            )));
+        }
+        eprintln!(
+            "warning: {what}: the merged run has {} of its {} calls; `voicesim run SUITE \
+             --resume --out {}` with the run's options makes the rest",
+            merged.results.len(),
+            merged.plan.plan.calls,
+            args.out.display()
+        );
+    }
+    if folder::holds_a_run(&args.out) {
+        if !args.overwrite {
+            return Err(CliError::bad_input(format!(
+                "{}: holds an earlier run; pass --overwrite to replace it, or choose another --out",
+                args.out.display()
+            )));
+        }
+        folder::clear(&args.out)
+            .map_err(|e| CliError::bad_input(format!("{}: {e}", args.out.display())))?;
+    }
+    merge::write(&mut merged, &shards, &args.out).map_err(bad)?;
+    let output = super::run::Output {
+        plan: merged.plan.plan.clone(),
+        reuse: folder::Reuse::Refuse,
+        baseline: args
+            .baseline
+            .as_deref()
+            .map(|b| load(b).map(|r| (b.to_path_buf(), r)))
+            .transpose()?,
+        thresholds: args.gate.thresholds(),
+        html: HtmlOptions::default(),
+    };
+    eprintln!(
+        "merged {} shards of {}: {} calls",
+        shards.len(),
+        merged.plan.plan.suite,
+        merged.results.len()
+    );
+    super::run::conclude(&merged.plan.plan.suite, &merged.results, &args.out, &output)
 }

@@ -9,7 +9,7 @@ use clap::Args;
 use super::{CliError, Exit};
 use crate::llm::{ChatClient, LlmConfig};
 use crate::report::diff::{self, Diff, Thresholds};
-use crate::report::folder::{self, ResultsFile, Reuse, RunPlan};
+use crate::report::folder::{self, ResultsFile, Reuse, RunPlan, Shard};
 use crate::report::html::HtmlOptions;
 use crate::report::{self, Outcome, RunResult};
 use crate::sim::run::{self, Plan, Target};
@@ -44,6 +44,10 @@ pub struct RunArgs {
     /// Fixes noise, bursts and ids of every call: same seed, same audio.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Make only slice K of N of the run's calls (1-based), for spreading one run over N
+    /// machines; `voicesim merge` joins the shards' folders into one run.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<Shard>,
     /// Where run.json, results.jsonl, junit.xml, report.html and the calls go; a folder holding
     /// an earlier run is refused unless --resume or --overwrite.
     #[arg(long, short, default_value = "voicesim-results")]
@@ -122,7 +126,7 @@ fn load(path: &Path) -> Result<Suite, CliError> {
 
 pub fn validate(args: ValidateArgs) -> Result<Exit, CliError> {
     let suite = load(&args.suite)?;
-    let calls = run::count(&suite, &[], None);
+    let calls = run::count(&suite, &[], None, None);
     println!(
         "{}: ok: {} tests, {} calls per run",
         args.suite.display(),
@@ -193,6 +197,7 @@ pub fn run(args: RunArgs) -> Result<Exit, CliError> {
         seed: args.seed,
         out: args.out.clone(),
         done: Default::default(),
+        shard: args.shard,
     };
     let suite_bytes = crate::file::read(&args.suite, crate::file::TEXT_LIMIT)
         .map_err(|e| CliError::bad_input(format!("{}: {e}", args.suite.display())))?;
@@ -210,7 +215,8 @@ pub fn run(args: RunArgs) -> Result<Exit, CliError> {
             tts: format!("{:?}", args.tts).to_lowercase(),
             stt: format!("{:?}", args.stt).to_lowercase(),
             fast: args.fast,
-            calls: run::count(&suite, &args.tags, args.runs),
+            calls: run::count(&suite, &args.tags, args.runs, None),
+            shard: args.shard,
         },
         reuse: match (args.resume, args.overwrite) {
             (true, _) => Reuse::Resume,
@@ -341,7 +347,14 @@ pub fn execute(
     llm: Option<Arc<ChatClient>>,
     output: Output,
 ) -> Result<(Vec<RunResult>, Exit), CliError> {
-    let total = run::count(&suite, &plan.tags, plan.runs);
+    let total = run::count(&suite, &plan.tags, plan.runs, plan.shard);
+    if total == 0 && plan.shard.is_some() {
+        return Err(CliError::bad_input(format!(
+            "shard {} holds no calls: the run has only {} calls; use fewer shards",
+            plan.shard.map(|s| s.to_string()).unwrap_or_default(),
+            run::count(&suite, &plan.tags, plan.runs, None)
+        )));
+    }
     if total == 0 {
         return Err(CliError::bad_input(format!(
             "no test carries the tags {}; the suite's tags: {}",
@@ -432,24 +445,31 @@ pub fn execute(
     let mut ordered = previous;
     ordered.extend(results);
     ordered.sort_by_cached_key(place);
+    let exit = conclude(&suite.name, &ordered, &out, &output)?;
+    Ok((ordered, exit))
+}
+
+/// Writes a finished run's junit.xml and report.html into `out`, prints its summary and what did
+/// not pass; the exit code says how it went.
+pub fn conclude(
+    suite: &str,
+    ordered: &[RunResult],
+    out: &Path,
+    output: &Output,
+) -> Result<Exit, CliError> {
     let junit_path = out.join(folder::JUNIT);
-    std::fs::write(&junit_path, report::junit(&suite.name, &ordered))
+    std::fs::write(&junit_path, report::junit(suite, ordered))
         .map_err(|e| CliError::bad_input(format!("{}: cannot write: {e}", junit_path.display())))?;
     let compared: Option<Diff> = output
         .baseline
         .as_ref()
-        .map(|(_, base)| diff::diff(base, &ordered, output.thresholds));
+        .map(|(_, base)| diff::diff(base, ordered, output.thresholds));
     let report_path = out.join(folder::REPORT);
-    report::html::write(
-        &ordered,
-        &out,
-        &report_path,
-        compared.as_ref(),
-        &output.html,
-    )
-    .map_err(|e| CliError::bad_input(format!("{}: cannot write: {e}", report_path.display())))?;
+    report::html::write(ordered, out, &report_path, compared.as_ref(), &output.html).map_err(
+        |e| CliError::bad_input(format!("{}: cannot write: {e}", report_path.display())),
+    )?;
 
-    println!("\n{}", report::summary(&ordered));
+    println!("\n{}", report::summary(ordered));
     for r in ordered.iter().filter(|r| r.outcome != Outcome::Passed) {
         println!(
             "{} {} [{}] #{}: {}",
@@ -475,7 +495,7 @@ pub fn execute(
     if let (Some(d), Some((base, _))) = (&compared, &output.baseline) {
         println!("\ncompared with {}:\n{}", base.display(), diff::text(d));
     }
-    let exit = if ordered.iter().any(|r| r.panic.is_some()) {
+    Ok(if ordered.iter().any(|r| r.panic.is_some()) {
         Exit::Internal
     } else if ordered.iter().any(|r| r.outcome == Outcome::Error) {
         Exit::Unreachable
@@ -490,8 +510,7 @@ pub fn execute(
         Exit::Failed
     } else {
         Exit::Ok
-    };
-    Ok((ordered, exit))
+    })
 }
 
 fn label(outcome: Outcome) -> &'static str {

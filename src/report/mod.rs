@@ -6,6 +6,7 @@ pub mod diff;
 pub mod export;
 pub mod folder;
 pub mod html;
+pub mod merge;
 mod opus;
 mod stats;
 

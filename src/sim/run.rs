@@ -15,7 +15,7 @@ use crate::judge::{self, Judgement, Metrics};
 use crate::llm::ChatClient;
 use crate::noise::{LoadedNoise, MicTimeline, NoiseProfile};
 use crate::record::CallRecord;
-use crate::report::folder::{self, ResultsFile};
+use crate::report::folder::{self, ResultsFile, Shard};
 use crate::report::{ExpectationResult, Origin, Outcome, RunResult};
 use crate::suite::{Condition, Suite, TestCase};
 use crate::transport::call::CallOptions;
@@ -44,6 +44,8 @@ pub struct Plan {
     pub out: PathBuf,
     /// Calls already made (test, condition label, run): a resumed run skips them.
     pub done: HashSet<(String, String, u32)>,
+    /// Only this slice of the calls.
+    pub shard: Option<Shard>,
 }
 
 /// One call to make.
@@ -55,8 +57,16 @@ struct Job {
     seed: u64,
 }
 
-/// The calls of the tests carrying `tags`, in order; `runs` overrides the suite's.
-fn jobs(suite: &Suite, tags: &[String], runs: Option<u32>, seed: u64) -> Vec<Job> {
+/// The calls of the tests carrying `tags`, in order, those of `shard` when given; `runs`
+/// overrides the suite's. Seeds come from each call's identity, so a shard's calls are the very
+/// calls the whole run makes.
+fn jobs(
+    suite: &Suite,
+    tags: &[String],
+    runs: Option<u32>,
+    seed: u64,
+    shard: Option<Shard>,
+) -> Vec<Job> {
     let mut jobs = Vec::new();
     for test in suite.selected(tags) {
         let runs = runs.unwrap_or(test.runs.unwrap_or(suite.runs).0);
@@ -72,12 +82,17 @@ fn jobs(suite: &Suite, tags: &[String], runs: Option<u32>, seed: u64) -> Vec<Job
             }
         }
     }
-    jobs
+    jobs.into_iter()
+        .enumerate()
+        .filter(|(position, _)| shard.is_none_or(|s| s.holds(*position)))
+        .map(|(_, job)| job)
+        .collect()
 }
 
-/// Number of calls of the tests carrying `tags` (all when empty); `runs` overrides the suite's.
-pub fn count(suite: &Suite, tags: &[String], runs: Option<u32>) -> usize {
-    jobs(suite, tags, runs, 0).len()
+/// Number of calls of the tests carrying `tags` (all when empty), of `shard` when given; `runs`
+/// overrides the suite's.
+pub fn count(suite: &Suite, tags: &[String], runs: Option<u32>, shard: Option<Shard>) -> usize {
+    jobs(suite, tags, runs, 0, shard).len()
 }
 
 /// A seed per call from the run's seed and the call's identity (FNV-1a): the same call gets the
@@ -110,7 +125,7 @@ pub async fn run_suite(
         protocol: target.protocol.name().into(),
         seed: plan.seed,
     };
-    let calls = jobs(&suite, &plan.tags, plan.runs, plan.seed)
+    let calls = jobs(&suite, &plan.tags, plan.runs, plan.seed, plan.shard)
         .into_iter()
         .filter(|job| {
             !plan
@@ -296,4 +311,43 @@ fn keep(record: &CallRecord, result: &mut RunResult, plan: &Plan, job: &Job) {
     result.faults = record.faults.clone();
     result.ended = Some(record.ended.clone());
     result.transcript = record.transcript.clone();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shards_of_a_run_are_its_calls_each_once_with_the_same_seeds() {
+        let suite = Suite::parse(
+            "name: s\nruns: 3\nnoise: [{profile: clean}, {profile: cafe, snr: [5, 10]}]\ntests:\n  \
+             - name: a\n    steps: [{goal: g, static_utterance: hi}]\n  \
+             - name: b\n    steps: [{goal: g, static_utterance: hi}]\n",
+            "s.yaml",
+            std::path::Path::new("."),
+        )
+        .unwrap();
+        let id = |j: &Job| (j.test.name.clone(), j.condition.label(), j.run, j.seed);
+        let whole: Vec<_> = jobs(&suite, &[], None, 7, None).iter().map(id).collect();
+        assert_eq!(whole.len(), 18);
+        for count in 1..=20 {
+            let mut union: Vec<_> = (1..=count)
+                .flat_map(|index| jobs(&suite, &[], None, 7, Some(Shard { index, count })))
+                .map(|j| id(&j))
+                .collect();
+            let sizes: Vec<usize> = (1..=count)
+                .map(|index| count_shard(&suite, Shard { index, count }))
+                .collect();
+            // Dealt evenly: shard sizes differ by one at most.
+            assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1);
+            union.sort();
+            let mut expected = whole.clone();
+            expected.sort();
+            assert_eq!(union, expected, "{count} shards");
+        }
+    }
+
+    fn count_shard(suite: &Suite, shard: Shard) -> usize {
+        count(suite, &[], None, Some(shard))
+    }
 }

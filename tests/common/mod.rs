@@ -70,6 +70,7 @@ pub async fn run_at(
         seed,
         out: out.path().to_path_buf(),
         done: Default::default(),
+        shard: None,
     };
     let senses = Senses {
         tts,
