@@ -38,6 +38,7 @@ pub mod file;
 pub mod guard;
 pub mod judge;
 pub mod llm;
+pub mod load;
 pub mod noise;
 pub mod record;
 pub mod report;

@@ -1019,6 +1019,184 @@ fn the_kubernetes_and_github_actions_examples_run_a_sharded_run_and_merge_it() {
     assert!(text(&o).contains("2/4 calls passed"), "{}", text(&o));
 }
 
+/// The lines of a JSON Lines file.
+fn json_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_load_run_ramps_calls_up_and_writes_its_figures_second_by_second() {
+    let (_agent, url) = agent(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let suite = suite_file(dir.path(), "suite", ONE_CALL);
+    let load = |out: &str, extra: &[&str]| {
+        let mut args = vec!["load", &suite, "--agent", &url, "--out", out];
+        args.extend_from_slice(extra);
+        voicesim(&args)
+    };
+    // Ramp to 4 calls at once over 2 s, hold 2 s; every call transcribed and judged.
+    let out = dir.path().join("ramp");
+    let o = load(
+        out.to_str().unwrap(),
+        &[
+            "--stage",
+            "2s:4",
+            "--stage",
+            "2s:4",
+            "--transcribe",
+            "100%",
+            "--stt-workers",
+            "2",
+        ],
+    );
+    let t = text(&o);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{t}");
+    let results = json_lines(&out.join("results.jsonl"));
+    let seconds = json_lines(&out.join("timeseries.jsonl"));
+    let started: u64 = seconds.iter().map(|s| s["started"].as_u64().unwrap()).sum();
+    assert_eq!(
+        started as usize,
+        results.len(),
+        "every call started has its result: {t}"
+    );
+    assert!(results.len() >= 4, "{t}");
+    let peak = seconds.iter().map(|s| s["active"].as_u64().unwrap()).max();
+    assert_eq!(peak, Some(4), "{seconds:?}");
+    // The seconds follow each other, each with its concurrency, until the last call ended.
+    for (i, s) in seconds.iter().enumerate() {
+        assert_eq!(s["t"], i as u64 + 1);
+    }
+    assert_eq!(seconds.last().unwrap()["active"], 0);
+    for r in &results {
+        // Transcribed, the step is judged on the agent's words, met or not: never left open.
+        assert_ne!(r["steps"][0]["verdict"], "not_judged", "{r}");
+        let dir = r["recording"].as_str().unwrap();
+        assert!(Path::new(dir).join("call.wav").is_file(), "{r}");
+        assert!(
+            r["transcript"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l["speaker"] == "agent"),
+            "{r}"
+        );
+    }
+    assert!(t.contains("latency p50/p95/p99"), "{t}");
+    assert!(out.join("junit.xml").is_file());
+    let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(page.contains("Load, second by second") && page.contains("calls up"));
+
+    // Nothing transcribed: the word rule is not judged, never passed.
+    let out = dir.path().join("deaf");
+    let o = load(
+        out.to_str().unwrap(),
+        &["--stage", "1s:2", "--transcribe", "0"],
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    let results = json_lines(&out.join("results.jsonl"));
+    assert!(!results.is_empty());
+    for r in &results {
+        assert_eq!(r["outcome"], "not_judged", "{r}");
+        assert!(r["steps"][0]["justification"]
+            .as_str()
+            .unwrap()
+            .contains("not transcribed"));
+    }
+
+    // Arrivals at random, at most 2 at once: the rest are refused at the door and counted.
+    let out = dir.path().join("arrivals");
+    let o = load(
+        out.to_str().unwrap(),
+        &[
+            "--arrival-rate",
+            "4",
+            "--duration",
+            "2s",
+            "--max",
+            "2",
+            "--transcribe",
+            "0",
+        ],
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    let seconds = json_lines(&out.join("timeseries.jsonl"));
+    assert!(
+        seconds.iter().all(|s| s["active"].as_u64().unwrap() <= 2),
+        "{seconds:?}"
+    );
+    let refused: u64 = seconds.iter().map(|s| s["refused"].as_u64().unwrap()).sum();
+    let started: u64 = seconds.iter().map(|s| s["started"].as_u64().unwrap()).sum();
+    assert!(refused > 0 && started >= 2, "{seconds:?}");
+}
+
+#[test]
+fn a_load_run_stops_when_an_abort_rule_fires_and_refuses_bad_plans() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = suite_file(dir.path(), "suite", ONE_CALL);
+    let closed = format!("ws://127.0.0.1:{}/", free_port());
+    let out = dir.path().join("out");
+    // Nobody answers: every call fails, the error rate fires once 10 calls have ended, and
+    // the run stops long before its minute is up.
+    let o = voicesim(&[
+        "load",
+        &suite,
+        "--agent",
+        &closed,
+        "--out",
+        out.to_str().unwrap(),
+        "--stage",
+        "1s:20",
+        "--stage",
+        "1m:20",
+        "--abort-on",
+        "error_rate > 5%",
+    ]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(3), "nothing answered: {t}");
+    assert!(t.contains("aborted: error_rate > 5% (it was 100.0)"), "{t}");
+    let seconds = json_lines(&out.join("timeseries.jsonl"));
+    assert!(seconds.len() < 30, "{} seconds", seconds.len());
+
+    let llm_step = suite_file(
+        dir.path(),
+        "llm",
+        "name: l\ntests:\n  - name: t\n    steps:\n      - goal: Improvise\n",
+    );
+    for (args, says) in [
+        (vec![suite.as_str()], "--stage DURATION:CALLS"),
+        (vec![suite.as_str(), "--stage", "5:3"], "DURATION:CALLS"),
+        (
+            vec![suite.as_str(), "--stage", "1s:1", "--transcribe", "150%"],
+            "between 0% and 100%",
+        ),
+        (
+            vec![suite.as_str(), "--stage", "1s:1", "--abort-on", "speed > 1"],
+            "NAME > VALUE",
+        ),
+        (
+            vec![llm_step.as_str(), "--stage", "1s:1"],
+            "scripted lines only",
+        ),
+        (
+            vec![suite.as_str(), "--stage", "1s:100000000"],
+            "open files",
+        ),
+    ] {
+        let mut full = vec!["load", "--agent", &closed, "--out", "never"];
+        full.extend(args);
+        let o = voicesim(&full);
+        assert_eq!(o.status.code(), Some(2), "{full:?}: {}", text(&o));
+        assert!(text(&o).contains(says), "{says}: {}", text(&o));
+    }
+    assert!(!Path::new("never").exists());
+}
+
 /// A results.jsonl of `passes` (true: passed) for one test, latency `ms` in every call.
 fn results_file(dir: &Path, name: &str, passes: &[bool], ms: f64) -> String {
     let lines: Vec<String> = passes

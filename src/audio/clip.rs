@@ -39,6 +39,19 @@ impl Clip {
         super::decode::decode(bytes, name.as_ref())
     }
 
+    /// The stretch from `from_ms` to `to_ms` (clamped to the clip).
+    pub fn between(&self, from_ms: f64, to_ms: f64) -> Clip {
+        let at = |ms: f64| ((ms.max(0.0) * self.rate as f64 / 1000.0) as usize).min(self.len());
+        let (from, to) = (at(from_ms), at(to_ms));
+        Clip::new(
+            self.samples
+                .get(from..to.max(from))
+                .unwrap_or_default()
+                .to_vec(),
+            self.rate,
+        )
+    }
+
     pub fn len(&self) -> usize {
         self.samples.len()
     }

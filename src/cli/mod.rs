@@ -4,6 +4,7 @@ mod call;
 mod demo;
 #[cfg(feature = "devices")]
 mod live;
+mod load;
 mod noise;
 mod results;
 mod run;
@@ -36,6 +37,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run a suite of simulated calls against an agent; judge, record and report them.
     Run(run::RunArgs),
+    /// Put the suite's calls on the agent many at once (ramp, hold, spike, soak, or an arrival
+    /// rate) and follow its answers second by second.
+    Load(load::LoadArgs),
     /// Check a suite file without calling anyone.
     Validate(run::ValidateArgs),
     /// Compare two runs: pass rates with a test of chance, latency and hearing deltas, new
@@ -143,6 +147,7 @@ pub fn main() -> ExitCode {
         #[cfg(feature = "devices")]
         Command::Listen(args) => live::listen(args),
         Command::Run(args) => run::run(args),
+        Command::Load(args) => load::load(args),
         Command::Validate(args) => run::validate(args),
         Command::Diff(args) => results::diff(args),
         Command::Report(cmd) => results::report(cmd),

@@ -35,8 +35,8 @@ pub struct RunArgs {
     /// Runs of every test per condition (pass^k) [default: the suite's].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
     runs: Option<u32>,
-    /// Calls at the same time.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    /// Calls at the same time (as many as open files and memory allow).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
     parallel: u64,
     /// Only tests with one of these tags (comma-separated or repeated).
     #[arg(long, value_delimiter = ',')]
@@ -120,7 +120,7 @@ pub struct ValidateArgs {
     suite: PathBuf,
 }
 
-fn load(path: &Path) -> Result<Suite, CliError> {
+pub fn load(path: &Path) -> Result<Suite, CliError> {
     Suite::load(path).map_err(|e| CliError::bad_input(e.to_string()))
 }
 
@@ -163,33 +163,15 @@ fn check_speakable(suite: &Suite, llm: bool) -> Result<(), CliError> {
 
 pub fn run(args: RunArgs) -> Result<Exit, CliError> {
     let suite = load(&args.suite)?;
-    let url = args
-        .agent
-        .clone()
-        .or(suite.agent.url.clone())
-        .ok_or_else(|| {
-            CliError::bad_input(format!(
-            "{}: no agent to call: pass --agent ws://HOST:PORT/PATH or set agent.url in the suite",
-            args.suite.display()
-        ))
-        })?;
-    let mut headers = args.headers.clone();
-    for (name, value) in &suite.agent.headers {
-        headers.push((
-            name.clone(),
-            expand_env(value).map_err(CliError::bad_input)?,
-        ));
-    }
-    let target = Target {
-        url,
-        protocol: args
-            .protocol
-            .or(suite.agent.protocol)
-            .unwrap_or(Protocol::Twilio),
-        rate: args.rate.or(suite.agent.rate).unwrap_or(16_000),
-        headers,
-        fast: args.fast,
-    };
+    let target = target(
+        &args.suite,
+        &suite,
+        args.agent.clone(),
+        args.protocol,
+        args.rate,
+        &args.headers,
+        args.fast,
+    )?;
     let plan = Plan {
         runs: args.runs,
         parallel: args.parallel as usize,
@@ -233,6 +215,14 @@ pub fn run(args: RunArgs) -> Result<Exit, CliError> {
             embed_audio: args.embed_audio,
         },
     };
+    // Never more at once than there are calls.
+    let calls = run::count(&suite, &args.tags, args.runs, args.shard) as u64;
+    let parallel = u32::try_from(args.parallel.min(calls)).unwrap_or(u32::MAX);
+    crate::load::make_room(
+        parallel,
+        crate::load::call_bytes(&suite, &args.tags, target.rate),
+    )
+    .map_err(|e| CliError::bad_input(format!("--parallel {}: {e}", args.parallel)))?;
     let llm = llm_from_env()?;
     check_speakable(&suite, llm.is_some())?;
     let senses = Senses {
@@ -242,6 +232,40 @@ pub fn run(args: RunArgs) -> Result<Exit, CliError> {
     };
     let (_, exit) = execute(suite, target, plan, senses, llm, output)?;
     Ok(exit)
+}
+
+/// The agent to call: the command line's choices, else the suite's `agent:`.
+pub fn target(
+    suite_path: &Path,
+    suite: &Suite,
+    agent: Option<String>,
+    protocol: Option<Protocol>,
+    rate: Option<u32>,
+    headers: &[(String, String)],
+    fast: bool,
+) -> Result<Target, CliError> {
+    let url = agent.or(suite.agent.url.clone()).ok_or_else(|| {
+        CliError::bad_input(format!(
+            "{}: no agent to call: pass --agent ws://HOST:PORT/PATH or set agent.url in the suite",
+            suite_path.display()
+        ))
+    })?;
+    let mut headers = headers.to_vec();
+    for (name, value) in &suite.agent.headers {
+        headers.push((
+            name.clone(),
+            expand_env(value).map_err(CliError::bad_input)?,
+        ));
+    }
+    Ok(Target {
+        url,
+        protocol: protocol
+            .or(suite.agent.protocol)
+            .unwrap_or(Protocol::Twilio),
+        rate: rate.or(suite.agent.rate).unwrap_or(16_000),
+        headers,
+        fast,
+    })
 }
 
 /// Hex sha256 of `bytes`.

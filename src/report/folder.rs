@@ -6,6 +6,7 @@
 //! OUT/junit.xml       the same calls for CI
 //! OUT/report.html     the report a person opens
 //! OUT/calls/TEST/CONDITION/run-N/   call.wav, events.jsonl, call.json, envelope.json
+//! OUT/load.json, OUT/timeseries.jsonl   a load run's plan and its figures second by second
 //! ```
 
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -21,6 +22,10 @@ pub const PLAN: &str = "run.json";
 pub const JUNIT: &str = "junit.xml";
 pub const REPORT: &str = "report.html";
 pub const CALLS: &str = "calls";
+/// A load run's plan, in place of run.json.
+pub const LOAD_PLAN: &str = "load.json";
+/// A load run's figures, one line per second.
+pub const SERIES: &str = "timeseries.jsonl";
 
 /// A results file or folder that cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -283,12 +288,14 @@ pub enum Reuse {
 
 /// The folder holds an earlier run.
 pub fn holds_a_run(dir: &Path) -> bool {
-    dir.join(RESULTS).exists() || dir.join(PLAN).exists()
+    [RESULTS, PLAN, LOAD_PLAN]
+        .iter()
+        .any(|f| dir.join(f).exists())
 }
 
 /// Deletes what a run writes in `dir` (and nothing else a user may keep there).
 pub fn clear(dir: &Path) -> std::io::Result<()> {
-    for name in [RESULTS, PLAN, JUNIT, REPORT] {
+    for name in [RESULTS, PLAN, JUNIT, REPORT, LOAD_PLAN, SERIES] {
         match std::fs::remove_file(dir.join(name)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
             _ => {}

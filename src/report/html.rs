@@ -505,28 +505,77 @@ fn sweep(results: &[RunResult]) -> String {
                 .collect();
             points.push(point(format!("{snr} dB"), group));
         }
+        let labels: Vec<String> = points
+            .iter()
+            .map(|p: &SweepPoint| p.label.clone())
+            .collect();
+        let series = |value: fn(&SweepPoint) -> Option<f64>| -> Vec<Option<f64>> {
+            points.iter().map(value).collect()
+        };
         let _ = write!(
             out,
             "<figure class=\"sweep\"><figcaption>{} noise, louder to the right (all tests)</figcaption>{}{}{}</figure>",
             esc(&profile),
-            chart("calls passed", &points, |p| Some(p.pass_rate * 100.0), Some(100.0), "%"),
-            chart("latency p50", &points, |p| p.latency_p50, None, " ms"),
-            chart("agent's hearing WER", &points, |p| p.wer.map(|w| w * 100.0), None, "%"),
+            chart("calls passed", &labels, &series(|p| Some(p.pass_rate * 100.0)), Some(100.0), "%"),
+            chart("latency p50", &labels, &series(|p| p.latency_p50), None, " ms"),
+            chart("agent's hearing WER", &labels, &series(|p| p.wer.map(|w| w * 100.0)), None, "%"),
         );
     }
     out
 }
 
-/// A small line chart as inline SVG: categorical x (the sweep's conditions), one series.
+/// Stretches a load run's charts show at most: a point per stretch of seconds.
+const LOAD_POINTS: usize = 12;
+
+/// A load run's `timeseries.jsonl` as charts: calls up, latency p95, failures, over time.
+fn load(results_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(results_dir.join(super::folder::SERIES)).ok()?;
+    let seconds: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    if seconds.is_empty() {
+        return None;
+    }
+    let span = seconds.len().div_ceil(LOAD_POINTS);
+    let stretches: Vec<&[Value]> = seconds.chunks(span).collect();
+    let labels: Vec<String> = stretches
+        .iter()
+        .map(|c| format!("{}s", c.last().and_then(|s| s["t"].as_u64()).unwrap_or(0)))
+        .collect();
+    // Over a stretch: the most calls up, the worst second's p95, the failures added up.
+    let most = |field: &str| -> Vec<Option<f64>> {
+        stretches
+            .iter()
+            .map(|c| c.iter().filter_map(|s| s[field].as_f64()).reduce(f64::max))
+            .collect()
+    };
+    let sum = |field: &str| -> Vec<Option<f64>> {
+        stretches
+            .iter()
+            .map(|c| Some(c.iter().filter_map(|s| s[field].as_f64()).sum()))
+            .collect()
+    };
+    Some(format!(
+        "<figure class=\"sweep\"><figcaption>{} s, {} s a point</figcaption>{}{}{}</figure>",
+        seconds.len(),
+        span,
+        chart("calls up", &labels, &most("active"), None, ""),
+        chart("latency p95", &labels, &most("latency_p95_ms"), None, " ms"),
+        chart("calls failed", &labels, &sum("failed"), None, ""),
+    ))
+}
+
+/// A small line chart as inline SVG: categorical x (a sweep's conditions, a load run's
+/// stretches of time), one series.
 fn chart(
     title: &str,
-    points: &[SweepPoint],
-    value: impl Fn(&SweepPoint) -> Option<f64>,
+    labels: &[String],
+    values: &[Option<f64>],
     top: Option<f64>,
     unit: &str,
 ) -> String {
     let (w, h, left, right, up, down) = (300.0, 170.0, 52.0, 24.0, 24.0, 28.0);
-    let values: Vec<Option<f64>> = points.iter().map(&value).collect();
     let max = top.unwrap_or_else(|| {
         let m = values.iter().flatten().fold(0.0f64, |a, &b| a.max(b));
         if m <= 0.0 {
@@ -541,7 +590,7 @@ fn chart(
                 .unwrap_or(m)
         }
     });
-    let n = points.len().max(2) as f64;
+    let n = labels.len().max(2) as f64;
     let x = |i: usize| left + (w - left - right) * i as f64 / (n - 1.0);
     let y = |v: f64| up + (h - up - down) * (1.0 - v / max);
     let mut svg = format!(
@@ -560,13 +609,13 @@ fn chart(
             y = y(v)
         );
     }
-    for (i, p) in points.iter().enumerate() {
+    for (i, label) in labels.iter().enumerate() {
         let _ = write!(
             svg,
             "<text x=\"{:.1}\" y=\"{}\" class=\"axis\" text-anchor=\"middle\">{}</text>",
             x(i),
             h - 8.0,
-            esc(&p.label)
+            esc(label)
         );
     }
     if values.iter().all(Option::is_none) {
@@ -596,7 +645,7 @@ fn chart(
                 "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3.5\" class=\"dot\"><title>{}: {v:.0}{unit}</title></circle>",
                 x(i),
                 y(*v),
-                esc(&points.get(i).map_or(String::new(), |p| p.label.clone()))
+                esc(labels.get(i).map_or("", String::as_str))
             );
         }
     }
@@ -812,6 +861,12 @@ pub fn render(
     let sweep = sweep(results);
     if !sweep.is_empty() {
         let _ = write!(page, "<section><h2>Noise sweep</h2>{sweep}</section>");
+    }
+    if let Some(load) = load(results_dir) {
+        let _ = write!(
+            page,
+            "<section><h2>Load, second by second</h2>{load}</section>"
+        );
     }
     if let Some(d) = baseline {
         page.push_str(&comparison(d));

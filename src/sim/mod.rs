@@ -86,6 +86,11 @@ pub trait Caller: Send {
     fn speaks_first(&self) -> bool {
         false
     }
+    /// Whether it needs the agent's words to go on. A caller that does not (a load run's
+    /// script) answers the moment a turn ends, and the call's words are transcribed afterwards.
+    fn listens(&self) -> bool {
+        true
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +173,13 @@ pub async fn converse(
         let Some((audio, cut_off)) = heard_audio else {
             continue;
         };
+        if !caller.listens() {
+            if !side.hung_up && !cut_off {
+                let next = next_line(caller, None, senses).await;
+                side.answer(next, at_ms);
+            }
+            continue;
+        }
         let heard = match transcribe(senses, audio).await {
             Ok(heard) => heard,
             Err(e) => {

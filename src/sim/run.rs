@@ -50,17 +50,17 @@ pub struct Plan {
 
 /// One call to make.
 #[derive(Debug, Clone)]
-struct Job {
-    test: TestCase,
-    condition: Condition,
-    run: u32,
-    seed: u64,
+pub(crate) struct Job {
+    pub test: TestCase,
+    pub condition: Condition,
+    pub run: u32,
+    pub seed: u64,
 }
 
 /// The calls of the tests carrying `tags`, in order, those of `shard` when given; `runs`
 /// overrides the suite's. Seeds come from each call's identity, so a shard's calls are the very
 /// calls the whole run makes.
-fn jobs(
+pub(crate) fn jobs(
     suite: &Suite,
     tags: &[String],
     runs: Option<u32>,
@@ -97,7 +97,7 @@ pub fn count(suite: &Suite, tags: &[String], runs: Option<u32>, shard: Option<Sh
 
 /// A seed per call from the run's seed and the call's identity (FNV-1a): the same call gets the
 /// same noise in every run of the suite, different calls get different noise.
-fn mix(seed: u64, parts: &[&str]) -> u64 {
+pub(crate) fn mix(seed: u64, parts: &[&str]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
     for part in parts {
         for b in part.bytes().chain([0]) {
@@ -173,17 +173,28 @@ pub async fn run_suite(
         .await
 }
 
-async fn one_call(
-    mut result: RunResult,
+/// What a call of a job needs before it dials.
+pub(crate) struct Prepared {
+    pub adapter: Box<dyn crate::transport::Adapter>,
+    pub mic: MicTimeline,
+    pub options: CallOptions,
+    /// The persona's voice in place.
+    pub senses: Senses,
+    /// The suite's caller for the test.
+    pub caller: StepCaller,
+}
+
+/// The protocol adapter, the noisy microphone, the call's options and its caller, for `job`;
+/// the error says why the call cannot be made (a noise profile that does not load).
+pub(crate) fn prepare(
     suite: &Suite,
     job: &Job,
     target: &Target,
-    plan: &Plan,
     senses: &Senses,
+    call_id: &str,
     llm: Option<Arc<ChatClient>>,
-) -> RunResult {
+) -> Result<Prepared, String> {
     let test = &job.test;
-    let call_id = result.call_id.clone();
     let persona = test
         .persona
         .as_ref()
@@ -199,7 +210,7 @@ async fn one_call(
     let stop = test.stop.clone().unwrap_or_else(|| suite.stop.clone());
 
     let mut parameters: BTreeMap<String, String> = test.session_parameters.clone();
-    parameters.insert("voicesim_call".into(), call_id);
+    parameters.insert("voicesim_call".into(), call_id.to_string());
     let adapter = target.protocol.adapter(job.seed, parameters, target.rate);
     let noise = (|| {
         let mut profile = NoiseProfile::find(&suite.resolve_profile(&job.condition.profile))?;
@@ -207,14 +218,8 @@ async fn one_call(
             profile = profile.with_background_snr(snr)?;
         }
         LoadedNoise::load(&profile, adapter.rate())
-    })();
-    let noise = match noise {
-        Ok(n) => n,
-        Err(e) => {
-            result.error = Some(e.to_string());
-            return result;
-        }
-    };
+    })()
+    .map_err(|e| e.to_string())?;
     let mic = MicTimeline::new(&noise, job.seed);
     let mut options = CallOptions::new(&target.url);
     options.headers = target.headers.clone();
@@ -225,15 +230,46 @@ async fn one_call(
     if persona.voice != Default::default() {
         senses.voice = persona.voice.clone();
     }
-    let mut caller = StepCaller::new(
+    let caller = StepCaller::new(
         test,
         persona,
         scenario,
         stop,
         suite.dir.clone(),
-        llm.clone(),
+        llm,
         job.seed,
     );
+    Ok(Prepared {
+        adapter,
+        mic,
+        options,
+        senses,
+        caller,
+    })
+}
+
+async fn one_call(
+    mut result: RunResult,
+    suite: &Suite,
+    job: &Job,
+    target: &Target,
+    plan: &Plan,
+    senses: &Senses,
+    llm: Option<Arc<ChatClient>>,
+) -> RunResult {
+    let Prepared {
+        adapter,
+        mic,
+        options,
+        senses,
+        mut caller,
+    } = match prepare(suite, job, target, senses, &result.call_id, llm.clone()) {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            result.error = Some(e);
+            return result;
+        }
+    };
     let conversation = converse(options, adapter, mic, &mut caller, &senses, None).await;
     result.steps = caller.finish();
     let record = match conversation {
@@ -264,7 +300,7 @@ async fn one_call(
         .filter_map(|t| t.response_latency_ms)
         .collect();
     let agent_text = record.agent_text();
-    for expectation in &test.expectations {
+    for expectation in &job.test.expectations {
         let judgement = match (&expectation.check, &expectation.description, &llm) {
             (Some(rule), _, _) => judge::check(rule, &agent_text, Some(&result.metrics)),
             (None, Some(description), Some(llm)) => {

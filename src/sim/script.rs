@@ -7,6 +7,7 @@ use super::{Caller, Reply, SimError, Utterance};
 pub struct Script {
     lines: std::collections::VecDeque<Utterance>,
     speaks_first: bool,
+    listens: bool,
 }
 
 impl Script {
@@ -14,7 +15,15 @@ impl Script {
         Script {
             lines: lines.into_iter().collect(),
             speaks_first,
+            listens: true,
         }
+    }
+
+    /// Answers each agent turn as it ends, without waiting for its words (a load run's caller:
+    /// no transcription holds the next line up).
+    pub fn without_listening(mut self) -> Self {
+        self.listens = false;
+        self
     }
 }
 
@@ -25,6 +34,10 @@ impl Caller for Script {
 
     fn speaks_first(&self) -> bool {
         self.speaks_first
+    }
+
+    fn listens(&self) -> bool {
+        self.listens
     }
 }
 

@@ -107,6 +107,25 @@ impl StepCaller {
         self.results.clone()
     }
 
+    /// Each step's line in order, for a caller that says them without listening (a load run):
+    /// every step must be scripted (`static_utterance`, `audio` or `dtmf`).
+    pub fn script(&self) -> Result<Vec<Utterance>, SimError> {
+        self.steps
+            .iter()
+            .enumerate()
+            .map(|(i, step)| {
+                if step.static_utterance.is_none() && step.audio.is_none() && step.dtmf.is_none()
+                {
+                    return Err(SimError::Caller(format!(
+                        "test {:?} steps[{i}]: a load run's caller says scripted lines only                          (static_utterance, audio or dtmf), not an LLM's",
+                        self.test
+                    )));
+                }
+                self.utterance(step, &self.vars)
+            })
+            .collect()
+    }
+
     fn text(&self, template: &str) -> Result<String, SimError> {
         render(template, &self.vars).map_err(SimError::Caller)
     }

@@ -19,6 +19,7 @@
 //! assert_eq!(suite.tests[0].steps[0].static_utterance.as_deref(), Some("My order number is {{ order }}."));
 //! ```
 
+pub mod load;
 mod rule;
 mod template;
 
@@ -66,6 +67,9 @@ pub struct Suite {
     #[serde(default)]
     pub stop: StopRules,
     pub tests: Vec<TestCase>,
+    /// How `voicesim load` puts these tests on the agent (the command line may override it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<load::LoadSpec>,
     /// The folder of the suite file: relative paths in it resolve here.
     #[serde(skip)]
     pub dir: PathBuf,

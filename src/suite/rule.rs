@@ -22,6 +22,18 @@ pub enum Rule {
     Metric(Threshold),
 }
 
+impl Rule {
+    /// Whether judging it needs the agent's words (not only the call's metrics).
+    pub fn reads_words(&self) -> bool {
+        match self {
+            Rule::Contains(_) | Rule::Regex(_) => true,
+            Rule::AnyOf(rules) | Rule::AllOf(rules) => rules.iter().any(Rule::reads_words),
+            Rule::Not(rule) => rule.reads_words(),
+            Rule::Metric(_) => false,
+        }
+    }
+}
+
 /// A rule as written: a map with exactly one key.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -40,8 +40,12 @@ pub struct CallOptions {
     pub answer_timeout: Duration,
     /// Receives what the caller hears, 20 ms at a time as it plays (for speakers, live).
     pub monitor: Option<mpsc::UnboundedSender<Clip>>,
-    /// Set from outside to hang up (a person on a live call pressing Enter).
+    /// Set from outside to hang up (a person on a live call pressing Enter, a load run
+    /// stopping).
     pub hang_up: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Receives every event as it happens but the ends of agent turns, which carry their audio
+    /// (a load run's live figures).
+    pub tap: Option<mpsc::UnboundedSender<CallEvent>>,
 }
 
 impl CallOptions {
@@ -56,6 +60,7 @@ impl CallOptions {
             answer_timeout: Duration::from_secs(15),
             monitor: None,
             hang_up: None,
+            tap: None,
         }
     }
 }
@@ -243,7 +248,16 @@ pub async fn run(
     let mut caller = Vec::new();
     let mut frames: u64 = 0;
     let now = |frames: u64| (frames * FRAME_MS as u64) as f64;
+    let tap = options.tap.clone();
     let emit = |at_ms: f64, kind: CallEventKind| {
+        if let Some(tap) = tap.as_ref() {
+            if !matches!(kind, CallEventKind::AgentTurnEnded { .. }) {
+                let _ = tap.send(CallEvent {
+                    at_ms,
+                    kind: kind.clone(),
+                });
+            }
+        }
         let _ = events.send(CallEvent { at_ms, kind });
     };
     emit(0.0, CallEventKind::Connected);
