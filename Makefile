@@ -4,7 +4,7 @@ CARGO ?= cargo
 .PHONY: demo test bench setup setup-test build fuzz
 
 # Seconds each fuzz target runs: briefly in `make test`, longer in `make fuzz`.
-FUZZ_SMOKE_SECONDS ?= 20
+FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_SECONDS ?= 300
 
 setup:
@@ -27,7 +27,7 @@ test: setup-test
 	$(CARGO) test --locked --all-targets --features test-hooks
 	$(CARGO) test --locked --doc
 	$(CARGO) check --locked --no-default-features
-	fuzz/run.sh $(FUZZ_SMOKE_SECONDS)
+	fuzz/run.sh --smoke $(FUZZ_SMOKE_SECONDS)
 
 ## Every fuzz target for FUZZ_SECONDS each (their corpora grow in fuzz/target/work).
 fuzz: setup

@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
             for test in &suite.tests {
                 let _ = suite.conditions(test);
             }
-            let _ = voicesim::sim::run::count(&suite, &[], None);
+            let _ = voicesim::sim::run::count(&suite, &[], None, None);
         }
     }
 });

@@ -12,24 +12,14 @@ use crate::load::series::AbortRule;
 use crate::load::{self, LoadPlan};
 use crate::report::folder::{self, ResultsFile};
 use crate::report::{self, Outcome};
-use crate::sim::Senses;
-use crate::speech::{SttEngine, TtsEngine, Voice};
 use crate::suite::load::{Arrival, Schedule, Stage};
-use crate::transport::Protocol;
 
 #[derive(Args)]
 pub struct LoadArgs {
     /// The suite file: its tests are the calls, taken in turn.
     suite: PathBuf,
-    /// The agent's websocket URL [default: the suite's agent.url].
-    #[arg(long)]
-    agent: Option<String>,
-    /// [default: the suite's agent.protocol, else twilio]
-    #[arg(long, value_enum)]
-    protocol: Option<Protocol>,
-    /// Wire rate in Hz for raw-pcm, vonage and pipecat.
-    #[arg(long, value_parser = super::call::wire_rate)]
-    rate: Option<u32>,
+    #[command(flatten)]
+    target: super::run::TargetArgs,
     /// Reach CALLS at once by the end of DURATION, from where the last stage ended; repeat for
     /// a ramp, hold, spike or soak: --stage 1m:100 --stage 5m:100 [default: the suite's load:]
     #[arg(long = "stage", value_name = "DURATION:CALLS")]
@@ -68,13 +58,6 @@ pub struct LoadArgs {
     /// Replace an earlier run in --out.
     #[arg(long)]
     overwrite: bool,
-    /// Extra handshake header, "NAME: VALUE".
-    #[arg(long = "header", value_name = "NAME: VALUE", value_parser = super::call::header)]
-    headers: Vec<(String, String)>,
-    #[arg(long, value_enum, default_value_t)]
-    tts: TtsEngine,
-    #[arg(long, value_enum, default_value_t)]
-    stt: SttEngine,
 }
 
 /// "10%", "0.1", "100%", "0".
@@ -92,15 +75,7 @@ fn share(text: &str) -> Result<f64, String> {
 
 pub fn load(args: LoadArgs) -> Result<Exit, CliError> {
     let suite = super::run::load(&args.suite)?;
-    let target = super::run::target(
-        &args.suite,
-        &suite,
-        args.agent.clone(),
-        args.protocol,
-        args.rate,
-        &args.headers,
-        false,
-    )?;
+    let target = args.target.target(&args.suite, &suite, false)?;
     let named = |e: String| CliError::bad_input(format!("{}: {e}", args.suite.display()));
     let schedule = match (&args.stages[..], args.arrival_rate, &suite.load) {
         ([_, ..], _, _) => Schedule::stages(args.stages.clone()),
@@ -176,11 +151,7 @@ pub fn load(args: LoadArgs) -> Result<Exit, CliError> {
     let results = Arc::new(ResultsFile::append_to(&results_path).map_err(cannot)?);
     let series_path = out.join(folder::SERIES);
     let mut series = std::fs::File::create(&series_path).map_err(cannot)?;
-    let senses = Senses {
-        tts: args.tts.open()?.into(),
-        voice: Voice::default(),
-        stt: args.stt.open()?.into(),
-    };
+    let senses = args.target.senses()?;
     let plan = LoadPlan {
         schedule,
         tags: args.tags.clone(),

@@ -22,16 +22,8 @@ use crate::transport::Protocol;
 pub struct RunArgs {
     /// The suite file.
     suite: PathBuf,
-    /// The agent's websocket URL [default: the suite's agent.url].
-    #[arg(long)]
-    agent: Option<String>,
-    /// [default: the suite's agent.protocol, else twilio]
-    #[arg(long, value_enum)]
-    protocol: Option<Protocol>,
-    /// Wire rate in Hz for raw-pcm, vonage and pipecat [default: the suite's agent.rate,
-    /// else 16000].
-    #[arg(long, value_parser = super::call::wire_rate)]
-    rate: Option<u32>,
+    #[command(flatten)]
+    target: TargetArgs,
     /// Runs of every test per condition (pass^k) [default: the suite's].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
     runs: Option<u32>,
@@ -55,15 +47,6 @@ pub struct RunArgs {
     /// Send audio unpaced, for agents that accept it.
     #[arg(long)]
     fast: bool,
-    /// Extra handshake header, "NAME: VALUE".
-    #[arg(long = "header", value_name = "NAME: VALUE", value_parser = super::call::header)]
-    headers: Vec<(String, String)>,
-    /// The caller's voice.
-    #[arg(long, value_enum, default_value_t)]
-    tts: TtsEngine,
-    /// The caller's ears.
-    #[arg(long, value_enum, default_value_t)]
-    stt: SttEngine,
     /// Finish the earlier run in --out: calls already in its results.jsonl are kept and not
     /// made again; the suite and options must be the ones it started with.
     #[arg(long, conflicts_with = "overwrite")]
@@ -80,6 +63,81 @@ pub struct RunArgs {
     /// Put the recordings inside report.html (Ogg Opus) instead of linking calls/.
     #[arg(long)]
     embed_audio: bool,
+}
+
+/// The agent to call, and the caller's voice and ears (`run` and `load`).
+#[derive(Args)]
+pub struct TargetArgs {
+    /// The agent's websocket URL [default: the suite's agent.url].
+    #[arg(long)]
+    agent: Option<String>,
+    /// [default: the suite's agent.protocol, else twilio]
+    #[arg(long, value_enum)]
+    protocol: Option<Protocol>,
+    /// Wire rate in Hz for raw-pcm, vonage and pipecat [default: the suite's agent.rate,
+    /// else 16000].
+    #[arg(long, value_parser = super::call::wire_rate)]
+    rate: Option<u32>,
+    /// Extra handshake header, "NAME: VALUE".
+    #[arg(long = "header", value_name = "NAME: VALUE", value_parser = super::call::header)]
+    headers: Vec<(String, String)>,
+    /// The caller's voice.
+    #[arg(long, value_enum, default_value_t)]
+    tts: TtsEngine,
+    /// The caller's ears.
+    #[arg(long, value_enum, default_value_t)]
+    stt: SttEngine,
+}
+
+impl TargetArgs {
+    /// The agent to call: these choices, else the suite's `agent:`.
+    pub fn target(&self, suite_path: &Path, suite: &Suite, fast: bool) -> Result<Target, CliError> {
+        let url = self
+            .agent
+            .clone()
+            .or(suite.agent.url.clone())
+            .ok_or_else(|| {
+                CliError::bad_input(format!(
+                "{}: no agent to call: pass --agent ws://HOST:PORT/PATH or set agent.url in the \
+                 suite",
+                suite_path.display()
+            ))
+            })?;
+        let mut headers = self.headers.clone();
+        for (name, value) in &suite.agent.headers {
+            headers.push((
+                name.clone(),
+                expand_env(value).map_err(CliError::bad_input)?,
+            ));
+        }
+        Ok(Target {
+            url,
+            protocol: self
+                .protocol
+                .or(suite.agent.protocol)
+                .unwrap_or(Protocol::Twilio),
+            rate: self.rate.or(suite.agent.rate).unwrap_or(16_000),
+            headers,
+            fast,
+        })
+    }
+
+    /// The engines opened.
+    pub fn senses(&self) -> Result<Senses, CliError> {
+        Ok(Senses {
+            tts: self.tts.open()?.into(),
+            voice: Voice::default(),
+            stt: self.stt.open()?.into(),
+        })
+    }
+
+    /// The engines by name, for a run's plan.
+    pub fn engines(&self) -> (String, String) {
+        (
+            format!("{:?}", self.tts).to_lowercase(),
+            format!("{:?}", self.stt).to_lowercase(),
+        )
+    }
 }
 
 /// When a comparison with a baseline fails.
@@ -163,15 +221,7 @@ fn check_speakable(suite: &Suite, llm: bool) -> Result<(), CliError> {
 
 pub fn run(args: RunArgs) -> Result<Exit, CliError> {
     let suite = load(&args.suite)?;
-    let target = target(
-        &args.suite,
-        &suite,
-        args.agent.clone(),
-        args.protocol,
-        args.rate,
-        &args.headers,
-        args.fast,
-    )?;
+    let target = args.target.target(&args.suite, &suite, args.fast)?;
     let plan = Plan {
         runs: args.runs,
         parallel: args.parallel as usize,
@@ -194,8 +244,8 @@ pub fn run(args: RunArgs) -> Result<Exit, CliError> {
             seed: args.seed,
             runs: args.runs,
             tags: args.tags.clone(),
-            tts: format!("{:?}", args.tts).to_lowercase(),
-            stt: format!("{:?}", args.stt).to_lowercase(),
+            tts: args.target.engines().0,
+            stt: args.target.engines().1,
             fast: args.fast,
             calls: run::count(&suite, &args.tags, args.runs, None),
             shard: args.shard,
@@ -225,47 +275,9 @@ pub fn run(args: RunArgs) -> Result<Exit, CliError> {
     .map_err(|e| CliError::bad_input(format!("--parallel {}: {e}", args.parallel)))?;
     let llm = llm_from_env()?;
     check_speakable(&suite, llm.is_some())?;
-    let senses = Senses {
-        tts: args.tts.open()?.into(),
-        voice: Voice::default(),
-        stt: args.stt.open()?.into(),
-    };
+    let senses = args.target.senses()?;
     let (_, exit) = execute(suite, target, plan, senses, llm, output)?;
     Ok(exit)
-}
-
-/// The agent to call: the command line's choices, else the suite's `agent:`.
-pub fn target(
-    suite_path: &Path,
-    suite: &Suite,
-    agent: Option<String>,
-    protocol: Option<Protocol>,
-    rate: Option<u32>,
-    headers: &[(String, String)],
-    fast: bool,
-) -> Result<Target, CliError> {
-    let url = agent.or(suite.agent.url.clone()).ok_or_else(|| {
-        CliError::bad_input(format!(
-            "{}: no agent to call: pass --agent ws://HOST:PORT/PATH or set agent.url in the suite",
-            suite_path.display()
-        ))
-    })?;
-    let mut headers = headers.to_vec();
-    for (name, value) in &suite.agent.headers {
-        headers.push((
-            name.clone(),
-            expand_env(value).map_err(CliError::bad_input)?,
-        ));
-    }
-    Ok(Target {
-        url,
-        protocol: protocol
-            .or(suite.agent.protocol)
-            .unwrap_or(Protocol::Twilio),
-        rate: rate.or(suite.agent.rate).unwrap_or(16_000),
-        headers,
-        fast,
-    })
 }
 
 /// Hex sha256 of `bytes`.

@@ -22,11 +22,11 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::guard;
-use crate::judge::{self, Judgement, Metrics, StepResult};
+use crate::judge::{self, Judgement, StepResult};
 use crate::record::{CallRecord, Line, Speaker};
 use crate::report::folder::{self, ResultsFile};
 use crate::report::{ExpectationResult, Origin, Outcome, RunResult};
-use crate::sim::run::{jobs, mix, prepare, Job, Prepared, Target};
+use crate::sim::run::{jobs, keep, mix, prepare, Job, Prepared, Target};
 use crate::sim::{converse, Caller, Script, Senses, SimError};
 use crate::suite::load::Schedule;
 use crate::suite::Suite;
@@ -322,32 +322,6 @@ async fn watch(mut events: mpsc::UnboundedReceiver<CallEvent>, beats: mpsc::Unbo
             _ => {}
         }
     }
-}
-
-/// Saves the recording and puts what the record says into the result.
-fn keep(record: &CallRecord, result: &mut RunResult, out: &std::path::Path, job: &Job) {
-    let dir = out.join(folder::call_dir(
-        &job.test.name,
-        &job.condition.label(),
-        job.run,
-    ));
-    match record.save(&dir) {
-        Ok(()) => result.recording = Some(dir),
-        Err(e) => {
-            result.error = Some(format!(
-                "{}: cannot write the recording: {e}",
-                dir.display()
-            ))
-        }
-    }
-    result.faults = record.faults.clone();
-    result.ended = Some(record.ended.clone());
-    result.metrics = Metrics::of(record);
-    result.latencies_ms = record
-        .turns
-        .iter()
-        .filter_map(|t| t.response_latency_ms)
-        .collect();
 }
 
 /// Whether call `seed` is in the transcribed share: the same calls for the same seed.

@@ -276,7 +276,7 @@ async fn one_call(
         Ok(record) => record,
         Err(SimError::Broke { error, record }) => {
             // What led up to the failure is worth a listen.
-            keep(&record, &mut result, plan, job);
+            keep(&record, &mut result, &plan.out, job);
             return match *error {
                 SimError::Panic(panic) => result.crashed(panic),
                 error => {
@@ -291,14 +291,8 @@ async fn one_call(
             return result;
         }
     };
-    keep(&record, &mut result, plan, job);
+    keep(&record, &mut result, &plan.out, job);
     result.stopped_by = caller.stopped_by.clone();
-    result.metrics = Metrics::of(&record);
-    result.latencies_ms = record
-        .turns
-        .iter()
-        .filter_map(|t| t.response_latency_ms)
-        .collect();
     let agent_text = record.agent_text();
     for expectation in &job.test.expectations {
         let judgement = match (&expectation.check, &expectation.description, &llm) {
@@ -328,9 +322,10 @@ async fn one_call(
     result
 }
 
-/// Saves the call's recording in its folder and puts what the record says into the result.
-fn keep(record: &CallRecord, result: &mut RunResult, plan: &Plan, job: &Job) {
-    let dir = plan.out.join(folder::call_dir(
+/// Saves the call's recording in its folder under `out` and puts what the record says into the
+/// result: faults, how it ended, the transcript, the metrics and each answer's latency.
+pub(crate) fn keep(record: &CallRecord, result: &mut RunResult, out: &std::path::Path, job: &Job) {
+    let dir = out.join(folder::call_dir(
         &job.test.name,
         &job.condition.label(),
         job.run,
@@ -347,6 +342,12 @@ fn keep(record: &CallRecord, result: &mut RunResult, plan: &Plan, job: &Job) {
     result.faults = record.faults.clone();
     result.ended = Some(record.ended.clone());
     result.transcript = record.transcript.clone();
+    result.metrics = Metrics::of(record);
+    result.latencies_ms = record
+        .turns
+        .iter()
+        .filter_map(|t| t.response_latency_ms)
+        .collect();
 }
 
 #[cfg(test)]

@@ -1,0 +1,248 @@
+//! Paced calls at scale: N calls at once, each streaming 20 ms frames (Twilio Media Streams,
+//! 8 kHz mu-law) into a sink that timestamps every frame; voicesim's call loop side by side
+//! with a minimal Python asyncio + websockets sender doing the same work
+//! (benches/paced_sender.py, run in the Pipecat test venv, which has `websockets`).
+//!
+//! `cargo bench --bench paced` measures 100, 1,000 and 2,000 calls of 20 s with each sender and
+//! prints the table; run as a test (`cargo test --all-targets`) it makes 10 calls of 2 s with
+//! each and checks that every frame arrived. The sink and each sender are processes of their
+//! own (this binary run again in a role), so CPU and memory are each side's own.
+//!
+//! A frame's lateness is how far behind its call's own 20 ms schedule it arrived, the schedule
+//! anchored so that no frame of the call was early.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use voicesim::noise::{LoadedNoise, MicTimeline, NoiseProfile};
+use voicesim::transport::call::{self, CallOptions, EndReason};
+use voicesim::transport::Protocol;
+
+fn main() {
+    match std::env::var("PACED_ROLE").as_deref() {
+        Ok("sink") => sink(),
+        Ok("voicesim") => send(),
+        _ => compare(),
+    }
+}
+
+fn var<T: std::str::FromStr>(name: &str) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{name} is not set"))
+}
+
+fn room(calls: u64) {
+    rlimit::increase_nofile_limit(calls * 2 + 64).expect("the open-file limit");
+}
+
+/// Accepts PACED_CALLS streams, prints its port first and the lateness of all frames last.
+fn sink() {
+    let calls: usize = var("PACED_CALLS");
+    room(calls as u64);
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("{}", listener.local_addr().unwrap().port());
+        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<f64>>();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let mut arrivals = Vec::new();
+                    if let Ok(mut ws) = tokio_tungstenite::accept_async(socket).await {
+                        while let Some(Ok(message)) = ws.next().await {
+                            match message {
+                                // Both senders' media messages, and only those, hold "media".
+                                Message::Text(t) if t.contains("\"media\"") => {
+                                    arrivals.push(Instant::now())
+                                }
+                                Message::Close(_) => break,
+                                _ => {}
+                            }
+                        }
+                    }
+                    let _ = tx.send(lateness(&arrivals));
+                });
+            }
+        });
+        let mut all = Vec::new();
+        for _ in 0..calls {
+            all.extend(rx.recv().await.unwrap_or_default());
+        }
+        all.sort_by(f64::total_cmp);
+        let at = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0.0);
+        println!(
+            "{}",
+            json!({"frames": all.len(), "p50": at(0.5), "p99": at(0.99), "max": all.last().copied().unwrap_or(0.0)})
+        );
+    });
+}
+
+/// Each frame's ms behind the call's schedule, anchored where no frame was early.
+fn lateness(arrivals: &[Instant]) -> Vec<f64> {
+    let Some(&first) = arrivals.first() else {
+        return Vec::new();
+    };
+    let offsets: Vec<f64> = arrivals
+        .iter()
+        .enumerate()
+        .map(|(k, a)| a.duration_since(first).as_secs_f64() * 1000.0 - 20.0 * k as f64)
+        .collect();
+    let anchor = offsets.iter().copied().fold(f64::INFINITY, f64::min);
+    offsets.iter().map(|o| o - anchor).collect()
+}
+
+/// From /proc/self/status, in kB.
+fn vm(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// voicesim's sender: PACED_CALLS calls through its own call loop (a silent microphone on
+/// the 8 kHz timeline, mu-law, Twilio messages), PACED_SECONDS each.
+fn send() {
+    let (url, calls, seconds): (String, u64, f64) =
+        (var("PACED_URL"), var("PACED_CALLS"), var("PACED_SECONDS"));
+    room(calls);
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let base_kb = vm("VmRSS");
+    let cpu = cpu_time::ProcessTime::now();
+    let on_time = runtime.block_on(async move {
+        let noise = LoadedNoise::load(&NoiseProfile::clean(), 8_000).unwrap();
+        let mut calls_up = Vec::new();
+        for i in 0..calls {
+            let mut options = CallOptions::new(&url);
+            options.max_duration = Duration::from_secs_f64(seconds);
+            options.answer_timeout = Duration::from_secs(3600);
+            options.connect_timeout = Duration::from_secs(60);
+            let adapter = Protocol::Twilio.adapter(i, Default::default(), 8_000);
+            let mic = MicTimeline::new(&noise, i);
+            let (commands, said) = mpsc::unbounded_channel();
+            let (events, heard) = mpsc::unbounded_channel();
+            drop(heard);
+            calls_up.push(tokio::spawn(async move {
+                let outcome = call::run(options, adapter, mic, said, events).await;
+                drop(commands);
+                matches!(outcome.map(|o| o.ended), Ok(EndReason::TimeLimit))
+            }));
+        }
+        let mut on_time = 0;
+        for c in calls_up {
+            on_time += u64::from(c.await.unwrap_or(false));
+        }
+        on_time
+    });
+    println!(
+        "{}",
+        json!({"cpu_s": cpu.elapsed().as_secs_f64(), "hwm_kb": vm("VmHWM"), "base_kb": base_kb, "on_time": on_time})
+    );
+}
+
+/// The last line a child printed, as JSON.
+fn report(child: std::process::Child, what: &str) -> Value {
+    let out = child.wait_with_output().expect("the child ran");
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{what} printed {text:?}: {e}"))
+}
+
+fn python() -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pipecat/venv.sh");
+    let out = Command::new(&script)
+        .output()
+        .expect("tests/pipecat/venv.sh runs");
+    assert!(
+        out.status.success(),
+        "the Python sender needs the test venv (websockets), which could not be built: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    format!("{}/bin/python", String::from_utf8_lossy(&out.stdout).trim())
+}
+
+fn compare() {
+    let bench = std::env::args().any(|a| a == "--bench");
+    let (levels, seconds): (&[u64], f64) = if bench {
+        (&[100, 1_000, 2_000], 20.0)
+    } else {
+        (&[10], 2.0)
+    };
+    let python = python();
+    let me = std::env::current_exe().expect("this bench's path");
+    let sender_py = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/paced_sender.py");
+    println!("| calls | sender | frame lateness p50 / p99 / max | CPU-s per call-second | memory per call |");
+    println!("| --- | --- | --- | --- | --- |");
+    for &calls in levels {
+        for sender in ["voicesim", "python asyncio"] {
+            let mut sink = Command::new(&me)
+                .env("PACED_ROLE", "sink")
+                .env("PACED_CALLS", calls.to_string())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("the sink starts");
+            let mut port = String::new();
+            BufReader::new(sink.stdout.as_mut().expect("piped"))
+                .read_line(&mut port)
+                .expect("the sink's port");
+            let url = format!("ws://127.0.0.1:{}/", port.trim());
+            let child = if sender == "voicesim" {
+                Command::new(&me)
+                    .env("PACED_ROLE", "voicesim")
+                    .env("PACED_URL", &url)
+                    .env("PACED_CALLS", calls.to_string())
+                    .env("PACED_SECONDS", seconds.to_string())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+            } else {
+                Command::new(&python)
+                    .arg(&sender_py)
+                    .args([&url, &calls.to_string(), &seconds.to_string()])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+            }
+            .expect("the sender starts");
+            let sent = report(child, sender);
+            let got = report(sink, "the sink");
+            let frames = got["frames"].as_u64().unwrap_or(0);
+            // Every frame of every call reached the sink (the smoke run's one check).
+            assert_eq!(
+                frames,
+                calls * (seconds * 50.0) as u64,
+                "{sender}: frames received"
+            );
+            if sender == "voicesim" {
+                assert_eq!(sent["on_time"], calls, "every call ran its whole length");
+            }
+            let f = |k: &str| got[k].as_f64().unwrap_or(0.0);
+            let per_call_s = sent["cpu_s"].as_f64().unwrap_or(0.0) / (calls as f64 * seconds);
+            let per_call_mb = (sent["hwm_kb"].as_f64().unwrap_or(0.0)
+                - sent["base_kb"].as_f64().unwrap_or(0.0))
+                / 1024.0
+                / calls as f64;
+            println!(
+                "| {calls} | {sender} | {:.1} / {:.1} / {:.1} ms | {per_call_s:.4} | {per_call_mb:.2} MB |",
+                f("p50"),
+                f("p99"),
+                f("max")
+            );
+        }
+    }
+}
