@@ -112,7 +112,7 @@ impl Tally {
     pub fn live_line(&self, row: &Second) -> String {
         let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
         format!(
-            "{:>4}s  up {:>4}/{:<4}  started {:>5}  answered {:>5}  failed {:>4}  ended {:>5}  \
+            "{:>4}s  up {:>4}/{:<4}  started {:>5}  connected {:>5}  failed {:>4}  ended {:>5}  \
              latency p50/p95/p99 {}/{}/{} ms (last {WINDOW_S} s)",
             row.t,
             row.active,
