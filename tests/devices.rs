@@ -105,7 +105,7 @@ impl Pulse {
     }
 
     fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        self.voicesim(args, env).output().unwrap()
+        finish(&mut self.spawn(args, env))
     }
 
     fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> Child {
@@ -119,22 +119,10 @@ impl Pulse {
     }
 }
 
-/// Waits for a spawned command and collects what it printed.
+/// Waits for a spawned command and collects what it printed; none of them takes minutes, so
+/// one that does has hung.
 fn finish(child: &mut Child) -> Output {
-    use std::io::Read;
-    let status = child.0.wait().unwrap();
-    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-    if let Some(mut out) = child.0.stdout.take() {
-        out.read_to_end(&mut stdout).unwrap();
-    }
-    if let Some(mut err) = child.0.stderr.take() {
-        err.read_to_end(&mut stderr).unwrap();
-    }
-    Output {
-        status,
-        stdout,
-        stderr,
-    }
+    common::wait_within(&mut child.0, Duration::from_secs(300))
 }
 
 fn tone(hz: f32, amplitude: f32, seconds: f32, rate: u32) -> Clip {
@@ -428,7 +416,7 @@ fn a_missing_device_or_a_server_that_goes_away_is_a_clear_error_and_keeps_the_re
     // hum keeps the monitor delivering, as a real microphone always does.)
     let hum = pulse.path("hum.wav");
     write_wav(&hum, &[&tone(100.0, 0.001, 30.0, 16_000)]).unwrap();
-    let _room = pulse.spawn(&["listen", hum.to_str().unwrap()], &[("PULSE_SINK", "mic")]);
+    let mut room = pulse.spawn(&["listen", hum.to_str().unwrap()], &[("PULSE_SINK", "mic")]);
     std::thread::sleep(Duration::from_millis(300));
     let mut recording = pulse.spawn(
         &[
@@ -453,6 +441,11 @@ fn a_missing_device_or_a_server_that_goes_away_is_a_clear_error_and_keeps_the_re
         "{} s kept",
         kept.duration()
     );
+    // Playback into the dead server ends too, long before the hum would have, naming the device.
+    let room = finish(&mut room);
+    assert_eq!(room.status.code(), Some(2), "{}", text(&room));
+    let said = text(&room);
+    assert!(said.contains("played nothing"), "{said}");
 }
 
 #[test]

@@ -293,11 +293,11 @@ pub fn play(args: PlayArgs) -> Result<Exit, CliError> {
         speaker.play(&Clip::new(chunk, args.rate));
         left = left.map(|l| l - n);
         // Two seconds queued at most: enough to never run dry, little to wait for at the end.
-        while speaker.queued() > 2 {
+        while speaker.queued() > 2 && speaker.playing()? {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    speaker.finish();
+    speaker.finish()?;
     Ok(Exit::Ok)
 }
 
@@ -425,7 +425,7 @@ pub fn listen(args: ListenArgs) -> Result<Exit, CliError> {
         .iter()
         .position(|c| c.at_s >= from)
         .unwrap_or(cues.len());
-    while speaker.queued() > 0 {
+    while speaker.playing()? {
         if let Some(keys) = &keys {
             match keys.poll() {
                 Some(Key::Quit) => break,

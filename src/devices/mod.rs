@@ -41,7 +41,7 @@ pub enum DeviceError {
     },
 }
 
-/// A capture that delivers nothing for this long has failed.
+/// A device that takes or delivers nothing for this long has failed.
 const STALLED: Duration = Duration::from_secs(3);
 
 const BUSY_FIX: &str = "close what else is using it, or pick another with --device";
@@ -345,6 +345,10 @@ pub struct Speaker {
     _sink: rodio::MixerDeviceSink,
     player: rodio::Player,
     device: String,
+    /// The last playback position seen to move, and when: a device that stops taking
+    /// samples leaves rodio waiting forever, so progress is watched.
+    moved: std::cell::Cell<(Duration, Instant)>,
+    broke: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Speaker {
@@ -352,14 +356,27 @@ impl Speaker {
     pub fn open(name: Option<&str>) -> Result<Speaker, DeviceError> {
         let device = device(name, false)?;
         let label = name_of(&device);
-        let sink = rodio::DeviceSinkBuilder::from_device(device)
-            .and_then(|b| b.open_stream())
+        // The stream's first error is kept for the message (rodio would print each one).
+        let broke = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+        let first = std::sync::Arc::clone(&broke);
+        let mut sink = rodio::DeviceSinkBuilder::from_device(device)
+            .and_then(|b| {
+                b.with_error_callback(move |e| {
+                    if let Ok(mut first) = first.lock() {
+                        first.get_or_insert_with(|| e.to_string());
+                    }
+                })
+                .open_stream()
+            })
             .map_err(|e| failed(&label, e))?;
+        sink.log_on_drop(false);
         let player = rodio::Player::connect_new(sink.mixer());
         Ok(Speaker {
             _sink: sink,
             player,
             device: label,
+            moved: std::cell::Cell::new((Duration::ZERO, Instant::now())),
+            broke,
         })
     }
 
@@ -414,8 +431,40 @@ impl Speaker {
         let _ = self.player.try_seek(to);
     }
 
-    /// Blocks until everything queued has played.
-    pub fn finish(&self) {
-        self.player.sleep_until_end();
+    /// Whether something is still playing; an error once playback has not moved for
+    /// [`STALLED`] while not paused.
+    pub fn playing(&self) -> Result<bool, DeviceError> {
+        if self.player.empty() {
+            return Ok(false);
+        }
+        let (last, since) = self.moved.get();
+        let now = self.player.get_pos();
+        if now != last || self.player.is_paused() {
+            self.moved.set((now, Instant::now()));
+        } else if since.elapsed() > STALLED {
+            return Err(DeviceError::Failed {
+                device: self.device.clone(),
+                message: format!(
+                    "played nothing for {} s{}",
+                    STALLED.as_secs(),
+                    self.broke
+                        .lock()
+                        .ok()
+                        .and_then(|e| e.clone())
+                        .map(|e| format!(" ({e})"))
+                        .unwrap_or_default()
+                ),
+                fix: "is it still connected, or taken by another program? play again",
+            });
+        }
+        Ok(true)
+    }
+
+    /// Blocks until everything queued has played, or the device stalls.
+    pub fn finish(&self) -> Result<(), DeviceError> {
+        while self.playing()? {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
     }
 }

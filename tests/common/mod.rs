@@ -122,6 +122,45 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Waits for `child` to end and collects what it printed; past `limit` it is killed and the
+/// test fails with its output (a hung child bounds a failure, it never hangs the suite).
+pub fn wait_within(child: &mut std::process::Child, limit: std::time::Duration) -> Output {
+    use std::io::Read;
+    fn drain(from: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut from) = from {
+                let _ = from.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    }
+    let (stdout, stderr) = (drain(child.stdout.take()), drain(child.stderr.take()));
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let output = Output {
+        status: status.unwrap_or_else(|| child.wait().unwrap()),
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    };
+    assert!(
+        status.is_some(),
+        "still running after {} s, killed; it printed:\n{}",
+        limit.as_secs(),
+        text(&output)
+    );
+    output
+}
+
 /// Kills the child when the test ends, however it ends.
 pub struct Child(pub std::process::Child);
 
