@@ -47,7 +47,11 @@ fn room(calls: u64) {
 fn sink() {
     let calls: usize = var("PACED_CALLS");
     room(calls as u64);
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    // One thread: the sink should take as little of the two cores from the sender as it can.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         println!("{}", listener.local_addr().unwrap().port());
@@ -57,7 +61,11 @@ fn sink() {
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     let mut arrivals = Vec::new();
-                    if let Ok(mut ws) = tokio_tungstenite::accept_async(socket).await {
+                    let _ = socket.set_nodelay(true);
+                    let config = Some(voicesim::transport::websocket_config());
+                    if let Ok(mut ws) =
+                        tokio_tungstenite::accept_async_with_config(socket, config).await
+                    {
                         while let Some(Ok(message)) = ws.next().await {
                             match message {
                                 // Both senders' media messages, and only those, hold "media".
@@ -119,6 +127,10 @@ fn send() {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let base_kb = vm("VmRSS");
     let cpu = cpu_time::ProcessTime::now();
+    // Recorded as a load run records: to disk as the call runs.
+    let tapes = tempfile::tempdir().expect("a folder for the recordings");
+    let tapes_dir = tapes.path().to_path_buf();
+    let deck = voicesim::transport::recorder::Deck::start();
     let on_time = runtime.block_on(async move {
         let noise = LoadedNoise::load(&NoiseProfile::clean(), 8_000).unwrap();
         let mut calls_up = Vec::new();
@@ -127,6 +139,11 @@ fn send() {
             options.max_duration = Duration::from_secs_f64(seconds);
             options.answer_timeout = Duration::from_secs(3600);
             options.connect_timeout = Duration::from_secs(60);
+            options.phase = call::stagger(i);
+            options.tape = Some((
+                deck.clone(),
+                tapes_dir.join(format!("call-{i}")).join("call.wav"),
+            ));
             let adapter = Protocol::Twilio.adapter(i, Default::default(), 8_000);
             let mic = MicTimeline::new(&noise, i);
             let (commands, said) = mpsc::unbounded_channel();
@@ -144,9 +161,25 @@ fn send() {
         }
         on_time
     });
+    let (cpu_s, hwm_kb) = (cpu.elapsed().as_secs_f64(), vm("VmHWM"));
+    // Every call's recording and event log were written whole as it ran.
+    for i in 0..calls {
+        let dir = tapes.path().join(format!("call-{i}"));
+        let wav = hound::WavReader::open(dir.join("call.wav")).expect("the call's recording");
+        assert_eq!(
+            (wav.spec().channels, wav.duration()),
+            (2, (seconds * 8_000.0) as u32),
+            "call {i}'s recording"
+        );
+        let log = std::fs::read_to_string(dir.join("events.jsonl")).expect("the event log");
+        assert!(
+            log.lines().last().is_some_and(|l| l.contains("ended")),
+            "call {i}: {log}"
+        );
+    }
     println!(
         "{}",
-        json!({"cpu_s": cpu.elapsed().as_secs_f64(), "hwm_kb": vm("VmHWM"), "base_kb": base_kb, "on_time": on_time})
+        json!({"cpu_s": cpu_s, "hwm_kb": hwm_kb, "base_kb": base_kb, "on_time": on_time})
     );
 }
 
@@ -178,17 +211,24 @@ fn python() -> String {
 
 fn compare() {
     let bench = std::env::args().any(|a| a == "--bench");
-    let (levels, seconds): (&[u64], f64) = if bench {
-        (&[100, 1_000, 2_000], 20.0)
+    let (levels, seconds): (Vec<u64>, f64) = if bench {
+        let levels = std::env::var("PACED_LEVELS").unwrap_or_else(|_| "100,1000,2000".into());
+        (
+            levels
+                .split(',')
+                .filter_map(|l| l.trim().parse().ok())
+                .collect(),
+            20.0,
+        )
     } else {
-        (&[10], 2.0)
+        (vec![10], 2.0)
     };
     let python = python();
     let me = std::env::current_exe().expect("this bench's path");
     let sender_py = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/paced_sender.py");
     println!("| calls | sender | frame lateness p50 / p99 / max | CPU-s per call-second | memory per call |");
     println!("| --- | --- | --- | --- | --- |");
-    for &calls in levels {
+    for &calls in &levels {
         for sender in ["voicesim", "python asyncio"] {
             let mut sink = Command::new(&me)
                 .env("PACED_ROLE", "sink")

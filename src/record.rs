@@ -71,15 +71,35 @@ impl CallRecord {
     /// (what a report draws the waveform from) in `dir`.
     pub fn save(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
-        self.outcome
-            .write_wav(dir.join("call.wav"))
-            .map_err(std::io::Error::other)?;
-        call::write_event_log(dir.join("events.jsonl"), &self.events)?;
+        let wav = dir.join("call.wav");
+        // A call taped into this folder has its recording and event log here already.
+        let taped = self.outcome.tape.as_deref() == Some(wav.as_path());
+        if !taped {
+            self.outcome
+                .write_wav(&wav)
+                .map_err(std::io::Error::other)?;
+            call::write_event_log(dir.join("events.jsonl"), &self.events)?;
+        }
         let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
         std::fs::write(dir.join("call.json"), json)?;
-        let envelope = Waveform {
-            caller: Envelope::of(&self.outcome.caller),
-            agent: Envelope::of(&self.outcome.agent),
+        let envelope = if taped {
+            let mut channels = crate::audio::tape::envelopes(&wav)
+                .map_err(std::io::Error::other)?
+                .into_iter();
+            match (channels.next(), channels.next()) {
+                (Some(caller), Some(agent)) => Waveform { caller, agent },
+                _ => {
+                    return Err(std::io::Error::other(format!(
+                        "{}: not stereo",
+                        wav.display()
+                    )))
+                }
+            }
+        } else {
+            Waveform {
+                caller: Envelope::of(&self.outcome.caller),
+                agent: Envelope::of(&self.outcome.agent),
+            }
         };
         let json = serde_json::to_vec(&envelope).map_err(std::io::Error::other)?;
         std::fs::write(dir.join(WAVEFORM), json)

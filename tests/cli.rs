@@ -1074,8 +1074,25 @@ fn a_load_run_ramps_calls_up_and_writes_its_figures_second_by_second() {
     for r in &results {
         // Transcribed, the step is judged on the agent's words, met or not: never left open.
         assert_ne!(r["steps"][0]["verdict"], "not_judged", "{r}");
-        let dir = r["recording"].as_str().unwrap();
-        assert!(Path::new(dir).join("call.wav").is_file(), "{r}");
+        // Recorded to disk as the call ran: both channels over the whole call, every event
+        // logged up to the end, the waveform drawn from the file.
+        let dir = Path::new(r["recording"].as_str().unwrap());
+        let mut wav = hound::WavReader::open(dir.join("call.wav")).unwrap();
+        let call: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("call.json")).unwrap()).unwrap();
+        let frames = wav.duration() as f64;
+        let duration_ms = call["duration_ms"].as_f64().unwrap();
+        assert_eq!(wav.spec().channels, 2, "{r}");
+        assert_eq!(frames * 1000.0 / wav.spec().sample_rate as f64, duration_ms);
+        let samples: Vec<i16> = wav.samples::<i16>().map(Result::unwrap).collect();
+        for channel in 0..2 {
+            let peak = samples.iter().skip(channel).step_by(2).map(|s| s.unsigned_abs()).max();
+            assert!(peak > Some(1_000), "channel {channel} silent: {r}");
+        }
+        let log = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+        assert!(log.lines().last().unwrap().contains("\"ended\""), "{log}");
+        assert!(log.contains("agent_started"), "{log}");
+        assert!(dir.join("envelope.json").is_file());
         assert!(
             r["transcript"]
                 .as_array()

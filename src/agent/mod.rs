@@ -183,7 +183,12 @@ impl ReferenceAgent {
     /// Runs one call on an accepted connection.
     pub async fn answer(&self, stream: TcpStream) -> Result<AgentCallLog, AgentError> {
         let faults = &self.config.faults;
-        let socket = tokio_tungstenite::accept_async(stream).await?;
+        let _ = stream.set_nodelay(true);
+        let socket = tokio_tungstenite::accept_async_with_config(
+            stream,
+            Some(crate::transport::websocket_config()),
+        )
+        .await?;
         let (mut tx, mut rx) = socket.split();
         let mut wire = wire::for_protocol(self.config.protocol, self.config.rate);
         for m in wire.opening() {

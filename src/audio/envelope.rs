@@ -22,20 +22,33 @@ pub struct Envelope {
 impl Envelope {
     /// At most [`MAX_POINTS`] slices, no shorter than 20 ms each.
     pub fn of(clip: &Clip) -> Envelope {
-        let ms = clip.samples.len() as f64 * 1000.0 / clip.rate.max(1) as f64;
+        Envelope::of_samples(clip.samples.len(), clip.rate, clip.samples.iter().copied())
+    }
+
+    /// The envelope of `len` samples at `rate` as they stream by (a recording read from disk).
+    pub fn of_samples(len: usize, rate: u32, samples: impl Iterator<Item = f32>) -> Envelope {
+        let ms = len as f64 * 1000.0 / rate.max(1) as f64;
         let points = ((ms / 20.0).ceil() as usize).clamp(1, MAX_POINTS);
-        let per = clip.samples.len().div_ceil(points).max(1);
-        let peaks = clip
-            .samples
-            .chunks(per)
-            .map(|slice| {
-                let peak = slice.iter().fold(0.0f32, |m, s| m.max(s.abs()));
-                let level = (peak * 63.0).round().clamp(0.0, 63.0) as usize;
-                LEVELS.get(level).copied().map_or('A', char::from)
-            })
-            .collect();
+        let per = len.div_ceil(points).max(1);
+        let level = |peak: f32| {
+            let level = (peak * 63.0).round().clamp(0.0, 63.0) as usize;
+            LEVELS.get(level).copied().map_or('A', char::from)
+        };
+        let mut peaks = String::with_capacity(points);
+        let (mut peak, mut in_slice) = (0.0f32, 0);
+        for s in samples {
+            peak = peak.max(s.abs());
+            in_slice += 1;
+            if in_slice == per {
+                peaks.push(level(peak));
+                (peak, in_slice) = (0.0, 0);
+            }
+        }
+        if in_slice > 0 {
+            peaks.push(level(peak));
+        }
         Envelope {
-            ms_per_point: per as f64 * 1000.0 / clip.rate.max(1) as f64,
+            ms_per_point: per as f64 * 1000.0 / rate.max(1) as f64,
             peaks,
         }
     }

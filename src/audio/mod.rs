@@ -9,6 +9,7 @@ mod envelope;
 mod frame;
 pub mod level;
 mod resample;
+pub mod tape;
 mod wav;
 
 pub use clip::Clip;
@@ -17,6 +18,7 @@ pub use endpoint::{Endpointer, Heard};
 pub use envelope::Envelope;
 pub use frame::{Frame, FRAME_MS};
 pub use resample::{Resampler, StreamResampler, RATES, SUPPORTED_RATES};
+pub use tape::Tape;
 pub use wav::{wav_bytes, write_wav};
 
 use std::path::PathBuf;

@@ -30,7 +30,8 @@ use crate::sim::run::{jobs, keep, mix, prepare, Job, Prepared, Target};
 use crate::sim::{converse, Caller, Script, Senses, SimError};
 use crate::suite::load::Schedule;
 use crate::suite::Suite;
-use crate::transport::call::{CallEvent, CallEventKind};
+use crate::transport::call::{self, CallEvent, CallEventKind};
+use crate::transport::recorder::Deck;
 use series::{AbortRule, Beat, Second, Tally};
 
 /// What to put on the agent, and what to make of it.
@@ -71,6 +72,15 @@ pub async fn run_load(
     mut live: impl FnMut(&Second, String),
 ) -> LoadOutcome {
     let jobs = Arc::new(jobs(&suite, &plan.tags, Some(1), plan.seed, None));
+    if jobs.is_empty() {
+        // Nothing to call (the CLI refuses such a plan before it gets here).
+        return LoadOutcome {
+            results: Vec::new(),
+            series: Vec::new(),
+            totals: Second::default(),
+            aborted: None,
+        };
+    }
     let origin = Origin {
         voicesim: env!("CARGO_PKG_VERSION").into(),
         agent: folder::redact_url(&target.url),
@@ -88,6 +98,7 @@ pub async fn run_load(
         stt: Semaphore::new(plan.stt_workers.max(1)),
         active: AtomicU32::new(0),
         stop: Arc::new(AtomicBool::new(false)),
+        deck: Deck::start(),
     });
     let (beats, mut heard) = mpsc::unbounded_channel::<Beat>();
     let mut tally = Tally::default();
@@ -108,20 +119,20 @@ pub async fn run_load(
     loop {
         ticker.tick().await;
         let t = start.elapsed().as_secs_f64();
-        while let Ok(beat) = heard.try_recv() {
-            tally.beat(beat);
-        }
+        tally.hear(&mut heard);
         while let Some(finished) = calls.try_join_next() {
-            if let Ok(Some(result)) = finished {
+            if let Ok(result) = finished {
                 done.push(result);
             }
         }
         let active = || shared.active.load(Ordering::Relaxed);
         if aborted.is_none() && t < length {
             let mut begin = |index: u64| {
+                let Some(job) = jobs.get(index as usize % jobs.len()).cloned() else {
+                    return;
+                };
                 shared.active.fetch_add(1, Ordering::Relaxed);
                 let _ = beats.send(Beat::Started);
-                let job = jobs.get(index as usize % jobs.len().max(1)).cloned();
                 let (shared, beats) = (shared.clone(), beats.clone());
                 calls.spawn(one_call(shared, job, index, beats));
             };
@@ -146,9 +157,7 @@ pub async fn run_load(
             }
         }
         while t >= next_second as f64 {
-            while let Ok(beat) = heard.try_recv() {
-                tally.beat(beat);
-            }
+            tally.hear(&mut heard);
             let target = plan.schedule.target_at(next_second as f64 - 0.5);
             let row = tally.close(next_second, target, active());
             let line = tally.live_line(&row);
@@ -165,9 +174,7 @@ pub async fn run_load(
             break;
         }
     }
-    while let Ok(beat) = heard.try_recv() {
-        tally.beat(beat);
-    }
+    tally.hear(&mut heard);
     LoadOutcome {
         results: done,
         series: tally.rows.clone(),
@@ -191,20 +198,17 @@ struct Shared {
     active: AtomicU32,
     /// Hangs up every call (an abort rule fired).
     stop: Arc<AtomicBool>,
+    /// Writes every call's recording as it runs.
+    deck: Deck,
 }
 
 /// One call of the load, from dialing to its result in `results.jsonl`.
 async fn one_call(
     shared: Arc<Shared>,
-    job: Option<Job>,
+    mut job: Job,
     index: u64,
     beats: mpsc::UnboundedSender<Beat>,
-) -> Option<RunResult> {
-    let Some(mut job) = job else {
-        shared.active.fetch_sub(1, Ordering::Relaxed);
-        let _ = beats.send(Beat::Ended);
-        return None;
-    };
+) -> RunResult {
     // Call N of the load is the Nth call made: its own seed, its own folder.
     job.run = index as u32 + 1;
     job.seed = mix(job.seed, &["load", &index.to_string()]);
@@ -244,7 +248,7 @@ async fn one_call(
         ));
         result.outcome = Outcome::Error;
     }
-    Some(result)
+    result
 }
 
 /// Makes the call with a caller that does not listen; the record, or the error in `result`.
@@ -283,6 +287,15 @@ async fn talk(
     };
     let (tap, events) = mpsc::unbounded_channel();
     options.tap = Some(tap);
+    // Calls started in the same tick would send their frames in the same millisecond.
+    options.phase = call::stagger(u64::from(job.run));
+    // Recorded as it happens: a call's memory does not grow with its length.
+    let dir = shared.out.join(folder::call_dir(
+        &job.test.name,
+        &job.condition.label(),
+        job.run,
+    ));
+    options.tape = Some((shared.deck.clone(), dir.join("call.wav")));
     options.hang_up = Some(shared.stop.clone());
     let watching = tokio::spawn(watch(events, beats.clone()));
     let conversation = converse(options, adapter, mic, &mut script, &senses, None).await;
@@ -420,10 +433,13 @@ async fn transcribe_turns(shared: &Shared, record: &CallRecord) -> Result<Vec<Li
         .map_err(|e| format!("the transcription pool closed: {e}"))?;
     let mut lines = Vec::new();
     for turn in &record.turns {
-        let clip = record.outcome.agent.between(
-            turn.agent_started_ms,
-            turn.agent_started_ms + turn.agent_talk_ms,
-        );
+        let clip = record
+            .outcome
+            .agent_between(
+                turn.agent_started_ms,
+                turn.agent_started_ms + turn.agent_talk_ms,
+            )
+            .map_err(|e| e.to_string())?;
         if clip.is_empty() {
             continue;
         }

@@ -59,6 +59,13 @@ pub struct Tally {
 pub const WINDOW_S: usize = 10;
 
 impl Tally {
+    /// Every beat sent so far.
+    pub fn hear(&mut self, beats: &mut tokio::sync::mpsc::UnboundedReceiver<Beat>) {
+        while let Ok(beat) = beats.try_recv() {
+            self.beat(beat);
+        }
+    }
+
     pub fn beat(&mut self, beat: Beat) {
         for s in [&mut self.current, &mut self.totals] {
             match beat {

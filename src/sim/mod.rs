@@ -160,13 +160,18 @@ pub async fn converse(
         if matches!(event.kind, CallEventKind::AgentStarted) {
             turn_started_ms = at_ms;
         }
-        let heard_audio = match &event.kind {
+        let mut event = event;
+        let heard_audio = match &mut event.kind {
             CallEventKind::AgentStarted if !side.hung_up => {
                 let cut = prepare_cut_in(caller, senses).await;
                 side.cut_in(cut, at_ms);
                 None
             }
-            CallEventKind::AgentTurnEnded { audio, cut_off, .. } => Some((audio.clone(), *cut_off)),
+            // The turn's audio is heard once, here; the record keeps the event without it.
+            CallEventKind::AgentTurnEnded { audio, cut_off, .. } => Some((
+                std::mem::replace(audio, Clip::new(Vec::new(), audio.rate)),
+                *cut_off,
+            )),
             _ => None,
         };
         events.push(event);

@@ -17,6 +17,7 @@ use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::ear::{Ear, EarEvent};
+use super::recorder::{Deck, Recording};
 use super::{Adapter, AgentEvent};
 use crate::audio::{Clip, FRAME_MS};
 use crate::noise::{MicEvent, MicTimeline};
@@ -46,6 +47,12 @@ pub struct CallOptions {
     /// Receives every event as it happens but the ends of agent turns, which carry their audio
     /// (a load run's live figures).
     pub tap: Option<mpsc::UnboundedSender<CallEvent>>,
+    /// How far into the 20 ms frame period this call's frames go out (see [`stagger`]).
+    pub phase: Duration,
+    /// Write the recording into this WAV and the event log beside it (`events.jsonl`) as the
+    /// call runs, through the deck's thread, instead of holding them until it ends: memory
+    /// stays flat however long the call.
+    pub tape: Option<(Deck, std::path::PathBuf)>,
 }
 
 impl CallOptions {
@@ -61,8 +68,20 @@ impl CallOptions {
             monitor: None,
             hang_up: None,
             tap: None,
+            phase: Duration::ZERO,
+            tape: None,
         }
     }
+}
+
+/// The frame phase for the `k`th of many calls started together: calls started in the same
+/// millisecond would otherwise all send on the same timer tick, and the last of a thousand
+/// such sends goes out a whole burst's work late. Successive multiples of the golden ratio
+/// spread any number of calls evenly over the period.
+pub fn stagger(k: u64) -> Duration {
+    const GOLDEN: f64 = 0.618_033_988_749_895;
+    let period = f64::from(FRAME_MS) / 1000.0;
+    Duration::from_secs_f64((k as f64 * GOLDEN).fract() * period)
 }
 
 /// What the caller side asks of the call.
@@ -168,10 +187,12 @@ pub enum EndReason {
 pub struct CallOutcome {
     pub ended: EndReason,
     pub duration_ms: f64,
-    /// What the caller's microphone sent.
+    /// What the caller's microphone sent (empty when taped).
     pub caller: Clip,
-    /// What the caller heard of the agent, on the same timeline.
+    /// What the caller heard of the agent, on the same timeline (empty when taped).
     pub agent: Clip,
+    /// The WAV the call was recorded into as it ran, with `events.jsonl` beside it.
+    pub tape: Option<std::path::PathBuf>,
 }
 
 impl CallOutcome {
@@ -180,7 +201,71 @@ impl CallOutcome {
         &self,
         path: impl AsRef<std::path::Path>,
     ) -> Result<(), crate::audio::AudioError> {
-        crate::audio::write_wav(path, &[&self.caller, &self.agent])
+        let path = path.as_ref();
+        match &self.tape {
+            Some(tape) if tape == path => Ok(()),
+            Some(tape) => {
+                std::fs::copy(tape, path)
+                    .map(drop)
+                    .map_err(|e| crate::audio::AudioError::Write {
+                        path: path.into(),
+                        reason: e.to_string(),
+                    })
+            }
+            None => crate::audio::write_wav(path, &[&self.caller, &self.agent]),
+        }
+    }
+
+    /// What the caller heard of the agent between two moments.
+    pub fn agent_between(
+        &self,
+        from_ms: f64,
+        to_ms: f64,
+    ) -> Result<Clip, crate::audio::AudioError> {
+        match &self.tape {
+            Some(tape) => crate::audio::tape::channel_between(tape, 1, from_ms, to_ms),
+            None => Ok(self.agent.between(from_ms, to_ms)),
+        }
+    }
+}
+
+/// Where a call's audio goes while it runs.
+enum Recorder {
+    Memory(Vec<f32>),
+    /// The recording, and the caller frame waiting for the agent audio that plays beside it.
+    Tape(Recording, Vec<f32>),
+}
+
+impl Recorder {
+    /// The caller frame that starts at `at_ms`; the agent's audio up to then is final.
+    fn frame(&mut self, caller: &[f32], ear: &mut Ear, at_ms: f64) {
+        match self {
+            Recorder::Memory(samples) => samples.extend_from_slice(caller),
+            Recorder::Tape(recording, waiting) => {
+                recording.append(waiting, &ear.tape(at_ms));
+                waiting.clear();
+                waiting.extend_from_slice(caller);
+            }
+        }
+    }
+
+    /// Both channels up to `duration_ms`, in memory, or the finished tape's path.
+    async fn finish(
+        self,
+        ear: &mut Ear,
+        rate: u32,
+        duration_ms: f64,
+    ) -> Result<(Clip, Clip, Option<std::path::PathBuf>), crate::audio::AudioError> {
+        let empty = || Clip::new(Vec::new(), rate);
+        match self {
+            Recorder::Memory(caller) => {
+                Ok((Clip::new(caller, rate), ear.recording(duration_ms), None))
+            }
+            Recorder::Tape(mut recording, waiting) => {
+                recording.append(&waiting, &ear.tape(duration_ms));
+                Ok((empty(), empty(), Some(recording.finish().await?)))
+            }
+        }
     }
 }
 
@@ -230,7 +315,12 @@ pub async fn run(
             .map_err(|e| CallError::BadRequest(format!("header {name}: {e}")))?;
         request.headers_mut().insert(name, value);
     }
-    let connect = tokio_tungstenite::connect_async(request);
+    // No Nagle: a 20 ms frame must leave when it is written, not wait for the last one's ack.
+    let connect = tokio_tungstenite::connect_async_with_config(
+        request,
+        Some(super::websocket_config()),
+        true,
+    );
     let (socket, _) = tokio::time::timeout(options.connect_timeout, connect)
         .await
         .map_err(|_| CallError::Timeout {
@@ -245,25 +335,35 @@ pub async fn run(
 
     let rate = adapter.rate();
     let mut ear = Ear::new(rate, options.end_gap_ms);
-    let mut caller = Vec::new();
+    let (mut recorder, log) = match &options.tape {
+        Some((deck, wav)) => {
+            let recording = deck.record(wav.clone(), rate);
+            let log = recording.log();
+            (Recorder::Tape(recording, Vec::new()), Some(log))
+        }
+        None => (Recorder::Memory(Vec::new()), None),
+    };
     let mut frames: u64 = 0;
     let now = |frames: u64| (frames * FRAME_MS as u64) as f64;
     let tap = options.tap.clone();
     let emit = |at_ms: f64, kind: CallEventKind| {
+        let event = CallEvent { at_ms, kind };
+        if let Some(log) = &log {
+            log.write(&event);
+        }
         if let Some(tap) = tap.as_ref() {
-            if !matches!(kind, CallEventKind::AgentTurnEnded { .. }) {
-                let _ = tap.send(CallEvent {
-                    at_ms,
-                    kind: kind.clone(),
-                });
+            if !matches!(event.kind, CallEventKind::AgentTurnEnded { .. }) {
+                let _ = tap.send(event.clone());
             }
         }
-        let _ = events.send(CallEvent { at_ms, kind });
+        let _ = events.send(event);
     };
     emit(0.0, CallEventKind::Connected);
 
-    let mut ticker =
-        tokio::time::interval_at(Instant::now(), Duration::from_millis(FRAME_MS as u64));
+    let mut ticker = tokio::time::interval_at(
+        Instant::now() + options.phase,
+        Duration::from_millis(FRAME_MS as u64),
+    );
     // Late ticks are caught up at once: the number of frames sent tracks the clock.
     ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let max_frames = options.max_duration.as_millis() as u64 / FRAME_MS as u64;
@@ -370,7 +470,7 @@ pub async fn run(
                 }
             },
             _ = next_tick(&mut ticker, options.fast) => {
-                outgoing = match send_frame(&mut *adapter, &mut mic, &mut ear, &mut turn, &mut caller, &mut frames, &emit) {
+                outgoing = match send_frame(&mut *adapter, &mut mic, &mut ear, &mut turn, &mut recorder, &mut frames, &emit) {
                     Ok(messages) => messages,
                     Err(e) => break EndReason::Error { message: e.to_string() },
                 };
@@ -392,17 +492,34 @@ pub async fn run(
         // The call is over: nothing more is said, so this cannot fail.
         let _ = forward_ear(event, &mut *adapter, &ear, &mut mic, &mut turn, &emit);
     }
+    let (recorded, ended) = match recorder.finish(&mut ear, rate, duration_ms).await {
+        Ok(recorded) => (recorded, ended),
+        Err(e) => {
+            let empty = Clip::new(Vec::new(), rate);
+            (
+                (empty.clone(), empty, None),
+                EndReason::Error {
+                    message: e.to_string(),
+                },
+            )
+        }
+    };
     emit(
         duration_ms,
         CallEventKind::Ended {
             reason: ended.clone(),
         },
     );
+    if let Some(log) = log {
+        log.close().await;
+    }
+    let (caller, agent, tape) = recorded;
     Ok(CallOutcome {
         ended,
         duration_ms,
-        caller: Clip::new(caller, rate),
-        agent: ear.recording(duration_ms),
+        caller,
+        agent,
+        tape,
     })
 }
 
@@ -432,7 +549,7 @@ fn send_frame(
     mic: &mut MicTimeline,
     ear: &mut Ear,
     turn: &mut TurnState,
-    caller: &mut Vec<f32>,
+    recorder: &mut Recorder,
     frames: &mut u64,
     emit: &impl Fn(f64, CallEventKind),
 ) -> Result<Vec<Message>, crate::audio::AudioError> {
@@ -452,7 +569,7 @@ fn send_frame(
     }
     let frame = mic.next_frame();
     out.extend(adapter.frame(&frame, at_ms as u64));
-    caller.extend_from_slice(&frame.samples);
+    recorder.frame(&frame.samples, ear, at_ms);
     *frames += 1;
     for detail in mic.take_events() {
         if matches!(detail, MicEvent::SpeechEnded { .. }) {

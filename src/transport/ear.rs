@@ -51,8 +51,14 @@ pub enum EarEvent {
 pub struct Ear {
     rate: u32,
     end_gap_ms: f64,
-    /// The agent channel of the recording, on the call's timeline.
+    /// The agent channel of the recording, on the call's timeline, from sample `base` on:
+    /// a taped call forgets what is on tape and no turn needs any more.
     recording: Vec<f32>,
+    base: usize,
+    /// How far the tape has been given the agent channel, in samples.
+    taped: usize,
+    /// Where the turn playing now started, in samples.
+    turn_start: usize,
     /// When the audio queued so far finishes playing.
     playout_end_ms: f64,
     marks: VecDeque<(String, f64)>,
@@ -69,6 +75,9 @@ impl Ear {
             rate,
             end_gap_ms,
             recording: Vec::new(),
+            base: 0,
+            taped: 0,
+            turn_start: 0,
             playout_end_ms: 0.0,
             marks: VecDeque::new(),
             in_turn: false,
@@ -96,12 +105,14 @@ impl Ear {
                 gap_ms: now_ms - self.playout_end_ms,
             });
         }
+        let start = self.ms_to_index(start_ms);
         if !self.in_turn {
             self.in_turn = true;
             self.done_signalled = false;
+            self.turn_start = start;
             self.events.push(EarEvent::AgentStarted { at_ms: start_ms });
         }
-        let start = self.ms_to_index(start_ms);
+        let start = start.saturating_sub(self.base);
         if self.recording.len() < start {
             self.recording.resize(start, 0.0);
         }
@@ -121,7 +132,7 @@ impl Ear {
     pub fn clear(&mut self, now_ms: f64) {
         let dropped_ms = (self.playout_end_ms - now_ms).max(0.0);
         if dropped_ms > 0.0 {
-            let keep = self.ms_to_index(now_ms);
+            let keep = self.ms_to_index(now_ms).saturating_sub(self.base);
             self.recording.truncate(keep);
             self.playout_end_ms = now_ms;
         }
@@ -193,18 +204,113 @@ impl Ear {
     }
 
     /// What the caller heard of the agent between two moments of the call.
+    /// What the caller heard of the agent between two moments of the call (of a taped call,
+    /// only the turn playing now and what is not yet on tape are still here).
     pub fn played(&self, from_ms: f64, to_ms: f64) -> Clip {
-        let from = self.ms_to_index(from_ms).min(self.recording.len());
-        let to = self.ms_to_index(to_ms).clamp(from, self.recording.len());
+        let local = |ms: f64| self.ms_to_index(ms).saturating_sub(self.base);
+        let from = local(from_ms).min(self.recording.len());
+        let to = local(to_ms).clamp(from, self.recording.len());
         let played = self.recording.get(from..to).unwrap_or_default();
         Clip::new(played.to_vec(), self.rate)
     }
 
     /// The agent channel as the caller heard it, from the call's start to `until_ms`: audio
-    /// still queued when the call ended was never heard.
+    /// still queued when the call ended was never heard. Of a taped call, what is on tape is
+    /// not here.
     pub fn recording(&self, until_ms: f64) -> Clip {
         let mut samples = self.recording.clone();
-        samples.resize(self.ms_to_index(until_ms), 0.0);
+        samples.resize(self.ms_to_index(until_ms).saturating_sub(self.base), 0.0);
         Clip::new(samples, self.rate)
+    }
+
+    /// The agent channel from where the tape stopped to `until_ms` (which has played, so no
+    /// clear can take it back); what no turn still needs is forgotten.
+    pub fn tape(&mut self, until_ms: f64) -> Vec<f32> {
+        let until = self.ms_to_index(until_ms).max(self.taped);
+        let (from, to) = (
+            self.taped.saturating_sub(self.base),
+            until.saturating_sub(self.base),
+        );
+        let mut out: Vec<f32> = self
+            .recording
+            .get(from..to.min(self.recording.len()))
+            .unwrap_or_default()
+            .to_vec();
+        out.resize(to.saturating_sub(from), 0.0);
+        self.taped = until;
+        let keep_from = if self.in_turn {
+            self.turn_start.min(until)
+        } else {
+            until
+        };
+        let forget = keep_from
+            .saturating_sub(self.base)
+            .min(self.recording.len());
+        self.recording.drain(..forget);
+        self.base += forget;
+        out
+    }
+
+    /// Agent samples held in memory.
+    pub fn held(&self) -> usize {
+        self.recording.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An agent that answers in bursts faster than real time, pauses, is cleared mid-turn.
+    fn agent_says(ear: &mut Ear, frame: u64) {
+        let now = frame as f64 * 20.0;
+        match frame % 150 {
+            10..=20 => ear.hear(now, &vec![0.25 + frame as f32 / 10_000.0; 480]),
+            60 => ear.clear(now),
+            90..=95 => ear.hear(now, &vec![-0.5; 160]),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn a_taped_ear_gives_the_tape_what_it_would_have_recorded_and_keeps_only_the_turn() {
+        let (mut whole, mut taped) = (Ear::new(8_000, 700.0), Ear::new(8_000, 700.0));
+        let mut tape = Vec::new();
+        let mut held = 0;
+        let (mut turns, mut started) = ((0, 0), 0.0);
+        for frame in 0..3_000 {
+            agent_says(&mut whole, frame);
+            agent_says(&mut taped, frame);
+            let now = frame as f64 * 20.0;
+            let (a, b) = (whole.advance(now), taped.advance(now));
+            assert_eq!(format!("{a:?}"), format!("{b:?}"));
+            // A turn's audio, asked for when it ends, is the same from both.
+            for event in &b {
+                if let EarEvent::TurnEnded { spoke_until_ms, .. } = event {
+                    let (a, b) = (
+                        whole.played(started, *spoke_until_ms),
+                        taped.played(started, *spoke_until_ms),
+                    );
+                    assert!(!a.is_empty() && a == b, "the turn at {started} ms differs");
+                    turns.1 += 1;
+                }
+                if let EarEvent::AgentStarted { at_ms } = event {
+                    (turns.0, started) = (turns.0 + 1, *at_ms);
+                }
+            }
+            tape.extend(taped.tape(now));
+            held = held.max(taped.held());
+        }
+        assert!(turns.0 >= 40 && turns.1 >= 40, "{turns:?}");
+        let recording = whole.recording(3_000.0 * 20.0 - 20.0).samples;
+        assert!(
+            tape == recording,
+            "{} taped, {} recorded",
+            tape.len(),
+            recording.len()
+        );
+        // A minute of calls, never more than the longest turn and what is queued to play.
+        assert!(held < 8_000 * 3, "{held} samples held");
+        assert!(whole.held() > 8_000 * 50);
     }
 }

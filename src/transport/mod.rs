@@ -9,6 +9,7 @@ pub mod ear;
 pub mod openai_realtime;
 pub mod pipecat;
 pub mod raw_pcm;
+pub mod recorder;
 pub mod telephony;
 pub mod turns;
 pub mod twilio;
@@ -16,7 +17,16 @@ pub mod vonage;
 
 pub use adapter::{Adapter, AgentEvent};
 
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
+
+/// The websocket settings of both ends of a call. tungstenite zero-fills its whole read
+/// buffer on every read attempt, and a call looks for the agent's messages every 20 ms:
+/// with the default 128 KiB that was most of a paced call's CPU, and its memory. Messages
+/// of a call are small; a bigger one is read in several reads.
+pub fn websocket_config() -> WebSocketConfig {
+    WebSocketConfig::default().read_buffer_size(8 * 1024)
+}
 
 /// A message from the agent that does not follow its protocol.
 #[derive(Debug, thiserror::Error)]

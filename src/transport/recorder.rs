@@ -1,0 +1,192 @@
+//! Recording calls to disk while they run. The call loop must never wait on the disk (a
+//! kernel flushing dirty pages can hold a `write` for a long time, and every call sharing the
+//! worker thread would go late), so a [`Deck`] thread does the writing: calls hand it a
+//! quarter second of samples at a time and their event lines as they happen.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+
+use tokio::sync::oneshot;
+
+use super::call::CallEvent;
+use crate::audio::{AudioError, Tape};
+
+/// The writer thread; cloned into every call that records through it.
+#[derive(Debug, Clone)]
+pub struct Deck {
+    ops: mpsc::Sender<Op>,
+    ids: Arc<AtomicU64>,
+}
+
+enum Op {
+    Load(u64, PathBuf, u32),
+    Samples(u64, Vec<f32>, Vec<f32>),
+    Event(u64, Vec<u8>),
+    Finish(u64, oneshot::Sender<Result<PathBuf, AudioError>>),
+    CloseLog(u64, oneshot::Sender<()>),
+}
+
+impl Deck {
+    /// Starts the thread; it ends when the last clone is dropped.
+    pub fn start() -> Deck {
+        let (ops, rx) = mpsc::channel();
+        let _ = std::thread::Builder::new()
+            .name("voicesim-deck".into())
+            .spawn(move || write_all(rx));
+        Deck {
+            ops,
+            ids: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// A call's recording into `wav` (stereo, `rate`), its event log beside it in
+    /// `events.jsonl`. The deck creates the files too (a busy disk can take its time creating
+    /// a thousand): a folder that cannot be written is the recording's error at its finish.
+    pub fn record(&self, wav: PathBuf, rate: u32) -> Recording {
+        let id = self.ids.fetch_add(1, Ordering::Relaxed);
+        self.send(Op::Load(id, wav, rate));
+        Recording {
+            id,
+            deck: self.clone(),
+            caller: Vec::new(),
+            agent: Vec::new(),
+            chunk: rate as usize / 4,
+        }
+    }
+
+    fn send(&self, op: Op) {
+        // The thread only ends when every sender is gone, so this cannot fail.
+        let _ = self.ops.send(op);
+    }
+}
+
+/// One call's recording: samples gathered a quarter second at a time, then written by the deck.
+pub struct Recording {
+    id: u64,
+    deck: Deck,
+    caller: Vec<f32>,
+    agent: Vec<f32>,
+    chunk: usize,
+}
+
+impl Recording {
+    /// The next stretch of both channels (the shorter is padded with silence when written).
+    pub fn append(&mut self, caller: &[f32], agent: &[f32]) {
+        self.caller.extend_from_slice(caller);
+        self.agent.extend_from_slice(agent);
+        if self.caller.len().max(self.agent.len()) >= self.chunk {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        let (mut caller, mut agent) = (
+            std::mem::take(&mut self.caller),
+            std::mem::take(&mut self.agent),
+        );
+        let n = caller.len().max(agent.len());
+        caller.resize(n, 0.0);
+        agent.resize(n, 0.0);
+        self.deck.send(Op::Samples(self.id, caller, agent));
+    }
+
+    /// Where this call's events go.
+    pub fn log(&self) -> EventLog {
+        EventLog {
+            id: self.id,
+            deck: self.deck.clone(),
+        }
+    }
+
+    /// Writes what is left and closes the WAV; its path, or the first write error.
+    pub async fn finish(mut self) -> Result<PathBuf, AudioError> {
+        self.flush();
+        let (tx, rx) = oneshot::channel();
+        self.deck.send(Op::Finish(self.id, tx));
+        rx.await.unwrap_or_else(|_| {
+            Err(AudioError::Write {
+                path: PathBuf::from("<recording>"),
+                reason: "the recording thread stopped".into(),
+            })
+        })
+    }
+}
+
+/// A call's event log, a line as each event happens.
+pub struct EventLog {
+    id: u64,
+    deck: Deck,
+}
+
+impl EventLog {
+    pub fn write(&self, event: &CallEvent) {
+        if let Ok(mut line) = serde_json::to_vec(event) {
+            line.push(b'\n');
+            self.deck.send(Op::Event(self.id, line));
+        }
+    }
+
+    /// Returns once every line is in the file.
+    pub async fn close(self) {
+        let (tx, rx) = oneshot::channel();
+        self.deck.send(Op::CloseLog(self.id, tx));
+        let _ = rx.await;
+    }
+}
+
+/// The deck's thread: every call's files, written in the order their parts came.
+fn write_all(ops: mpsc::Receiver<Op>) {
+    // A tape that could not be made holds why until its finish.
+    let mut tapes: HashMap<u64, Result<(Tape, Option<AudioError>), AudioError>> = HashMap::new();
+    let mut logs: HashMap<u64, BufWriter<File>> = HashMap::new();
+    while let Ok(op) = ops.recv() {
+        match op {
+            Op::Load(id, wav, rate) => {
+                let log_path = wav.with_file_name("events.jsonl");
+                let tape = Tape::create(&wav, rate);
+                let log = File::create(&log_path).map_err(|e| AudioError::Write {
+                    path: log_path,
+                    reason: e.to_string(),
+                });
+                match (tape, log) {
+                    (Ok(tape), Ok(log)) => {
+                        tapes.insert(id, Ok((tape, None)));
+                        logs.insert(id, BufWriter::new(log));
+                    }
+                    (Err(e), _) | (_, Err(e)) => {
+                        tapes.insert(id, Err(e));
+                    }
+                }
+            }
+            Op::Samples(id, caller, agent) => {
+                if let Some(Ok((tape, failed @ None))) = tapes.get_mut(&id) {
+                    *failed = tape.append(&caller, &agent).err();
+                }
+            }
+            Op::Event(id, line) => {
+                // A line lost to a full disk is missing from the log; the call goes on.
+                if let Some(log) = logs.get_mut(&id) {
+                    let _ = log.write_all(&line);
+                }
+            }
+            Op::Finish(id, done) => {
+                if let Some(tape) = tapes.remove(&id) {
+                    let _ = done.send(match tape {
+                        Ok((tape, None)) => tape.finish(),
+                        Ok((_, Some(e))) | Err(e) => Err(e),
+                    });
+                }
+            }
+            Op::CloseLog(id, done) => {
+                if let Some(mut log) = logs.remove(&id) {
+                    let _ = log.flush();
+                }
+                let _ = done.send(());
+            }
+        }
+    }
+}
