@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use voicesim::noise::{LoadedNoise, MicTimeline, NoiseProfile};
 use voicesim::transport::call::{self, CallOptions, EndReason};
+use voicesim::transport::slip::Slip;
 use voicesim::transport::Protocol;
 
 fn main() {
@@ -31,6 +32,10 @@ fn main() {
         _ => compare(),
     }
 }
+
+/// Both senders start their calls evenly over this long, as a load test ramps up, rather than
+/// open every socket in the same millisecond.
+const RAMP: Duration = Duration::from_secs(2);
 
 fn var<T: std::str::FromStr>(name: &str) -> T {
     std::env::var(name)
@@ -149,18 +154,27 @@ fn send() {
             let (commands, said) = mpsc::unbounded_channel();
             let (events, heard) = mpsc::unbounded_channel();
             drop(heard);
+            let start = RAMP.mul_f64(i as f64 / calls as f64);
             calls_up.push(tokio::spawn(async move {
+                tokio::time::sleep(start).await;
                 let outcome = call::run(options, adapter, mic, said, events).await;
                 drop(commands);
-                matches!(outcome.map(|o| o.ended), Ok(EndReason::TimeLimit))
+                outcome
+                    .ok()
+                    .filter(|o| matches!(o.ended, EndReason::TimeLimit))
+                    .map(|o| o.slip)
             }));
         }
-        let mut on_time = 0;
+        let (mut on_time, mut slip) = (0, Slip::default());
         for c in calls_up {
-            on_time += u64::from(c.await.unwrap_or(false));
+            if let Ok(Some(s)) = c.await {
+                on_time += 1;
+                slip.merge(&s);
+            }
         }
-        on_time
+        (on_time, slip)
     });
+    let (on_time, slip) = on_time;
     let (cpu_s, hwm_kb) = (cpu.elapsed().as_secs_f64(), vm("VmHWM"));
     // Every call's recording and event log were written whole as it ran.
     for i in 0..calls {
@@ -179,7 +193,8 @@ fn send() {
     }
     println!(
         "{}",
-        json!({"cpu_s": cpu_s, "hwm_kb": hwm_kb, "base_kb": base_kb, "on_time": on_time})
+        json!({"cpu_s": cpu_s, "hwm_kb": hwm_kb, "base_kb": base_kb, "on_time": on_time,
+               "slip_p99": slip.quantile(0.99), "slip_max": slip.max_ms()})
     );
 }
 
@@ -226,8 +241,8 @@ fn compare() {
     let python = python();
     let me = std::env::current_exe().expect("this bench's path");
     let sender_py = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/paced_sender.py");
-    println!("| calls | sender | frame lateness p50 / p99 / max | CPU-s per call-second | memory per call |");
-    println!("| --- | --- | --- | --- | --- |");
+    println!("| calls | sender | frame lateness p50 / p99 / max | CPU-s per call-second | memory per call | own send slip p99 / max |");
+    println!("| --- | --- | --- | --- | --- | --- |");
     for &calls in &levels {
         for sender in ["voicesim", "python asyncio"] {
             let mut sink = Command::new(&me)
@@ -253,7 +268,12 @@ fn compare() {
             } else {
                 Command::new(&python)
                     .arg(&sender_py)
-                    .args([&url, &calls.to_string(), &seconds.to_string()])
+                    .args([
+                        &url,
+                        &calls.to_string(),
+                        &seconds.to_string(),
+                        &RAMP.as_secs_f64().to_string(),
+                    ])
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped())
                     .spawn()
@@ -277,8 +297,13 @@ fn compare() {
                 - sent["base_kb"].as_f64().unwrap_or(0.0))
                 / 1024.0
                 / calls as f64;
+            // What the sender's own clock says of its lateness (voicesim measures it per call).
+            let own = match (sent["slip_p99"].as_f64(), sent["slip_max"].as_f64()) {
+                (Some(p99), Some(max)) => format!("{p99:.2} / {max:.1} ms"),
+                _ => "not measured".into(),
+            };
             println!(
-                "| {calls} | {sender} | {:.1} / {:.1} / {:.1} ms | {per_call_s:.4} | {per_call_mb:.2} MB |",
+                "| {calls} | {sender} | {:.1} / {:.1} / {:.1} ms | {per_call_s:.4} | {per_call_mb:.2} MB | {own} |",
                 f("p50"),
                 f("p99"),
                 f("max")

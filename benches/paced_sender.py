@@ -1,9 +1,9 @@
 """What voicesim's paced calls are compared with: a minimal asyncio + websockets client doing
 the same wire work (benches/paced.rs).
 
-    python paced_sender.py URL CALLS SECONDS
+    python paced_sender.py URL CALLS SECONDS RAMP
 
-CALLS calls at once, each a Twilio Media Stream (connected, start, then 20 ms of 8 kHz mu-law
+CALLS calls at once (started evenly over RAMP seconds), each a Twilio Media Stream (connected, start, then 20 ms of 8 kHz mu-law
 silence per media message on an absolute schedule, stop). Prints what the process used:
 {"cpu_s": ..., "hwm_kb": ..., "base_kb": ...}.
 """
@@ -20,7 +20,8 @@ import websockets
 SILENCE = base64.b64encode(b"\xff" * 160).decode()
 
 
-async def call(url: str, index: int, seconds: float) -> None:
+async def call(url: str, index: int, seconds: float, delay: float) -> None:
+    await asyncio.sleep(delay)
     sid = f"MZ{index:032x}"
     async with websockets.connect(url, max_size=None, ping_interval=None) as ws:
         await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
@@ -64,12 +65,12 @@ async def call(url: str, index: int, seconds: float) -> None:
 
 
 async def main() -> None:
-    url, calls, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    url, calls, seconds, ramp = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     before = resource.getrusage(resource.RUSAGE_SELF)
     base_kb = before.ru_maxrss
-    await asyncio.gather(*(call(url, i, seconds) for i in range(calls)))
+    await asyncio.gather(*(call(url, i, seconds, ramp * i / calls) for i in range(calls)))
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     print(json.dumps({"cpu_s": cpu, "hwm_kb": after.ru_maxrss, "base_kb": base_kb}))

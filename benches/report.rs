@@ -118,6 +118,8 @@ fn folder() -> (PathBuf, Vec<RunResult>) {
             duration_s: 30.0,
             underruns: 0,
             wer: Some(0.1),
+            send_slip_p99_ms: Some(1.5),
+            send_slip_max_ms: Some(4.0),
         };
         r.latencies_ms = vec![600.0, 650.0, 700.0, 900.0, 950.0];
         let call = dir.join(call_dir(name, &condition.label(), run));

@@ -1086,7 +1086,12 @@ fn a_load_run_ramps_calls_up_and_writes_its_figures_second_by_second() {
         assert_eq!(frames * 1000.0 / wav.spec().sample_rate as f64, duration_ms);
         let samples: Vec<i16> = wav.samples::<i16>().map(Result::unwrap).collect();
         for channel in 0..2 {
-            let peak = samples.iter().skip(channel).step_by(2).map(|s| s.unsigned_abs()).max();
+            let peak = samples
+                .iter()
+                .skip(channel)
+                .step_by(2)
+                .map(|s| s.unsigned_abs())
+                .max();
             assert!(peak > Some(1_000), "channel {channel} silent: {r}");
         }
         let log = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();

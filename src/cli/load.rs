@@ -110,11 +110,7 @@ pub fn load(args: LoadArgs) -> Result<Exit, CliError> {
             }
         }
     }
-    load::make_room(
-        schedule.peak(),
-        load::call_bytes(&suite, &args.tags, target.rate),
-    )
-    .map_err(CliError::bad_input)?;
+    load::make_room(schedule.peak(), load::TAPED_CALL_BYTES).map_err(CliError::bad_input)?;
 
     let out = args.out.clone();
     let cannot = |e: std::io::Error| CliError::bad_input(format!("{}: {e}", out.display()));

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::run::GateArgs;
+use super::run::{BaselineArgs, GateArgs};
 use super::{CliError, Exit};
 use crate::report::html::HtmlOptions;
 use crate::report::{diff, export, folder, html, merge, RunResult};
@@ -39,21 +39,18 @@ pub struct HtmlArgs {
     /// Put the recordings inside the page (Ogg Opus): one file to attach anywhere.
     #[arg(long)]
     embed_audio: bool,
-    /// Show the deltas against an earlier run (its folder or results.jsonl).
-    #[arg(long, value_name = "RESULTS")]
-    baseline: Option<PathBuf>,
     #[command(flatten)]
-    gate: GateArgs,
+    baseline: BaselineArgs,
 }
 
 pub fn report(cmd: ReportCommand) -> Result<Exit, CliError> {
     let ReportCommand::Html(args) = cmd;
     let (dir, _) = folder::locate(&args.results);
     let results = load(&args.results)?;
-    let compared = match &args.baseline {
-        Some(b) => Some(diff::diff(&load(b)?, &results, args.gate.thresholds())),
-        None => None,
-    };
+    let compared = args
+        .baseline
+        .load()?
+        .map(|(_, base)| diff::diff(&base, &results, args.baseline.gate.thresholds()));
     let out = args.output.unwrap_or_else(|| dir.join(folder::REPORT));
     let opts = HtmlOptions {
         embed_audio: args.embed_audio,
@@ -150,11 +147,8 @@ pub struct MergeArgs {
     /// Replace a run already in --out.
     #[arg(long)]
     overwrite: bool,
-    /// Compare with an earlier run (its folder or results.jsonl), as `voicesim run` does.
-    #[arg(long, value_name = "RESULTS")]
-    baseline: Option<PathBuf>,
     #[command(flatten)]
-    gate: GateArgs,
+    baseline: BaselineArgs,
 }
 
 /// `voicesim merge`: the shards' folders joined into one run folder, with its reports; exits
@@ -214,12 +208,8 @@ pub fn merge(args: MergeArgs) -> Result<Exit, CliError> {
     let output = super::run::Output {
         plan: merged.plan.plan.clone(),
         reuse: folder::Reuse::Refuse,
-        baseline: args
-            .baseline
-            .as_deref()
-            .map(|b| load(b).map(|r| (b.to_path_buf(), r)))
-            .transpose()?,
-        thresholds: args.gate.thresholds(),
+        baseline: args.baseline.load()?,
+        thresholds: args.baseline.gate.thresholds(),
         html: HtmlOptions::default(),
     };
     eprintln!(

@@ -54,12 +54,8 @@ pub struct RunArgs {
     /// Replace the earlier run in --out (its results, reports and calls/).
     #[arg(long)]
     overwrite: bool,
-    /// Compare with an earlier run (its folder or results.jsonl): the exit code then says
-    /// whether this run regressed against it, and the report shows the deltas.
-    #[arg(long, value_name = "RESULTS")]
-    baseline: Option<PathBuf>,
     #[command(flatten)]
-    gate: GateArgs,
+    baseline: BaselineArgs,
     /// Put the recordings inside report.html (Ogg Opus) instead of linking calls/.
     #[arg(long)]
     embed_audio: bool,
@@ -137,6 +133,27 @@ impl TargetArgs {
             format!("{:?}", self.tts).to_lowercase(),
             format!("{:?}", self.stt).to_lowercase(),
         )
+    }
+}
+
+/// An earlier run to compare with, and when the comparison fails.
+#[derive(Args, Clone)]
+pub struct BaselineArgs {
+    /// Compare with an earlier run (its folder or results.jsonl): the report shows the
+    /// deltas, and a run's exit code says whether it regressed against it.
+    #[arg(long, value_name = "RESULTS")]
+    pub baseline: Option<PathBuf>,
+    #[command(flatten)]
+    pub gate: GateArgs,
+}
+
+impl BaselineArgs {
+    /// The baseline's results and where they came from.
+    pub fn load(&self) -> Result<Option<(PathBuf, Vec<RunResult>)>, CliError> {
+        self.baseline
+            .as_deref()
+            .map(|b| super::results::load(b).map(|r| (b.to_path_buf(), r)))
+            .transpose()
     }
 }
 
@@ -255,12 +272,8 @@ pub fn run(args: RunArgs) -> Result<Exit, CliError> {
             (_, true) => Reuse::Overwrite,
             _ => Reuse::Refuse,
         },
-        baseline: args
-            .baseline
-            .as_deref()
-            .map(|b| super::results::load(b).map(|r| (b.to_path_buf(), r)))
-            .transpose()?,
-        thresholds: args.gate.thresholds(),
+        baseline: args.baseline.load()?,
+        thresholds: args.baseline.gate.thresholds(),
         html: HtmlOptions {
             embed_audio: args.embed_audio,
         },

@@ -54,6 +54,13 @@ pub struct Metrics {
     pub underruns: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wer: Option<f64>,
+    /// voicesim's own lateness: how far behind the 20 ms schedule it sent its frames (p99 and
+    /// the worst), none for an unpaced call. High figures mean the machine was too busy for
+    /// the call's timing to be trusted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_slip_p99_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_slip_max_ms: Option<f64>,
 }
 
 impl Metrics {
@@ -86,6 +93,9 @@ impl Metrics {
             duration_s: record.duration_ms / 1000.0,
             underruns: record.turns.iter().map(|t| t.underruns).sum(),
             wer,
+            send_slip_p99_ms: record.outcome.slip.quantile(0.99),
+            send_slip_max_ms: (record.outcome.slip.frames() > 0)
+                .then(|| record.outcome.slip.max_ms()),
         }
     }
 

@@ -477,9 +477,9 @@ pub fn make_room(peak: u32, call_bytes: u64) -> Result<(), String> {
         let want = peak as u64 * call_bytes;
         if want > free / 10 * 8 {
             return Err(format!(
-                "the plan holds up to {peak} calls at once; their recordings need about {} MB \
-                 but {} MB of memory is available: keep the peak at {} calls or fewer, or \
-                 shorten the calls (stop.max_seconds)",
+                "the plan holds up to {peak} calls at once; they need about {} MB but {} MB \
+                 of memory is available: keep the peak at {} calls or fewer, or shorten the \
+                 calls (stop.max_seconds)",
                 want >> 20,
                 free >> 20,
                 free / 10 * 8 / call_bytes.max(1)
@@ -489,7 +489,11 @@ pub fn make_room(peak: u32, call_bytes: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// The memory one call of the tests carrying `tags` may hold: both channels of its recording
+/// What a load call holds, however long: recorded to disk as it runs, it keeps its caller's
+/// speech and the agent turn playing.
+pub const TAPED_CALL_BYTES: u64 = 2 << 20;
+
+/// The memory one call of `run` may hold: both channels of its recording
 /// at the wire rate (`rate`, 8 kHz at least) for the longest call the stop rules allow, and
 /// room for its speech.
 pub fn call_bytes(suite: &Suite, tags: &[String], rate: u32) -> u64 {

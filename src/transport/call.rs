@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::ear::{Ear, EarEvent};
 use super::recorder::{Deck, Recording};
+use super::slip::Slip;
 use super::{Adapter, AgentEvent};
 use crate::audio::{Clip, FRAME_MS};
 use crate::noise::{MicEvent, MicTimeline};
@@ -193,6 +194,8 @@ pub struct CallOutcome {
     pub agent: Clip,
     /// The WAV the call was recorded into as it ran, with `events.jsonl` beside it.
     pub tape: Option<std::path::PathBuf>,
+    /// How late voicesim sent its frames (nothing in fast mode).
+    pub slip: Slip,
 }
 
 impl CallOutcome {
@@ -360,10 +363,9 @@ pub async fn run(
     };
     emit(0.0, CallEventKind::Connected);
 
-    let mut ticker = tokio::time::interval_at(
-        Instant::now() + options.phase,
-        Duration::from_millis(FRAME_MS as u64),
-    );
+    let first_frame = Instant::now() + options.phase;
+    let mut ticker = tokio::time::interval_at(first_frame, Duration::from_millis(FRAME_MS as u64));
+    let mut slip = Slip::default();
     // Late ticks are caught up at once: the number of frames sent tracks the clock.
     ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let max_frames = options.max_duration.as_millis() as u64 / FRAME_MS as u64;
@@ -470,6 +472,10 @@ pub async fn run(
                 }
             },
             _ = next_tick(&mut ticker, options.fast) => {
+                if !options.fast {
+                    let due = first_frame + Duration::from_millis(frames * FRAME_MS as u64);
+                    slip.add(Instant::now().saturating_duration_since(due).as_secs_f64() * 1000.0);
+                }
                 outgoing = match send_frame(&mut *adapter, &mut mic, &mut ear, &mut turn, &mut recorder, &mut frames, &emit) {
                     Ok(messages) => messages,
                     Err(e) => break EndReason::Error { message: e.to_string() },
@@ -520,6 +526,7 @@ pub async fn run(
         caller,
         agent,
         tape,
+        slip,
     })
 }
 

@@ -10,6 +10,7 @@ pub mod openai_realtime;
 pub mod pipecat;
 pub mod raw_pcm;
 pub mod recorder;
+pub mod slip;
 pub mod telephony;
 pub mod turns;
 pub mod twilio;
