@@ -353,8 +353,11 @@ fn a_person_on_a_live_call_is_heard_by_the_agent_and_hears_it() {
         .filter_map(|l| l.trim().strip_prefix("heard"))
         .map(voicesim::speech::wer::normalize)
         .collect();
+    // Whisper tiny writes the number its own way in noise ("4 5 2 1", "4 point 5 2 1"): the
+    // digits, in order, are what must arrive.
+    let digits = |l: &String| l.chars().filter(char::is_ascii_digit).collect::<String>();
     assert!(
-        agent_heard.iter().any(|l| l.contains("4 5 2 1")),
+        agent_heard.iter().any(|l| digits(l).contains("4521")),
         "the agent heard: {agent_heard:?}\n{log}"
     );
     let record: serde_json::Value =

@@ -61,8 +61,8 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (agent_stt, stt): (Arc<dyn Stt>, Arc<dyn Stt>) = if cores >= 2 {
         (
-            Arc::new(Whisper::load_default()?.with_threads(cores / 2)),
-            Arc::new(Whisper::load_default()?.with_threads(cores - cores / 2)),
+            Arc::new(Whisper::load_default()?.with_cores(cores / 2)),
+            Arc::new(Whisper::load_default()?.with_cores(cores - cores / 2)),
         )
     } else {
         let one: Arc<dyn Stt> = Arc::new(Whisper::load_default()?);

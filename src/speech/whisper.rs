@@ -14,14 +14,81 @@ const RATE: u32 = 16_000;
 /// each transcription gets a fresh decoder state, whose sampler is seeded anew, so the same
 /// audio always gives the same words even when decoding falls back to sampling.
 ///
-/// One transcription runs at a time per `Whisper`: each already uses every core, and ggml's
-/// spinning worker threads slow to a crawl when two runs share the cores (measured: 11 speech
-/// tests took 276 s in parallel against ~20 s one after another).
+/// Transcriptions run in *lanes*: at most `lanes` at a time, each on `threads` threads, and
+/// never more threads than cores between them. ggml's threads wait for each other by spinning,
+/// so a transcription whose threads outnumber the cores it really gets (another one beside it,
+/// or any busy process on the machine) slows to a crawl: measured, 11 speech tests took 276 s
+/// two at a time on two threads each against ~20 s one after another, and a tone took 13×
+/// longer beside one busy loop. One thread a lane on a small machine has no one to wait for.
 pub struct Whisper {
     ctx: WhisperContext,
     model: PathBuf,
     threads: i32,
-    busy: Mutex<()>,
+    lanes: Lanes,
+}
+
+/// A counting semaphore: how many transcriptions may run now.
+struct Lanes {
+    free: Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+impl Lanes {
+    fn new(n: usize) -> Lanes {
+        Lanes {
+            free: Mutex::new(n.max(1)),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    fn take(&self) -> Lane<'_> {
+        // A poisoned lock only means a transcription panicked; the count is still right.
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|p| p.into_inner());
+        }
+        *free -= 1;
+        Lane(self)
+    }
+}
+
+/// A lane held for one transcription.
+struct Lane<'a>(&'a Lanes);
+
+impl Drop for Lane<'_> {
+    fn drop(&mut self) {
+        let mut free = self.0.free.lock().unwrap_or_else(|p| p.into_inner());
+        *free += 1;
+        self.0.freed.notify_one();
+    }
+}
+
+/// Whisper's output on a tone or noise: one word over and over ("Be Be Be Be ...").
+fn is_loop(text: &str) -> bool {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.len() < 8 {
+        return false;
+    }
+    let mut counts = std::collections::HashMap::new();
+    for w in &words {
+        *counts
+            .entry(
+                w.trim_matches(|c: char| !c.is_alphanumeric())
+                    .to_lowercase(),
+            )
+            .or_insert(0) += 1;
+    }
+    counts.values().any(|&n| n * 2 >= words.len())
+}
+
+/// Threads a transcription gets by default: one on a machine of up to four cores, where a
+/// second one mostly waits; half the cores, at most four, on bigger ones.
+fn default_threads(cores: usize) -> usize {
+    if cores <= 4 {
+        1
+    } else {
+        (cores / 2).min(4)
+    }
 }
 
 impl std::fmt::Debug for Whisper {
@@ -68,21 +135,24 @@ impl Whisper {
                     model.display()
                 ),
             })?;
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(4) as i32;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Whisper {
             ctx,
             model: model.into(),
-            threads,
-            busy: Mutex::new(()),
-        })
+            threads: 1,
+            lanes: Lanes::new(1),
+        }
+        .with_cores(cores))
     }
 
-    /// Threads per transcription (default: the cores, at most 4). Two `Whisper`s that split the
-    /// cores between them run side by side without slowing each other down.
-    pub fn with_threads(mut self, threads: usize) -> Self {
-        self.threads = threads.clamp(1, 64) as i32;
+    /// Spreads transcriptions over `cores` cores: [`default_threads`] each, as many at a time
+    /// as fit. Two `Whisper`s that split the cores between them run side by side without
+    /// slowing each other down.
+    pub fn with_cores(mut self, cores: usize) -> Self {
+        let cores = cores.clamp(1, 64);
+        let threads = default_threads(cores);
+        self.threads = threads as i32;
+        self.lanes = Lanes::new(cores / threads);
         self
     }
 
@@ -104,11 +174,7 @@ impl Stt for Whisper {
         if audio.samples.len() < RATE as usize / 10 {
             return Ok(Transcript::default()); // under 100 ms: nothing to hear
         }
-        // A poisoned lock only means another transcription panicked; the model is still fine.
-        let _turn = self
-            .busy
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _lane = self.lanes.take();
         let mut state = self.ctx.create_state().map_err(Self::engine_error)?;
         // Greedy; where the output looks like a hallucination loop, whisper.cpp retries at a
         // higher temperature with two sampled candidates (its standard fallback).
@@ -126,6 +192,10 @@ impl Stt for Whisper {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(((frames * 3 / 2 + 64).next_multiple_of(64)).min(1500) as i32),
         );
+        // People say at most five or so tokens a second; a tone or hold music sends Whisper into
+        // a loop it then retries at rising temperatures (a 3 s ringback took 3 s idle and 50 s
+        // beside a busy process). A cap at six a second ends each try early.
+        params.set_max_tokens((audio.duration() * 6.0).ceil() as i32 + 8);
         params.set_print_progress(false);
         params.set_print_realtime(false);
         params.set_print_timestamps(false);
@@ -163,6 +233,10 @@ impl Stt for Whisper {
                 text: words,
             });
         }
+        if is_loop(&text) {
+            // What the cap cut short was no speech: nothing was said.
+            return Ok(Transcript::default());
+        }
         let confidence =
             (!probs.is_empty()).then(|| probs.iter().sum::<f32>() / probs.len() as f32);
         Ok(Transcript {
@@ -170,5 +244,56 @@ impl Stt for Whisper {
             confidence,
             segments,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_word_over_and_over_is_a_loop_a_sentence_is_not() {
+        assert!(is_loop("( Be Be Be Be Be Be Be Be Be Be"));
+        assert!(is_loop("bell, bell, bell, bell, bell. Bell bell bell"));
+        assert!(!is_loop(
+            "I would like to check the status of my order. The number is 4521."
+        ));
+        assert!(!is_loop("no no no")); // too short to tell
+        assert!(!is_loop(
+            "the order, the number, the day and the time you called"
+        ));
+    }
+
+    #[test]
+    fn small_machines_get_one_thread_a_lane_and_a_lane_a_core() {
+        assert_eq!(default_threads(1), 1);
+        assert_eq!(default_threads(2), 1);
+        assert_eq!(default_threads(4), 1);
+        assert_eq!(default_threads(8), 4);
+        assert_eq!(default_threads(64), 4);
+    }
+
+    #[test]
+    fn lanes_let_as_many_through_as_there_are_and_the_next_waits_for_one() {
+        let lanes = std::sync::Arc::new(Lanes::new(2));
+        let (a, b) = (lanes.take(), lanes.take());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let third = {
+            let lanes = lanes.clone();
+            std::thread::spawn(move || {
+                let _lane = lanes.take();
+                let _ = tx.send(());
+            })
+        };
+        // Both lanes are taken: the third caller is still waiting (the bound only ends a
+        // failing test).
+        assert!(rx
+            .recv_timeout(std::time::Duration::from_millis(200))
+            .is_err());
+        drop(a);
+        assert!(rx.recv_timeout(std::time::Duration::from_secs(60)).is_ok());
+        third.join().unwrap();
+        drop(b);
+        assert_eq!(*lanes.free.lock().unwrap(), 2);
     }
 }
