@@ -548,6 +548,39 @@ fn and_test(name: &str, word: &str, max_turns: u32) -> String {
 }
 
 #[test]
+fn a_run_where_voicesim_itself_was_late_says_so_with_the_figures() {
+    let (_agent, url) = agent(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let suite = suite_file(dir.path(), "suite", ONE_CALL);
+    let out = dir.path().join("out");
+    // The hook blocks the runtime 400 ms into the call, as a machine too busy would.
+    let o = Command::new(env!("CARGO_BIN_EXE_voicesim"))
+        .args([
+            "run",
+            &suite,
+            "--agent",
+            &url,
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .env("VOICESIM_TEST_STALL_MS", "400")
+        .output()
+        .unwrap();
+    let t = text(&o);
+    let result = &json_lines(&out.join("results.jsonl"))[0];
+    let slip = result["metrics"]["send_slip_max_ms"].as_f64();
+    assert!(
+        slip.is_some_and(|ms| ms >= 400.0),
+        "the stall in the call's own figures (needs `--features test-hooks`): {result}"
+    );
+    assert!(
+        t.contains("warning: voicesim itself was late in 1 of 1 calls")
+            && t.contains("lower --parallel or give voicesim more CPU"),
+        "{t}"
+    );
+}
+
+#[test]
 fn a_panic_in_one_call_is_its_error_the_run_goes_on_and_exits_4() {
     let (_agent, url) = agent(&[]);
     let dir = tempfile::tempdir().unwrap();

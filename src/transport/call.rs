@@ -472,6 +472,8 @@ pub async fn run(
                 }
             },
             _ = next_tick(&mut ticker, options.fast) => {
+                #[cfg(feature = "test-hooks")]
+                stall_for_test(frames);
                 if !options.fast {
                     let due = first_frame + Duration::from_millis(frames * FRAME_MS as u64);
                     slip.add(Instant::now().saturating_duration_since(due).as_secs_f64() * 1000.0);
@@ -528,6 +530,20 @@ pub async fn run(
         tape,
         slip,
     })
+}
+
+/// `VOICESIM_TEST_STALL_MS`: blocks the runtime that long at the call's second second, as a
+/// machine too busy for voicesim would.
+#[cfg(feature = "test-hooks")]
+fn stall_for_test(frames: u64) {
+    if frames == 50 {
+        if let Some(ms) = std::env::var("VOICESIM_TEST_STALL_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+    }
 }
 
 /// The next frame's moment: the pacer's tick, or at once in fast mode.
