@@ -82,25 +82,8 @@ impl CallRecord {
         }
         let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
         std::fs::write(dir.join("call.json"), json)?;
-        let envelope = if taped {
-            let mut channels = crate::audio::tape::envelopes(&wav)
-                .map_err(std::io::Error::other)?
-                .into_iter();
-            match (channels.next(), channels.next()) {
-                (Some(caller), Some(agent)) => Waveform { caller, agent },
-                _ => {
-                    return Err(std::io::Error::other(format!(
-                        "{}: not stereo",
-                        wav.display()
-                    )))
-                }
-            }
-        } else {
-            Waveform {
-                caller: Envelope::of(&self.outcome.caller),
-                agent: Envelope::of(&self.outcome.agent),
-            }
-        };
+        let (caller, agent) = self.outcome.envelopes().map_err(std::io::Error::other)?;
+        let envelope = Waveform { caller, agent };
         let json = serde_json::to_vec(&envelope).map_err(std::io::Error::other)?;
         std::fs::write(dir.join(WAVEFORM), json)
     }

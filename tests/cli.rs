@@ -547,6 +547,15 @@ fn and_test(name: &str, word: &str, max_turns: u32) -> String {
     )
 }
 
+/// `voicesim run SUITE --agent URL --out OUT` with a test hook's variable set.
+fn run_with_hook(suite: &str, url: &str, out: &Path, hook: (&str, &str)) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_voicesim"))
+        .args(["run", suite, "--agent", url, "--out", out.to_str().unwrap()])
+        .env(hook.0, hook.1)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_run_where_voicesim_itself_was_late_says_so_with_the_figures() {
     let (_agent, url) = agent(&[]);
@@ -554,18 +563,7 @@ fn a_run_where_voicesim_itself_was_late_says_so_with_the_figures() {
     let suite = suite_file(dir.path(), "suite", ONE_CALL);
     let out = dir.path().join("out");
     // The hook blocks the runtime 400 ms into the call, as a machine too busy would.
-    let o = Command::new(env!("CARGO_BIN_EXE_voicesim"))
-        .args([
-            "run",
-            &suite,
-            "--agent",
-            &url,
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .env("VOICESIM_TEST_STALL_MS", "400")
-        .output()
-        .unwrap();
+    let o = run_with_hook(&suite, &url, &out, ("VOICESIM_TEST_STALL_MS", "400"));
     let t = text(&o);
     let result = &json_lines(&out.join("results.jsonl"))[0];
     let slip = result["metrics"]["send_slip_max_ms"].as_f64();
@@ -586,18 +584,7 @@ fn a_panic_in_one_call_is_its_error_the_run_goes_on_and_exits_4() {
     let dir = tempfile::tempdir().unwrap();
     let suite = suite_file(dir.path(), "suite", &and_test("boom", "friday", 1));
     let out = dir.path().join("out");
-    let o = Command::new(env!("CARGO_BIN_EXE_voicesim"))
-        .args([
-            "run",
-            &suite,
-            "--agent",
-            &url,
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .env("VOICESIM_TEST_PANIC", "boom")
-        .output()
-        .unwrap();
+    let o = run_with_hook(&suite, &url, &out, ("VOICESIM_TEST_PANIC", "boom"));
     let t = text(&o);
     assert_eq!(
         o.status.code(),

@@ -20,7 +20,7 @@ use super::ear::{Ear, EarEvent};
 use super::recorder::{Deck, Recording};
 use super::slip::Slip;
 use super::{Adapter, AgentEvent};
-use crate::audio::{Clip, FRAME_MS};
+use crate::audio::{Clip, Envelope, FRAME_MS};
 use crate::noise::{MicEvent, MicTimeline};
 
 /// How to reach the agent and how to run the call.
@@ -216,6 +216,21 @@ impl CallOutcome {
                     })
             }
             None => crate::audio::write_wav(path, &[&self.caller, &self.agent]),
+        }
+    }
+
+    /// The envelope of each channel, caller then agent, from the tape or from memory.
+    pub fn envelopes(&self) -> Result<(Envelope, Envelope), crate::audio::AudioError> {
+        let Some(tape) = &self.tape else {
+            return Ok((Envelope::of(&self.caller), Envelope::of(&self.agent)));
+        };
+        let mut channels = crate::audio::tape::envelopes(tape)?.into_iter();
+        match (channels.next(), channels.next()) {
+            (Some(caller), Some(agent)) => Ok((caller, agent)),
+            _ => Err(crate::audio::AudioError::Corrupt {
+                path: tape.clone(),
+                reason: "not stereo".into(),
+            }),
         }
     }
 
