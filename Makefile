@@ -1,7 +1,7 @@
 # The two commands of the README. Everything else is cargo.
 CARGO ?= cargo
 
-.PHONY: demo test bench setup setup-test build fuzz
+.PHONY: demo test test-busy bench setup setup-test build fuzz
 
 # Seconds each fuzz target runs: briefly in `make test`, longer in `make fuzz`.
 FUZZ_SMOKE_SECONDS ?= 10
@@ -28,6 +28,12 @@ test: setup-test
 	$(CARGO) test --locked --doc
 	$(CARGO) check --locked --no-default-features
 	fuzz/run.sh --smoke $(FUZZ_SMOKE_SECONDS)
+
+## The tests beside BUSY_LOOPS busy processes (two: both cores of a small CI machine taken),
+## as voicesim often runs: no test may pass or fail on speed. Use it when you touch timing.
+BUSY_LOOPS ?= 2
+test-busy: setup-test
+	scripts/busy.sh $(BUSY_LOOPS) $(CARGO) test --locked --all-targets --features test-hooks
 
 ## Every fuzz target for FUZZ_SECONDS each (their corpora grow in fuzz/target/work).
 fuzz: setup

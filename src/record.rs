@@ -47,6 +47,33 @@ pub struct Waveform {
     pub agent: Envelope,
 }
 
+/// How soon the caller answered one agent turn, and where the time went. Times are ms; the
+/// parts are wall-clock time spent on the caller's side, what is left of `reaction_ms` is
+/// waiting for the target (or for a frame).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reaction {
+    /// When the agent's voice stopped (call time).
+    pub agent_stopped_ms: f64,
+    /// The persona's reaction time drawn for this turn (none: as soon as it could).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_ms: Option<f64>,
+    /// From the agent's voice stopping to the caller's voice starting.
+    pub reaction_ms: f64,
+    /// How far past the target it started (0 when on time).
+    pub late_ms: f64,
+    /// When the caller knew the turn might be over, from the agent's voice stopping:
+    /// negative when the agent had sent all its audio ahead of playing it.
+    pub end_of_turn_ms: f64,
+    /// Waiting for the speech recognizer, then recognizing.
+    pub stt_queue_ms: f64,
+    pub stt_ms: f64,
+    /// Deciding the line (an LLM, for a caller that asks one).
+    pub think_ms: f64,
+    pub tts_ms: f64,
+    /// The answer was worked out in the agent's pause, before its turn was known to be over.
+    pub ahead: bool,
+}
+
 /// A finished call.
 #[derive(Debug, Clone, Serialize)]
 pub struct CallRecord {
@@ -55,6 +82,8 @@ pub struct CallRecord {
     pub transcript: Vec<Line>,
     pub turns: Vec<Turn>,
     pub faults: Vec<Fault>,
+    /// One per agent turn the caller answered.
+    pub reactions: Vec<Reaction>,
     #[serde(skip)]
     pub events: Vec<CallEvent>,
     #[serde(skip)]

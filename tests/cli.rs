@@ -578,6 +578,48 @@ fn a_run_where_voicesim_itself_was_late_says_so_with_the_figures() {
     );
 }
 
+/// A caller whose speech recognizer is slow answers late: the agent is not failed on the
+/// timing that lateness moved, nor passed; what the words decide is still decided.
+#[test]
+fn a_caller_that_answered_late_leaves_the_timing_verdicts_not_judged_with_the_reason() {
+    let (_agent, url) = agent(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let timed = format!(
+        "{ONE_CALL}    expectations:\n      - name: quick\n        check: {{ metric: \"latency_p95_ms < 60000\" }}\n      - name: talked\n        check: {{ metric: \"turns >= 2\" }}\n"
+    );
+    let suite = suite_file(dir.path(), "suite", &timed);
+    let out = dir.path().join("out");
+    let o = run_with_hook(&suite, &url, &out, ("VOICESIM_TEST_STT_DELAY_MS", "2500"));
+    let t = text(&o);
+    let result = &json_lines(&out.join("results.jsonl"))[0];
+    let reaction = &result["reactions"][0];
+    assert!(
+        reaction["late_ms"].as_f64().is_some_and(|ms| ms > 1000.0)
+            && reaction["stt_ms"].as_f64().is_some_and(|ms| ms >= 2500.0),
+        "the late answer and where the time went (needs `--features test-hooks`): {result}"
+    );
+    let verdict = |name: &str| {
+        result["expectations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(verdict("quick")["verdict"], "not_judged", "{result}");
+    assert!(
+        verdict("quick")["justification"]
+            .as_str()
+            .unwrap()
+            .contains("the caller answered"),
+        "{result}"
+    );
+    assert_eq!(verdict("talked")["verdict"], "met", "{result}");
+    assert_eq!(result["outcome"], "not_judged", "{result}");
+    assert!(t.contains("warning: voicesim itself was late in 1 of 1 calls"), "{t}");
+}
+
 #[test]
 fn a_panic_in_one_call_is_its_error_the_run_goes_on_and_exits_4() {
     let (_agent, url) = agent(&[]);

@@ -244,6 +244,14 @@ mod ear {
             ear.advance(1100.0),
             vec![EarEvent::AgentStarted { at_ms: 1000.0 }]
         );
+        // Nothing new for 100 ms: the caller knows 1.37 s ahead when the voice will stop.
+        assert_eq!(
+            ear.advance(1130.0),
+            vec![EarEvent::Quiet {
+                spoke_until_ms: 2500.0,
+                at_ms: 1130.0
+            }]
+        );
         assert!(ear.is_playing(2499.0) && !ear.is_playing(2500.0));
         assert_eq!(
             ear.advance(3199.0),
@@ -277,15 +285,27 @@ mod ear {
         // 500 ms of quiet after 400 ms of audio: still the same turn.
         assert_eq!(
             ear.advance(900.0),
-            vec![EarEvent::AgentStarted { at_ms: 0.0 }]
+            vec![
+                EarEvent::AgentStarted { at_ms: 0.0 },
+                EarEvent::Quiet {
+                    spoke_until_ms: 400.0,
+                    at_ms: 100.0
+                }
+            ]
         );
         ear.hear(900.0, &ms(400.0));
         assert_eq!(
             ear.advance(5000.0),
-            vec![EarEvent::TurnEnded {
-                spoke_until_ms: 1300.0,
-                at_ms: 2000.0
-            }]
+            vec![
+                EarEvent::Quiet {
+                    spoke_until_ms: 1300.0,
+                    at_ms: 1000.0
+                },
+                EarEvent::TurnEnded {
+                    spoke_until_ms: 1300.0,
+                    at_ms: 2000.0
+                }
+            ]
         );
         ear.hear(6000.0, &ms(200.0));
         // A 100 ms hole is a dropout; 20 ms is jitter.
@@ -295,9 +315,22 @@ mod ear {
             ear.advance(8000.0),
             vec![
                 EarEvent::AgentStarted { at_ms: 6000.0 },
+                // Each hole in the arrivals of 100 ms or more is a moment the turn may be over.
+                EarEvent::Quiet {
+                    spoke_until_ms: 6200.0,
+                    at_ms: 6100.0
+                },
                 EarEvent::Underrun {
                     at_ms: 6200.0,
                     gap_ms: 100.0
+                },
+                EarEvent::Quiet {
+                    spoke_until_ms: 6400.0,
+                    at_ms: 6400.0
+                },
+                EarEvent::Quiet {
+                    spoke_until_ms: 6520.0,
+                    at_ms: 6520.0
                 },
                 EarEvent::TurnEnded {
                     spoke_until_ms: 6520.0,
@@ -361,6 +394,11 @@ mod ear {
             ear.advance(400.0),
             vec![
                 EarEvent::AgentStarted { at_ms: 100.0 },
+                // Known to be the whole turn as soon as the agent says so.
+                EarEvent::Quiet {
+                    spoke_until_ms: 400.0,
+                    at_ms: 400.0
+                },
                 EarEvent::TurnEnded {
                     spoke_until_ms: 400.0,
                     at_ms: 400.0

@@ -107,6 +107,11 @@ fn mistakes_are_reported_at_their_place_with_the_fix() {
             "must be 1..=50",
         ),
         (
+            "name: x\npersonas:\n  p: { reaction_ms: [900, 300] }\ntests:\n  - name: a\n    steps: [ { goal: g } ]\n",
+            "s.yaml:3:",
+            "must be [from, to] ms with 0 <= from <= to <= 10000, not [900, 300]",
+        ),
+        (
             "name: x\ntests:\n  - name: a\n    stepz: []\n",
             "s.yaml:4:5",
             "unknown field `stepz`",

@@ -100,6 +100,31 @@ impl Clip {
         self
     }
 
+    /// Where the clip can be cut between words: the middle of its last stretch of at least
+    /// `min_ms` that stays 40 dB under its loudest 10 ms (the measure of [`Clip::trim_silence`]),
+    /// as a sample index; `None` if it has none. A stretch still running at the clip's end
+    /// does not count: the voice may only be between two sounds of a word.
+    pub fn last_pause(&self, min_ms: f64) -> Option<usize> {
+        let window = (self.rate as usize / 100).max(1);
+        let levels: Vec<f64> = self.samples.chunks(window).map(level::rms).collect();
+        let loudest = levels.iter().cloned().fold(0.0, f64::max);
+        let threshold = loudest * level::from_dbfs(-40.0);
+        let needed = (min_ms / 10.0).ceil().max(1.0) as usize;
+        let (mut quiet, mut at_end) = (0, true);
+        for (i, &l) in levels.iter().enumerate().rev() {
+            if l < threshold || loudest == 0.0 {
+                quiet += 1;
+                continue;
+            }
+            if !at_end && quiet >= needed {
+                return Some((i + 1 + quiet / 2) * window);
+            }
+            at_end = false;
+            quiet = 0;
+        }
+        None
+    }
+
     /// Scales the clip so its RMS is `dbfs`; silent clips stay silent.
     pub fn normalized_to(mut self, dbfs: f64) -> Clip {
         let rms = level::rms(&self.samples);

@@ -213,6 +213,9 @@ pub fn load(args: LoadArgs) -> Result<Exit, CliError> {
     if let Some(why) = &outcome.aborted {
         println!("aborted: {why}");
     }
+    if let Some(warning) = report::late_warning(&results) {
+        eprintln!("\n{warning}");
+    }
     let failed = count(Outcome::Failed) + count(Outcome::Error);
     Ok(if results.iter().any(|r| r.panic.is_some()) {
         Exit::Internal

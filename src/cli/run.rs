@@ -544,7 +544,7 @@ pub fn conclude(
     if let (Some(d), Some((base, _))) = (&compared, &output.baseline) {
         println!("\ncompared with {}:\n{}", base.display(), diff::text(d));
     }
-    if let Some(warning) = late_warning(ordered) {
+    if let Some(warning) = crate::report::late_warning(ordered) {
         eprintln!("\n{warning}");
     }
     Ok(if ordered.iter().any(|r| r.panic.is_some()) {
@@ -562,31 +562,6 @@ pub fn conclude(
         Exit::Failed
     } else {
         Exit::Ok
-    })
-}
-
-/// voicesim sending a frame this late has stalled long enough to move what a call measures
-/// (latency, barge-in timing) by as much.
-pub const LATE_MS: f64 = 100.0;
-
-/// Once per run: the calls where voicesim itself sent a frame more than [`LATE_MS`] behind
-/// its schedule, with what to do about it.
-fn late_warning(results: &[RunResult]) -> Option<String> {
-    let late: Vec<f64> = results
-        .iter()
-        .filter_map(|r| r.metrics.send_slip_max_ms)
-        .filter(|&ms| ms > LATE_MS)
-        .collect();
-    let worst = late.iter().copied().fold(0.0, f64::max);
-    (!late.is_empty()).then(|| {
-        format!(
-            "warning: voicesim itself was late in {} of {} calls (a frame sent up to {worst:.0} ms \
-             behind its schedule): the timing those calls measured (latency, barge-in) moved by \
-             as much; lower --parallel or give voicesim more CPU (each call's \
-             send_slip_max_ms in results.jsonl)",
-            late.len(),
-            results.len()
-        )
     })
 }
 

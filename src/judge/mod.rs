@@ -61,6 +61,14 @@ pub struct Metrics {
     pub send_slip_p99_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub send_slip_max_ms: Option<f64>,
+    /// The caller's reaction time over the turns it answered (see [`crate::record::Reaction`]),
+    /// and the most it missed its target by.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reaction_p50_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reaction_p95_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reaction_late_max_ms: Option<f64>,
 }
 
 impl Metrics {
@@ -85,7 +93,12 @@ impl Metrics {
             let said = crate::record::words(&record.transcript, Speaker::Caller);
             crate::speech::wer::wer(&said, &heard.join(" "))
         });
+        let mut reactions: Vec<f64> = record.reactions.iter().map(|r| r.reaction_ms).collect();
+        reactions.sort_by(f64::total_cmp);
         Metrics {
+            reaction_p50_ms: percentile(&reactions, 50.0),
+            reaction_p95_ms: percentile(&reactions, 95.0),
+            reaction_late_max_ms: record.reactions.iter().map(|r| r.late_ms).reduce(f64::max),
             latency_p50_ms: percentile(&latencies, 50.0),
             latency_p95_ms: percentile(&latencies, 95.0),
             latency_max_ms: latencies.last().copied(),
@@ -97,6 +110,26 @@ impl Metrics {
             send_slip_max_ms: (record.outcome.slip.frames() > 0)
                 .then(|| record.outcome.slip.max_ms()),
         }
+    }
+
+    /// Why this call's timing cannot be trusted, if voicesim itself was late past a bound:
+    /// it sent a frame over [`LATE_MS`] behind its schedule, or the caller answered over
+    /// [`ANSWER_LATE_MS`] after its reaction target. Timing verdicts of such a call are not
+    /// judged, with this reason.
+    pub fn harness_late(&self) -> Option<String> {
+        let why = if let Some(ms) = self.send_slip_max_ms.filter(|&ms| ms > LATE_MS) {
+            format!("voicesim sent the caller's audio up to {ms:.0} ms late")
+        } else if let Some(ms) = self.reaction_late_max_ms.filter(|&ms| ms > ANSWER_LATE_MS) {
+            format!(
+                "the caller answered {:.1} s later than a person would",
+                ms / 1000.0
+            )
+        } else {
+            return None;
+        };
+        Some(format!(
+            "{why}, so the call's timing is not the agent's: lower --parallel or give voicesim more CPU"
+        ))
     }
 
     pub fn get(&self, metric: Metric) -> Option<f64> {
@@ -111,6 +144,15 @@ impl Metrics {
         }
     }
 }
+
+/// voicesim sending a frame this late has stalled long enough to move what a call measures
+/// (latency, barge-in timing) by as much.
+pub const LATE_MS: f64 = 100.0;
+
+/// A caller answering this long after its persona's reaction time has kept the agent waiting
+/// long enough to set off its "are you still there?" logic: the call no longer tests what it
+/// meant to.
+pub const ANSWER_LATE_MS: f64 = 1_000.0;
 
 /// How one step went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -186,22 +228,25 @@ pub fn check(rule: &Rule, agent_text: &str, metrics: Option<&Metrics>) -> Judgem
             let why: Vec<String> = parts.into_iter().map(|j| j.justification).collect();
             Judgement::new(verdict, why.join("; "))
         }
-        Rule::Metric(t) => match metrics.map(|m| m.get(t.metric)) {
+        Rule::Metric(t) => match metrics.map(|m| (m.get(t.metric), m.harness_late())) {
+            Some((_, Some(late))) if t.metric.is_timing() => Judgement::not_judged(late),
+            Some((value, _)) => match value {
+                None => Judgement::not_judged(format!("this call has no {}", t.metric.name())),
+                Some(v) => {
+                    let ok = t.comparison.holds(v, t.value);
+                    Judgement::new(
+                        if ok { Verdict::Met } else { Verdict::NotMet },
+                        format!(
+                            "{} was {v:.3}, wanted {} {}",
+                            t.metric.name(),
+                            t.comparison.symbol(),
+                            t.value
+                        ),
+                    )
+                }
+            },
             None => {
                 Judgement::not_judged(format!("{} is known only after the call", t.metric.name()))
-            }
-            Some(None) => Judgement::not_judged(format!("this call has no {}", t.metric.name())),
-            Some(Some(v)) => {
-                let ok = t.comparison.holds(v, t.value);
-                Judgement::new(
-                    if ok { Verdict::Met } else { Verdict::NotMet },
-                    format!(
-                        "{} was {v:.3}, wanted {} {}",
-                        t.metric.name(),
-                        t.comparison.symbol(),
-                        t.value
-                    ),
-                )
             }
         },
     }

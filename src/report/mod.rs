@@ -18,7 +18,7 @@ pub use folder::{ResultsFile, RunPlan};
 
 use crate::guard::Panic;
 use crate::judge::{Judgement, Metrics, StepResult, Verdict};
-use crate::record::Line;
+use crate::record::{Line, Reaction};
 use crate::suite::{Condition, TestCase};
 use crate::transport::call::EndReason;
 use crate::transport::turns::Fault;
@@ -79,6 +79,9 @@ pub struct RunResult {
     pub metrics: Metrics,
     /// Response latency of each answered agent turn.
     pub latencies_ms: Vec<f64>,
+    /// How soon the caller answered each agent turn, and where the time went.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
     pub faults: Vec<Fault>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ended: Option<EndReason>,
@@ -113,6 +116,7 @@ impl RunResult {
             expectations: Vec::new(),
             metrics: Metrics::default(),
             latencies_ms: Vec::new(),
+            reactions: Vec::new(),
             faults: Vec::new(),
             ended: None,
             stopped_by: None,
@@ -152,8 +156,14 @@ impl RunResult {
                 _ => {}
             }
         }
-        if !self.faults.is_empty() {
+        // Silence and dropouts are timing too: when voicesim was late, they may be its own.
+        let late = self.metrics.harness_late();
+        let (timing, other): (Vec<&Fault>, Vec<&Fault>) =
+            self.faults.iter().partition(|f| late.is_some() && f.is_timing());
+        if !other.is_empty() {
             outcome = Outcome::Failed;
+        } else if !timing.is_empty() && outcome == Outcome::Passed {
+            outcome = Outcome::NotJudged;
         }
         self.outcome = outcome;
     }
@@ -163,7 +173,15 @@ impl RunResult {
         if let Some(e) = &self.error {
             return e.clone();
         }
-        let mut reasons: Vec<String> = self.faults.iter().map(|f| f.to_string()).collect();
+        let late = self.metrics.harness_late();
+        let mut reasons: Vec<String> = self
+            .faults
+            .iter()
+            .map(|f| match &late {
+                Some(why) if f.is_timing() => format!("not judged: {f}, but {why}"),
+                _ => f.to_string(),
+            })
+            .collect();
         for (i, s) in self.steps.iter().enumerate() {
             if s.verdict != Verdict::Met {
                 reasons.push(format!("step {} ({}): {}", i + 1, s.goal, s.justification));
@@ -179,6 +197,33 @@ impl RunResult {
         }
         reasons.join("; ")
     }
+}
+
+/// Once per run: the calls where voicesim itself was late past its bounds (see
+/// [`Metrics::harness_late`]), the worst figures, and what to do about it.
+pub fn late_warning(results: &[RunResult]) -> Option<String> {
+    let late: Vec<&Metrics> = results
+        .iter()
+        .map(|r| &r.metrics)
+        .filter(|m| m.harness_late().is_some())
+        .collect();
+    if late.is_empty() {
+        return None;
+    }
+    let worst = |f: fn(&Metrics) -> Option<f64>| late.iter().filter_map(|m| f(m)).fold(0.0, f64::max);
+    let (slip, answer) = (
+        worst(|m| m.send_slip_max_ms),
+        worst(|m| m.reaction_late_max_ms),
+    );
+    Some(format!(
+        "warning: voicesim itself was late in {} of {} calls (a frame sent up to {slip:.0} ms \
+         behind its schedule, the caller answering up to {:.1} s after its reaction time): their \
+         timing verdicts (latency, silence, dropouts) are not judged; lower --parallel or give \
+         voicesim more CPU (send_slip_max_ms and reaction_late_max_ms in results.jsonl)",
+        late.len(),
+        results.len(),
+        answer / 1000.0
+    ))
 }
 
 /// Results of one test under one condition, over its runs.
@@ -294,6 +339,31 @@ pub fn summary(results: &[RunResult]) -> String {
             ms(r.latency_p50_ms),
             ms(r.latency_p95_ms),
         ));
+    }
+    let reactions: Vec<&Reaction> = results.iter().flat_map(|r| &r.reactions).collect();
+    if !reactions.is_empty() {
+        let mut times: Vec<f64> = reactions.iter().map(|a| a.reaction_ms).collect();
+        times.sort_by(f64::total_cmp);
+        let late: Vec<f64> = reactions
+            .iter()
+            .map(|a| a.late_ms)
+            .filter(|&ms| ms > crate::audio::FRAME_MS as f64)
+            .collect();
+        out.push_str(&format!(
+            "\ncaller answered in {} ms (p50), {} ms (p95) over {} turns; ",
+            ms(crate::judge::percentile(&times, 50.0)),
+            ms(crate::judge::percentile(&times, 95.0)),
+            times.len()
+        ));
+        out.push_str(&if late.is_empty() {
+            "every answer on its persona's reaction time\n".to_string()
+        } else {
+            format!(
+                "{} late for its persona's reaction time, by up to {:.0} ms\n",
+                late.len(),
+                late.iter().copied().fold(0.0, f64::max)
+            )
+        });
     }
     out
 }

@@ -9,14 +9,16 @@ mod steps;
 pub use script::{Live, Script};
 pub use steps::StepCaller;
 
+use std::any::Any;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::mpsc;
 
 use crate::audio::Clip;
 use crate::guard::{self, Panic};
 use crate::noise::MicTimeline;
-use crate::record::{CallRecord, Line, Speaker};
+use crate::record::{CallRecord, Line, Reaction, Speaker};
 use crate::speech::{SpeechError, Stt, Tts, Voice};
 use crate::transport::call::{
     self, CallError, CallEvent, CallEventKind, CallOptions, CallerCommand,
@@ -91,6 +93,19 @@ pub trait Caller: Send {
     fn listens(&self) -> bool {
         true
     }
+    /// How soon after the agent's voice stops to start the answer to it, ms (drawn for each
+    /// turn); `None`: as soon as the answer is ready.
+    fn reaction_ms(&mut self) -> Option<f64> {
+        None
+    }
+    /// The caller's mind as it is now, to go back to if an answer worked out in the agent's
+    /// pause is dropped because the agent spoke on. `None`: it answers only turns that have
+    /// ended (after the end gap).
+    fn snapshot(&self) -> Option<Box<dyn std::any::Any + Send>> {
+        None
+    }
+    /// Back to a [`Caller::snapshot`].
+    fn restore(&mut self, _snapshot: Box<dyn std::any::Any + Send>) {}
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -147,62 +162,113 @@ pub async fn converse(
         transcript: Vec::new(),
         failure: None,
         hung_up: false,
+        reactions: Vec::new(),
+        answering: None,
+        answered_until: None,
     };
     let mut events = Vec::new();
     if caller.speaks_first() {
         let first = next_line(caller, None, senses).await;
-        side.answer(first, 0.0);
+        side.answer(first.map(|(spoken, _)| spoken), 0.0);
     }
     // Agent lines are placed where their turn started to play, so a report seeks to them.
     let mut turn_started_ms = 0.0;
-    while let Some(event) = ev_rx.recv().await {
+    // What was heard of the turn up to its last pause, where that answer was not sent ahead.
+    let mut heard_in_pause: Option<(f64, Heard)> = None;
+    let mut hearing = Hearing::default();
+    while let Some(mut event) = ev_rx.recv().await {
         let at_ms = event.at_ms;
-        if matches!(event.kind, CallEventKind::AgentStarted) {
-            turn_started_ms = at_ms;
-        }
-        let mut event = event;
-        let heard_audio = match &mut event.kind {
-            CallEventKind::AgentStarted if !side.hung_up => {
-                let cut = prepare_cut_in(caller, senses).await;
-                side.cut_in(cut, at_ms);
+        let ended = match &mut event.kind {
+            CallEventKind::AgentSpeaking { audio } => {
+                if caller.listens() && !side.hung_up {
+                    hearing.partly(senses, turn_started_ms, take(audio)).await;
+                }
+                // Progress, not something that happened: not in the record.
+                continue;
+            }
+            CallEventKind::AgentStarted => {
+                turn_started_ms = at_ms;
+                if !side.hung_up {
+                    let cut = prepare_cut_in(caller, senses).await;
+                    side.cut_in(cut, at_ms);
+                }
                 None
             }
+            CallEventKind::AgentQuiet {
+                spoke_until_ms,
+                audio,
+            } => {
+                let (until, audio) = (*spoke_until_ms, take(audio));
+                if !side.hung_up && caller.listens() && side.answering.is_none() {
+                    let pause = Pause {
+                        until,
+                        known_ms: at_ms,
+                        turn_started_ms,
+                    };
+                    let heard = hearing.whole(senses, turn_started_ms, audio).await;
+                    if let Some(heard) = side.answer_ahead(caller, senses, heard, pause).await {
+                        heard_in_pause = Some((until, heard));
+                    }
+                }
+                None
+            }
+            CallEventKind::CallerAnswered { .. } => {
+                side.answered(at_ms);
+                None
+            }
+            CallEventKind::CallerWithdrew => side.withdrawn(caller),
             // The turn's audio is heard once, here; the record keeps the event without it.
-            CallEventKind::AgentTurnEnded { audio, cut_off, .. } => Some((
-                std::mem::replace(audio, Clip::new(Vec::new(), audio.rate)),
-                *cut_off,
-            )),
+            CallEventKind::AgentTurnEnded {
+                audio,
+                cut_off,
+                spoke_until_ms,
+            } => {
+                let this_turn = |until: f64| (until - *spoke_until_ms).abs() < 1.0;
+                let ahead = side
+                    .answering
+                    .as_mut()
+                    .filter(|a| a.snapshot.is_some() && this_turn(a.pause.until));
+                match ahead {
+                    // Answered in its pause, and the answer said: heard and judged already.
+                    _ if side.answered_until.is_some_and(this_turn) => None,
+                    // Answered in the pause: the answer stands, unless the agent speaks on
+                    // before it is said; then the turn is answered as any other.
+                    Some(answer) if !*cut_off => {
+                        answer.turn_ended = true;
+                        None
+                    }
+                    _ => Some(Ended {
+                        audio: take(audio),
+                        cut_off: *cut_off,
+                        pause: Pause {
+                            until: *spoke_until_ms,
+                            known_ms: at_ms,
+                            turn_started_ms,
+                        },
+                        heard: None,
+                    }),
+                }
+            }
             _ => None,
         };
         events.push(event);
-        let Some((audio, cut_off)) = heard_audio else {
+        let Some(mut ended) = ended else {
             continue;
         };
-        if !caller.listens() {
-            if !side.hung_up && !cut_off {
-                let next = next_line(caller, None, senses).await;
-                side.answer(next, at_ms);
+        if let Some(answer) = side.answering.take_if(|a| a.snapshot.is_some()) {
+            // The call ended before the answer worked out in the pause was said.
+            if let Some(snapshot) = answer.snapshot {
+                caller.restore(snapshot);
             }
-            continue;
+            ended.heard = answer.heard;
         }
-        let heard = match transcribe(senses, audio).await {
-            Ok(heard) => heard,
-            Err(e) => {
-                side.answer(Err(e), at_ms);
-                continue;
-            }
-        };
-        side.record(line(Speaker::Agent, &heard, turn_started_ms));
-        if side.hung_up {
-            continue;
+        if ended.heard.is_none() {
+            ended.heard = heard_in_pause
+                .take()
+                .filter(|(until, _)| (until - ended.pause.until).abs() < 1.0)
+                .map(|(_, heard)| heard);
         }
-        let next = if cut_off {
-            // The call ended with this turn: judge it, nobody to answer.
-            think(|| caller.last_words(&heard)).map(|()| Spoken::HangUp)
-        } else {
-            next_line(caller, Some(&heard), senses).await
-        };
-        side.answer(next, at_ms);
+        side.turn_ended(caller, senses, &mut hearing, ended).await;
     }
     let outcome = call
         .await
@@ -214,6 +280,7 @@ pub async fn converse(
         ended: outcome.ended.clone(),
         duration_ms: outcome.duration_ms,
         transcript: side.transcript,
+        reactions: side.reactions,
         turns,
         events,
         outcome,
@@ -256,6 +323,45 @@ struct CallerSide {
     /// Once the caller has hung up (or failed), turns still in flight are heard and recorded
     /// but never answered: an agent may well go on talking while the hangup reaches it.
     hung_up: bool,
+    reactions: Vec<Reaction>,
+    /// The answer sent to the call and not yet begun.
+    answering: Option<Answering>,
+    /// Where the last turn answered in its pause stopped.
+    answered_until: Option<f64>,
+}
+
+/// Where an agent turn stopped, as the caller knows it.
+#[derive(Debug, Clone, Copy)]
+struct Pause {
+    /// When the agent's voice stops (call time).
+    until: f64,
+    /// When the caller knew it would.
+    known_ms: f64,
+    turn_started_ms: f64,
+}
+
+/// An agent turn over, to be heard and answered.
+struct Ended {
+    audio: Clip,
+    cut_off: bool,
+    pause: Pause,
+    /// Heard already, in its pause.
+    heard: Option<Heard>,
+}
+
+/// An answer sent to the call to be said at its moment, not yet begun.
+struct Answering {
+    pause: Pause,
+    /// Of an answer worked out in the pause: the caller's mind before it, what it heard and
+    /// the line (recorded once the answer is said).
+    snapshot: Option<Box<dyn Any + Send>>,
+    heard: Option<Heard>,
+    line: Option<String>,
+    /// The answer is to hang up.
+    hangs_up: bool,
+    reaction: Reaction,
+    /// The turn has ended while the answer waited.
+    turn_ended: bool,
 }
 
 impl CallerSide {
@@ -277,6 +383,151 @@ impl CallerSide {
             }
             Ok(None) => {}
             Err(e) => self.answer(Err(e), turn_started_ms),
+        }
+    }
+
+    /// Works out the answer to an agent turn that may be over (its audio `audio` ends at
+    /// `pause.until`) and sends it for its moment; returns what was heard where no answer
+    /// went (the caller cannot go back on a line, or does not answer this way).
+    async fn answer_ahead(
+        &mut self,
+        caller: &mut dyn Caller,
+        senses: &Senses,
+        heard: Result<Heard, SimError>,
+        pause: Pause,
+    ) -> Option<Heard> {
+        // A failure to hear is met again, and told, when the turn ends.
+        let heard = heard.ok()?;
+        let Some(snapshot) = caller.snapshot() else {
+            return Some(heard);
+        };
+        let Some(target) = caller.reaction_ms() else {
+            caller.restore(snapshot);
+            return Some(heard);
+        };
+        let (clip, line, effort) = match next_line(caller, Some(&heard.text), senses).await {
+            Ok((Spoken::Say(utterance, clip), effort)) => {
+                (Some(clip), Some(utterance.text().to_string()), effort)
+            }
+            Ok((Spoken::HangUp, effort)) => (None, None, effort),
+            // Keys, listening on, a failure: decided when the turn is known to be over.
+            _ => {
+                caller.restore(snapshot);
+                return Some(heard);
+            }
+        };
+        let hangs_up = clip.is_none();
+        self.command(CallerCommand::Answer {
+            clip,
+            at_ms: pause.until + target,
+            unless_heard_after: Some(pause.until),
+        });
+        self.answering = Some(Answering {
+            hangs_up,
+            pause,
+            snapshot: Some(snapshot),
+            reaction: reaction(pause, Some(target), &heard, effort, true),
+            heard: Some(heard),
+            line,
+            turn_ended: false,
+        });
+        None
+    }
+
+    /// The answer waiting began to be said at `at_ms`.
+    fn answered(&mut self, at_ms: f64) {
+        let Some(answer) = self.answering.take() else {
+            return;
+        };
+        if let Some(heard) = &answer.heard {
+            self.record(line(Speaker::Agent, &heard.text, answer.pause.turn_started_ms));
+            self.answered_until = Some(answer.pause.until);
+        }
+        if let Some(text) = &answer.line {
+            self.record(line(Speaker::Caller, text, at_ms));
+        }
+        if answer.hangs_up {
+            self.hung_up = true;
+            return;
+        }
+        let mut reaction = answer.reaction;
+        reaction.reaction_ms = at_ms - answer.pause.until;
+        reaction.late_ms = reaction
+            .target_ms
+            .map_or(0.0, |t| (reaction.reaction_ms - t).max(0.0));
+        self.reactions.push(reaction);
+    }
+
+    /// The agent spoke on before the answer worked out in its pause was said: the caller goes
+    /// back to before it; if the turn had ended meanwhile, it is answered now.
+    fn withdrawn(&mut self, caller: &mut dyn Caller) -> Option<Ended> {
+        let answer = self.answering.take_if(|a| a.snapshot.is_some())?;
+        caller.restore(answer.snapshot?);
+        answer.turn_ended.then(|| Ended {
+            audio: Clip::new(Vec::new(), 8_000),
+            cut_off: false,
+            pause: answer.pause,
+            heard: answer.heard,
+        })
+    }
+
+    /// Hears an agent turn that is over and answers it at the caller's reaction time.
+    async fn turn_ended(
+        &mut self,
+        caller: &mut dyn Caller,
+        senses: &Senses,
+        hearing: &mut Hearing,
+        ended: Ended,
+    ) {
+        let Ended {
+            audio,
+            cut_off,
+            pause,
+            heard,
+        } = ended;
+        if !caller.listens() {
+            if !self.hung_up && !cut_off {
+                let next = next_line(caller, None, senses).await;
+                self.answer(next.map(|(spoken, _)| spoken), pause.known_ms);
+            }
+            return;
+        }
+        let heard = match heard {
+            Some(heard) => heard,
+            None => match hearing.whole(senses, pause.turn_started_ms, audio).await {
+                Ok(heard) => heard,
+                Err(e) => return self.answer(Err(e), pause.known_ms),
+            },
+        };
+        self.record(line(Speaker::Agent, &heard.text, pause.turn_started_ms));
+        if self.hung_up {
+            return;
+        }
+        if cut_off {
+            // The call ended with this turn: judge it, nobody to answer.
+            let judged = think(|| caller.last_words(&heard.text)).map(|()| Spoken::HangUp);
+            return self.answer(judged, pause.known_ms);
+        }
+        let target = caller.reaction_ms();
+        match next_line(caller, Some(&heard.text), senses).await {
+            Ok((Spoken::Say(utterance, clip), effort)) => {
+                self.record(line(Speaker::Caller, utterance.text(), pause.known_ms));
+                self.command(CallerCommand::Answer {
+                    clip: Some(clip),
+                    at_ms: pause.until + target.unwrap_or(0.0),
+                    unless_heard_after: None,
+                });
+                self.answering = Some(Answering {
+                    hangs_up: false,
+                    pause,
+                    snapshot: None,
+                    reaction: reaction(pause, target, &heard, effort, false),
+                    heard: None,
+                    line: None,
+                    turn_ended: true,
+                });
+            }
+            other => self.answer(other.map(|(spoken, _)| spoken), pause.known_ms),
         }
     }
 
@@ -319,6 +570,21 @@ impl CallerSide {
     }
 }
 
+/// A reaction's parts before it is said.
+fn reaction(pause: Pause, target: Option<f64>, heard: &Heard, effort: Effort, ahead: bool) -> Reaction {
+    Reaction {
+        agent_stopped_ms: pause.until,
+        target_ms: target,
+        end_of_turn_ms: pause.known_ms - pause.until,
+        stt_queue_ms: heard.queued_ms,
+        stt_ms: heard.stt_ms,
+        think_ms: effort.think_ms,
+        tts_ms: effort.tts_ms,
+        ahead,
+        ..Reaction::default()
+    }
+}
+
 fn line(speaker: Speaker, text: &str, at_ms: f64) -> Line {
     Line {
         speaker,
@@ -347,21 +613,41 @@ fn think<T>(f: impl FnOnce() -> Result<T, SimError>) -> Result<T, SimError> {
     }
 }
 
-/// The caller's next line and its audio.
+/// Wall-clock time spent deciding a line and synthesizing it, ms.
+#[derive(Debug, Clone, Copy, Default)]
+struct Effort {
+    think_ms: f64,
+    tts_ms: f64,
+}
+
+fn ms_since(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1000.0
+}
+
+/// The caller's next line and its audio, with the time each took.
 async fn next_line(
     caller: &mut dyn Caller,
     heard: Option<&str>,
     senses: &Senses,
-) -> Result<Spoken, SimError> {
-    match think(|| caller.next(heard))? {
-        Reply::Say(Utterance::Keys(keys)) => Ok(Spoken::Press(keys)),
+) -> Result<(Spoken, Effort), SimError> {
+    let start = Instant::now();
+    let reply = think(|| caller.next(heard))?;
+    let mut effort = Effort {
+        think_ms: ms_since(start),
+        tts_ms: 0.0,
+    };
+    let spoken = match reply {
+        Reply::Say(Utterance::Keys(keys)) => Spoken::Press(keys),
         Reply::Say(utterance) => {
+            let start = Instant::now();
             let clip = speak(&utterance, senses).await?;
-            Ok(Spoken::Say(utterance, clip))
+            effort.tts_ms = ms_since(start);
+            Spoken::Say(utterance, clip)
         }
-        Reply::Listen => Ok(Spoken::Listen),
-        Reply::HangUp => Ok(Spoken::HangUp),
-    }
+        Reply::Listen => Spoken::Listen,
+        Reply::HangUp => Spoken::HangUp,
+    };
+    Ok((spoken, effort))
 }
 
 /// Whether the caller cuts into the turn that just started: when, what, and its audio, all
@@ -392,11 +678,89 @@ async fn speak(utterance: &Utterance, senses: &Senses) -> Result<Clip, SimError>
     Ok(clip.trim_silence())
 }
 
-async fn transcribe(senses: &Senses, audio: Clip) -> Result<String, SimError> {
+/// What the caller's speech recognizer made of an agent turn, and how long it took (ms).
+#[derive(Debug, Clone, Default)]
+struct Heard {
+    text: String,
+    queued_ms: f64,
+    stt_ms: f64,
+}
+
+async fn transcribe(senses: &Senses, audio: Clip) -> Result<Heard, SimError> {
     if audio.is_empty() {
-        return Ok(String::new());
+        return Ok(Heard::default());
     }
     let stt = senses.stt.clone();
-    let transcript = guard::blocking(move || stt.transcribe(&audio)).await??;
-    Ok(transcript.text)
+    let start = Instant::now();
+    let transcript = guard::blocking(move || {
+        // `VOICESIM_TEST_STT_DELAY_MS`: a recognizer that slow, as on a machine too busy.
+        #[cfg(feature = "test-hooks")]
+        if let Some(ms) = std::env::var("VOICESIM_TEST_STT_DELAY_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
+        stt.transcribe(&audio)
+    })
+    .await??;
+    Ok(Heard {
+        text: transcript.text,
+        queued_ms: transcript.queued_ms,
+        stt_ms: ms_since(start) - transcript.queued_ms,
+    })
+}
+
+/// The playing agent turn as the caller has transcribed it so far: up to a pause between
+/// words, so that when the turn ends only its last words are left to hear.
+#[derive(Debug, Default)]
+struct Hearing {
+    turn_started_ms: f64,
+    /// Samples of the turn transcribed, and their words.
+    upto: usize,
+    text: String,
+}
+
+impl Hearing {
+    /// A pause between words at least this long is where the turn so far is cut.
+    const CUT_MS: f64 = 120.0;
+
+    fn of_turn(&mut self, turn_started_ms: f64) {
+        if self.turn_started_ms != turn_started_ms {
+            *self = Hearing {
+                turn_started_ms,
+                ..Hearing::default()
+            };
+        }
+    }
+
+    /// Transcribes `audio` (the turn from its start, still playing) up to its last pause.
+    async fn partly(&mut self, senses: &Senses, turn_started_ms: f64, audio: Clip) {
+        self.of_turn(turn_started_ms);
+        let rest = Clip::new(audio.samples.get(self.upto..).unwrap_or_default().to_vec(), audio.rate);
+        let Some(cut) = rest.last_pause(Self::CUT_MS) else {
+            return;
+        };
+        let part = Clip::new(rest.samples.get(..cut).unwrap_or_default().to_vec(), audio.rate);
+        // A failure here is met again when the turn is heard whole.
+        if let Ok(heard) = transcribe(senses, part).await {
+            self.upto += cut;
+            if !heard.text.is_empty() {
+                self.text = format!("{} {}", self.text, heard.text).trim().to_string();
+            }
+        }
+    }
+
+    /// What was said in `audio` (the turn from its start): the part not transcribed yet is.
+    async fn whole(&mut self, senses: &Senses, turn_started_ms: f64, audio: Clip) -> Result<Heard, SimError> {
+        self.of_turn(turn_started_ms);
+        let rest = Clip::new(audio.samples.get(self.upto..).unwrap_or_default().to_vec(), audio.rate);
+        let mut heard = transcribe(senses, rest).await?;
+        heard.text = format!("{} {}", self.text, heard.text).trim().to_string();
+        Ok(heard)
+    }
+}
+
+fn take(audio: &mut Clip) -> Clip {
+    std::mem::replace(audio, Clip::new(Vec::new(), audio.rate))
 }

@@ -348,6 +348,7 @@ pub(crate) fn keep(record: &CallRecord, result: &mut RunResult, out: &std::path:
         .iter()
         .filter_map(|t| t.response_latency_ms)
         .collect();
+    result.reactions = record.reactions.clone();
 }
 
 #[cfg(test)]

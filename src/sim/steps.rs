@@ -19,6 +19,7 @@ use crate::record::{Line, Speaker};
 use crate::speech::wer::normalize;
 use crate::suite::{render, FirstSpeaker, Match, Persona, Scenario, Step, StopRules, TestCase};
 
+#[derive(Clone)]
 pub struct StepCaller {
     /// The test's name.
     test: String,
@@ -31,6 +32,8 @@ pub struct StepCaller {
     llm: Option<Arc<ChatClient>>,
     /// Draws whether and when the persona cuts into an agent turn.
     manners: ChaCha8Rng,
+    /// Draws each turn's reaction time.
+    reflexes: ChaCha8Rng,
     /// Index of the current step, and whether its first line was said.
     current: usize,
     begun: bool,
@@ -63,9 +66,12 @@ impl StepCaller {
         let mut manners = ChaCha8Rng::seed_from_u64(seed);
         // Its own stream: the noise of the same seed draws from streams below 2^33.
         manners.set_stream(1 << 40);
+        let mut reflexes = ChaCha8Rng::seed_from_u64(seed);
+        reflexes.set_stream(1 << 41);
         StepCaller {
             test: test.name.clone(),
             manners,
+            reflexes,
             steps: test.steps.clone(),
             vars: test.inputs.clone(),
             persona,
@@ -312,6 +318,21 @@ impl Caller for StepCaller {
 
     fn speaks_first(&self) -> bool {
         self.scenario.first == FirstSpeaker::Caller
+    }
+
+    fn reaction_ms(&mut self) -> Option<f64> {
+        let r = self.persona.reaction_ms;
+        Some(self.reflexes.random_range(r.from_ms..=r.to_ms))
+    }
+
+    fn snapshot(&self) -> Option<Box<dyn std::any::Any + Send>> {
+        Some(Box::new(self.clone()))
+    }
+
+    fn restore(&mut self, snapshot: Box<dyn std::any::Any + Send>) {
+        if let Ok(before) = snapshot.downcast::<StepCaller>() {
+            *self = *before;
+        }
     }
 
     fn last_words(&mut self, heard: &str) -> Result<(), SimError> {

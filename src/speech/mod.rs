@@ -59,6 +59,9 @@ pub struct Transcript {
     pub confidence: Option<f32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub segments: Vec<Segment>,
+    /// How long it waited for the engine to be free (other transcriptions ahead of it), ms.
+    #[serde(skip)]
+    pub queued_ms: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

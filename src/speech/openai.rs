@@ -223,6 +223,7 @@ impl Stt for OpenAiStt {
         Ok(Transcript {
             text: json.text.trim().to_string(),
             confidence: None,
+            queued_ms: 0.0,
             segments: json
                 .segments
                 .into_iter()

@@ -174,7 +174,9 @@ impl Stt for Whisper {
         if audio.samples.len() < RATE as usize / 10 {
             return Ok(Transcript::default()); // under 100 ms: nothing to hear
         }
+        let asked = std::time::Instant::now();
         let _lane = self.lanes.take();
+        let queued_ms = asked.elapsed().as_secs_f64() * 1000.0;
         let mut state = self.ctx.create_state().map_err(Self::engine_error)?;
         // Greedy; where the output looks like a hallucination loop, whisper.cpp retries at a
         // higher temperature with two sampled candidates (its standard fallback).
@@ -243,6 +245,7 @@ impl Stt for Whisper {
             text,
             confidence,
             segments,
+            queued_ms,
         })
     }
 }

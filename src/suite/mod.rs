@@ -107,6 +107,46 @@ pub struct Persona {
     /// it, the caller answers what it has heard so far, and the step is judged on that.
     #[serde(default)]
     pub interrupt: Probability,
+    /// How soon after the agent's voice stops the caller starts its answer, in ms: each turn's
+    /// target is drawn from this range (seeded). People answer within a few hundred.
+    #[serde(default)]
+    pub reaction_ms: Reaction,
+}
+
+/// A range of reaction times, `[from, to]` ms.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(try_from = "[f64; 2]", into = "[f64; 2]")]
+pub struct Reaction {
+    pub from_ms: f64,
+    pub to_ms: f64,
+}
+
+impl Default for Reaction {
+    fn default() -> Self {
+        Reaction {
+            from_ms: 200.0,
+            to_ms: 800.0,
+        }
+    }
+}
+
+impl TryFrom<[f64; 2]> for Reaction {
+    type Error = String;
+    fn try_from([from_ms, to_ms]: [f64; 2]) -> Result<Self, String> {
+        if from_ms >= 0.0 && from_ms <= to_ms && to_ms <= 10_000.0 {
+            Ok(Reaction { from_ms, to_ms })
+        } else {
+            Err(format!(
+                "must be [from, to] ms with 0 <= from <= to <= 10000, not [{from_ms}, {to_ms}]"
+            ))
+        }
+    }
+}
+
+impl From<Reaction> for [f64; 2] {
+    fn from(r: Reaction) -> Self {
+        [r.from_ms, r.to_ms]
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]

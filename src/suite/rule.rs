@@ -163,6 +163,11 @@ impl Metric {
         ("wer", Metric::Wer),
     ];
 
+    /// Whether it measures time, which voicesim's own lateness moves.
+    pub fn is_timing(self) -> bool {
+        !matches!(self, Metric::Turns | Metric::Wer)
+    }
+
     pub fn name(self) -> &'static str {
         Self::NAMES
             .iter()

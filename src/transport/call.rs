@@ -45,8 +45,8 @@ pub struct CallOptions {
     /// Set from outside to hang up (a person on a live call pressing Enter, a load run
     /// stopping).
     pub hang_up: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
-    /// Receives every event as it happens but the ends of agent turns, which carry their audio
-    /// (a load run's live figures).
+    /// Receives every event as it happens but those that carry the agent's audio (the ends of
+    /// its turns and its pauses): a load run's live figures.
     pub tap: Option<mpsc::UnboundedSender<CallEvent>>,
     /// How far into the 20 ms frame period this call's frames go out (see [`stagger`]).
     pub phase: Duration,
@@ -85,6 +85,9 @@ pub fn stagger(k: u64) -> Duration {
     Duration::from_secs_f64((k as f64 * GOLDEN).fract() * period)
 }
 
+/// How often a playing agent turn is handed to the caller so far ([`CallEventKind::AgentSpeaking`]).
+pub const PARTIAL_MS: f64 = 1_500.0;
+
 /// What the caller side asks of the call.
 #[derive(Debug, Clone)]
 pub enum CallerCommand {
@@ -101,6 +104,16 @@ pub enum CallerCommand {
         /// over when the command arrives, the caller speaks at once. `None`: the current
         /// turn, or the next.
         turn_started_ms: Option<f64>,
+    },
+    /// The answer to an agent turn, spoken at `at_ms` of call time (at once if that has
+    /// passed): the caller's reaction time held to its target. With `unless_heard_after`, it
+    /// was prepared while the agent's playout was due to end there: if more agent audio comes
+    /// before the moment, the answer is withdrawn ([`CallEventKind::CallerWithdrew`]).
+    Answer {
+        /// What to say; `None`: hang up.
+        clip: Option<Clip>,
+        at_ms: f64,
+        unless_heard_after: Option<f64>,
     },
     /// Press a key (0-9, *, #, A-D): a Twilio `dtmf` event, or the tones in-band elsewhere.
     Dtmf(char),
@@ -139,6 +152,25 @@ pub enum CallEventKind {
         #[serde(skip)]
         audio: Clip,
     },
+    /// The agent has sent nothing new for a moment (or said it is done): if nothing more
+    /// comes, its turn's playout ends at `spoke_until_ms`. `audio` is the turn so far.
+    AgentQuiet {
+        spoke_until_ms: f64,
+        #[serde(skip)]
+        audio: Clip,
+    },
+    /// The agent's turn so far, every [`PARTIAL_MS`] while it plays: a caller transcribes it as
+    /// it goes, so little is left to hear when the turn ends. Not in the event log.
+    AgentSpeaking {
+        #[serde(skip)]
+        audio: Clip,
+    },
+    /// The caller started saying its answer to the agent's turn; it was due at `due_ms`.
+    CallerAnswered {
+        due_ms: f64,
+    },
+    /// An answer prepared in the agent's pause was dropped: the agent spoke on.
+    CallerWithdrew,
     /// The agent's audio ran dry mid-turn for `gap_ms`: the caller heard a dropout.
     AgentUnderrun {
         gap_ms: f64,
@@ -366,11 +398,13 @@ pub async fn run(
     let tap = options.tap.clone();
     let emit = |at_ms: f64, kind: CallEventKind| {
         let event = CallEvent { at_ms, kind };
-        if let Some(log) = &log {
+        // The turn so far, handed to the caller as it plays, is not something that happened.
+        let progress = matches!(event.kind, CallEventKind::AgentSpeaking { .. });
+        if let Some(log) = log.as_ref().filter(|_| !progress) {
             log.write(&event);
         }
         if let Some(tap) = tap.as_ref() {
-            if !matches!(event.kind, CallEventKind::AgentTurnEnded { .. }) {
+            if !matches!(event.kind, CallEventKind::AgentTurnEnded { .. } | CallEventKind::AgentQuiet { .. } | CallEventKind::AgentSpeaking { .. }) {
                 let _ = tap.send(event.clone());
             }
         }
@@ -415,6 +449,7 @@ pub async fn run(
             .hang_up
             .as_ref()
             .is_some_and(|h| h.load(std::sync::atomic::Ordering::Relaxed))
+            || turn.hanging_up
         {
             break EndReason::CallerHungUp;
         }
@@ -441,6 +476,20 @@ pub async fn run(
                         }
                     } else {
                         turn.barge = Some((clip, after_ms));
+                    }
+                }
+                Some(CallerCommand::Answer { clip, at_ms, unless_heard_after }) => {
+                    // One answer waits at a time. One worked out ahead gives way (the caller has
+                    // gone back on it); one to a turn that ended is said now.
+                    let waiting = turn.answer.replace(Answer { clip, at_ms, unless_heard_after });
+                    if let Some(waiting) = waiting.filter(|w| w.unless_heard_after.is_none()) {
+                        emit(now(frames), CallEventKind::CallerAnswered { due_ms: waiting.at_ms });
+                        match waiting.clip {
+                            Some(clip) => if let Err(e) = mic.say(clip) {
+                                break EndReason::Error { message: e.to_string() };
+                            },
+                            None => break EndReason::CallerHungUp,
+                        }
                     }
                 }
                 Some(CallerCommand::StopSpeaking) => mic.stop_speaking(),
@@ -579,6 +628,19 @@ struct TurnState {
     waiting_since: Option<std::time::Instant>,
     /// The call has ended; what the ear reports now was cut off.
     over: bool,
+    /// The caller's answer, waiting for its moment.
+    answer: Option<Answer>,
+    /// When the turn playing was last handed to the caller so far.
+    partial_at_ms: f64,
+    /// The caller's answer was to hang up, and its moment has come.
+    hanging_up: bool,
+}
+
+/// See [`CallerCommand::Answer`].
+struct Answer {
+    clip: Option<Clip>,
+    at_ms: f64,
+    unless_heard_after: Option<f64>,
 }
 
 /// One tick: the next microphone frame out, the ear's clock forward; returns what to send.
@@ -593,6 +655,23 @@ fn send_frame(
 ) -> Result<Vec<Message>, crate::audio::AudioError> {
     let at_ms = (*frames * FRAME_MS as u64) as f64;
     let mut out = Vec::new();
+    // Before the ear's events: a withdrawn answer is told before the turn it gave way to.
+    if let Some(answer) = turn.answer.take() {
+        let spoke_on = answer
+            .unless_heard_after
+            .is_some_and(|until| ear.playout_end_ms() > until + 1.0);
+        if spoke_on {
+            emit(at_ms, CallEventKind::CallerWithdrew);
+        } else if at_ms + 0.5 * FRAME_MS as f64 >= answer.at_ms {
+            emit(at_ms, CallEventKind::CallerAnswered { due_ms: answer.at_ms });
+            match answer.clip {
+                Some(clip) => mic.say(clip)?,
+                None => turn.hanging_up = true,
+            }
+        } else {
+            turn.answer = Some(answer);
+        }
+    }
     for event in ear.advance(at_ms) {
         out.extend(forward_ear(event, adapter, ear, mic, turn, emit)?);
     }
@@ -603,6 +682,13 @@ fn send_frame(
     if due && ear.is_playing(at_ms) {
         if let Some((clip, _)) = turn.barge.take() {
             mic.say(clip)?;
+        }
+    }
+    if let Some(started) = turn.agent_started_ms {
+        if ear.is_playing(at_ms) && at_ms - turn.partial_at_ms.max(started) >= PARTIAL_MS {
+            turn.partial_at_ms = at_ms;
+            let audio = ear.played(started, at_ms);
+            emit(at_ms, CallEventKind::AgentSpeaking { audio });
         }
     }
     let frame = mic.next_frame();
@@ -649,6 +735,20 @@ fn forward_ear(
                 CallEventKind::AgentTurnEnded {
                     spoke_until_ms,
                     cut_off: turn.over,
+                    audio,
+                },
+            )
+        }
+        EarEvent::Quiet {
+            spoke_until_ms,
+            at_ms,
+        } => {
+            let started = turn.agent_started_ms.unwrap_or(spoke_until_ms);
+            let audio = ear.played(started, spoke_until_ms);
+            emit(
+                at_ms,
+                CallEventKind::AgentQuiet {
+                    spoke_until_ms,
                     audio,
                 },
             )

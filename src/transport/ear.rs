@@ -29,6 +29,10 @@ pub const UNDERRUN_MS: f64 = 40.0;
 /// A gap this long or longer is a pause (between sentences, say), not a dropout.
 pub const PAUSE_MS: f64 = 250.0;
 
+/// The agent has sent nothing new for this long: its turn may be over, so a caller who
+/// answers like a person starts working out its answer now, not after the end gap.
+pub const QUIET_MS: f64 = 100.0;
+
 /// Something the ear noticed; times are ms since the call started.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EarEvent {
@@ -44,6 +48,9 @@ pub enum EarEvent {
     /// The agent's turn is over: its playout ended at `spoke_until_ms` and nothing new came for
     /// the gap, or the protocol said it is done; `at_ms` is when that became known.
     TurnEnded { spoke_until_ms: f64, at_ms: f64 },
+    /// Nothing new has come for [`QUIET_MS`], or the protocol said the agent is done: if no
+    /// more comes, the turn's playout ends at `spoke_until_ms` (which may be still to come).
+    Quiet { spoke_until_ms: f64, at_ms: f64 },
 }
 
 /// The agent side of a call's playout.
@@ -64,6 +71,9 @@ pub struct Ear {
     marks: VecDeque<(String, f64)>,
     in_turn: bool,
     done_signalled: bool,
+    /// When agent audio last arrived, and whether the quiet since has been told.
+    heard_at_ms: f64,
+    quiet_told: bool,
     events: Vec<EarEvent>,
 }
 
@@ -82,6 +92,8 @@ impl Ear {
             marks: VecDeque::new(),
             in_turn: false,
             done_signalled: false,
+            heard_at_ms: 0.0,
+            quiet_told: false,
             events: Vec::new(),
         }
     }
@@ -119,6 +131,8 @@ impl Ear {
         self.recording.truncate(start);
         self.recording.extend_from_slice(samples);
         self.playout_end_ms = start_ms + samples.len() as f64 * 1000.0 / self.rate as f64;
+        self.heard_at_ms = now_ms;
+        self.quiet_told = false;
     }
 
     /// The agent placed a mark after the audio it sent so far.
@@ -154,6 +168,11 @@ impl Ear {
         self.done_signalled = true;
     }
 
+    /// When the audio queued so far finishes playing.
+    pub fn playout_end_ms(&self) -> f64 {
+        self.playout_end_ms
+    }
+
     /// True while queued agent audio is still playing at `now_ms`.
     pub fn is_playing(&self, now_ms: f64) -> bool {
         now_ms < self.playout_end_ms
@@ -172,6 +191,20 @@ impl Ear {
             }
             let (name, at_ms) = self.marks.pop_front().unwrap_or_default();
             self.events.push(EarEvent::MarkPlayed { name, at_ms });
+        }
+        if self.in_turn
+            && !self.quiet_told
+            && (self.done_signalled || now_ms >= self.heard_at_ms + QUIET_MS)
+        {
+            self.quiet_told = true;
+            self.events.push(EarEvent::Quiet {
+                spoke_until_ms: self.playout_end_ms,
+                at_ms: if self.done_signalled {
+                    now_ms
+                } else {
+                    self.heard_at_ms + QUIET_MS
+                },
+            });
         }
         if self.in_turn {
             let end = if self.done_signalled {
@@ -203,7 +236,6 @@ impl Ear {
         });
     }
 
-    /// What the caller heard of the agent between two moments of the call.
     /// What the caller heard of the agent between two moments of the call (of a taped call,
     /// only the turn playing now and what is not yet on tape are still here).
     pub fn played(&self, from_ms: f64, to_ms: f64) -> Clip {

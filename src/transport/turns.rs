@@ -108,6 +108,9 @@ pub fn turns(events: &[CallEvent]) -> Vec<Turn> {
             CallEventKind::AgentTurnEnded { spoke_until_ms, .. } => {
                 if let Some(mut turn) = open.take() {
                     turn.agent_talk_ms = spoke_until_ms - turn.agent_started_ms;
+                    // Speech that started once the agent's voice had stopped is an answer given
+                    // in its pause, as people do, not a barge-in.
+                    turn.barge_in = turn.barge_in.filter(|b| b.at_ms < *spoke_until_ms);
                     if let Some(barge) = turn.barge_in.as_mut().filter(|b| !b.cleared) {
                         barge.agent_stopped_after_ms = (spoke_until_ms - barge.at_ms).max(0.0);
                     }
@@ -133,6 +136,13 @@ pub enum Fault {
     Choppy { underruns: u32, gap_ms: f64 },
     /// The agent ended the call (closed the socket or hung up) without saying a word.
     HungUpSilent,
+}
+
+impl Fault {
+    /// Found by the clock: a caller side running late can cause it.
+    pub fn is_timing(&self) -> bool {
+        matches!(self, Fault::NoAnswer { .. } | Fault::Choppy { .. })
+    }
 }
 
 impl std::fmt::Display for Fault {
