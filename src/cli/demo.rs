@@ -123,7 +123,7 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
     };
     let plan = Plan {
         runs: Some(1),
-        parallel: args.parallel as usize,
+        parallel: crate::sim::gate::Gate::fixed(args.parallel as usize),
         tags: Vec::new(),
         seed: args.seed,
         out: args.out.clone(),

@@ -13,6 +13,7 @@ use crate::report::folder::{self, ResultsFile, Reuse, RunPlan, Shard};
 use crate::report::html::HtmlOptions;
 use crate::report::{self, Outcome, RunResult};
 use crate::sim::run::{self, Plan, Target};
+use crate::sim::gate::Gate;
 use crate::sim::Senses;
 use crate::speech::{SttEngine, TtsEngine, Voice};
 use crate::suite::Suite;
@@ -27,9 +28,11 @@ pub struct RunArgs {
     /// Runs of every test per condition (pass^k) [default: the suite's].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
     runs: Option<u32>,
-    /// Calls at the same time (as many as open files and memory allow).
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
-    parallel: u64,
+    /// Calls at the same time (as many as open files and memory allow), or `auto`: from one at
+    /// a time, one more after each round of calls in which voicesim kept its timing, half as
+    /// many after one in which it did not, up to 64.
+    #[arg(long, default_value = "4", value_parser = parallel)]
+    parallel: Parallel,
     /// Only tests with one of these tags (comma-separated or repeated).
     #[arg(long, value_delimiter = ',')]
     tags: Vec<String>,
@@ -236,12 +239,52 @@ fn check_speakable(suite: &Suite, llm: bool) -> Result<(), CliError> {
     Ok(())
 }
 
+/// `--parallel`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Parallel {
+    Fixed(u64),
+    Auto,
+}
+
+impl std::fmt::Display for Parallel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Parallel::Fixed(n) => write!(f, "{n}"),
+            Parallel::Auto => f.write_str("auto"),
+        }
+    }
+}
+
+fn parallel(s: &str) -> Result<Parallel, String> {
+    match s {
+        "auto" => Ok(Parallel::Auto),
+        n => match n.parse::<u64>() {
+            Ok(n) if n >= 1 => Ok(Parallel::Fixed(n)),
+            _ => Err(format!("{n:?}: give a number of calls (1 or more) or `auto`")),
+        },
+    }
+}
+
+/// The most calls `--parallel auto` goes to.
+const AUTO_MAX: u64 = 64;
+
 pub fn run(args: RunArgs) -> Result<Exit, CliError> {
     let suite = load(&args.suite)?;
     let target = args.target.target(&args.suite, &suite, args.fast)?;
+    // Never more at once than there are calls.
+    let calls = run::count(&suite, &args.tags, args.runs, args.shard) as u64;
+    let at_most = match args.parallel {
+        Parallel::Fixed(n) => n,
+        Parallel::Auto => AUTO_MAX,
+    }
+    .min(calls)
+    .max(1);
     let plan = Plan {
         runs: args.runs,
-        parallel: args.parallel as usize,
+        parallel: match args.parallel {
+            Parallel::Fixed(_) => Gate::fixed(at_most as usize),
+            Parallel::Auto => Gate::auto(at_most as usize),
+        },
         tags: args.tags.clone(),
         seed: args.seed,
         out: args.out.clone(),
@@ -278,9 +321,7 @@ pub fn run(args: RunArgs) -> Result<Exit, CliError> {
             embed_audio: args.embed_audio,
         },
     };
-    // Never more at once than there are calls.
-    let calls = run::count(&suite, &args.tags, args.runs, args.shard) as u64;
-    let parallel = u32::try_from(args.parallel.min(calls)).unwrap_or(u32::MAX);
+    let parallel = u32::try_from(at_most).unwrap_or(u32::MAX);
     crate::load::make_room(
         parallel,
         crate::load::call_bytes(&suite, &args.tags, target.rate),
@@ -437,6 +478,7 @@ pub fn execute(
     let suite = Arc::new(suite);
     let out = plan.out.clone();
     let runtime = super::call::runtime()?;
+    let gate = plan.parallel.clone();
     let results = runtime.block_on(async {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<RunResult>();
         let bar = std::io::stderr().is_terminal().then(|| {
@@ -495,6 +537,13 @@ pub fn execute(
     ordered.extend(results);
     ordered.sort_by_cached_key(place);
     let exit = conclude(&suite.name, &ordered, &out, &output)?;
+    if gate.is_auto() {
+        println!(
+            "--parallel auto: {} calls at once at the end; the most at once that all kept time: {}",
+            gate.level(),
+            gate.held()
+        );
+    }
     Ok((ordered, exit))
 }
 

@@ -21,7 +21,7 @@ use crate::record::{Speaker, Waveform, WAVEFORM};
 const STYLE: &str = include_str!("report.css");
 const SCRIPT: &str = include_str!("report.js");
 /// What the marks under a waveform mean: one copy, put under each call as it is drawn.
-const LEGEND: &str = "<template id=\"legend\"><div class=\"legend\"><i class=\"k-caller\"></i>caller <i class=\"k-agent\"></i>agent <i class=\"k-lat\"></i>latency <i class=\"k-burst\"></i>burst <i class=\"k-barge\"></i>barge-in <i class=\"k-clear\"></i>clear <i class=\"k-drop\"></i>dropout <i class=\"k-lost\"></i>lost packet</div></template>";
+const LEGEND: &str = "<template id=\"legend\"><div class=\"legend\"><i class=\"k-caller\"></i>caller <i class=\"k-agent\"></i>agent <i class=\"k-lat\"></i>latency <i class=\"k-burst\"></i>burst <i class=\"k-barge\"></i>barge-in <i class=\"k-clear\"></i>clear <i class=\"k-drop\"></i>dropout <i class=\"k-lost\"></i>lost packet <i class=\"k-answer\"></i>caller's answer <i class=\"k-late\"></i>late answer</div></template>";
 
 /// How the page is made.
 #[derive(Debug, Clone, Default)]
@@ -240,22 +240,42 @@ fn timeline(dir: &Path, duration_ms: f64) -> Value {
             barges.push(at);
         }
     }
+    // The caller's answers: from the agent's voice stopping to the caller's starting, on its
+    // reaction time or late for it.
+    let (mut answers, mut late) = (vec![], vec![]);
+    for a in record
+        .get("reactions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let num = |k: &str| a.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+        let span = [num("agent_stopped_ms"), num("agent_stopped_ms") + num("reaction_ms")];
+        if num("late_ms") > crate::audio::FRAME_MS as f64 {
+            late.push(span);
+        } else {
+            answers.push(span);
+        }
+    }
     let ms = |v: &[f64]| v.iter().map(|t| t.round() as i64).collect::<Vec<_>>();
     let spans = |v: &[[f64; 2]]| {
         v.iter()
             .map(|[a, b]| [a.round() as i64, b.round() as i64])
             .collect::<Vec<_>>()
     };
-    let (caller, agent, latency, drops) = (
+    let (caller, agent, latency, drops, answers, late) = (
         spans(&caller),
         spans(&agent),
         spans(&latency),
         spans(&drops),
+        spans(&answers),
+        spans(&late),
     );
     let (bursts, barges, clears, lost) = (ms(&bursts), ms(&barges), ms(&clears), ms(&lost));
     json!({
         "d": duration_ms.round() as i64, "caller": caller, "agent": agent, "latency": latency,
         "burst": bursts, "barge": barges, "clear": clears, "drop": drops, "lost": lost,
+        "answer": answers, "late": late,
     })
 }
 
@@ -769,6 +789,9 @@ fn call(r: &RunResult, files: &CallFiles, opts: &HtmlOptions, index: usize) -> S
         ("duration", format!("{:.1} s", m.duration_s)),
         ("dropouts", m.underruns.to_string()),
         ("hearing WER", opt(m.wer.map(|w| w * 100.0), "%")),
+        ("caller answer p50", opt(m.reaction_p50_ms, " ms")),
+        ("caller answer p95", opt(m.reaction_p95_ms, " ms")),
+        ("answer late by", opt(m.reaction_late_max_ms, " ms")),
         ("seed", format!("{:016x}", r.seed)),
     ] {
         let _ = write!(out, "<div><dt>{k}</dt><dd>{}</dd></div>", esc(&v));

@@ -21,7 +21,7 @@
     const canvas = c.querySelector("canvas");
     if (!canvas || !c.dataset.wave) return;
     const w = JSON.parse(c.dataset.wave), tl = JSON.parse(c.dataset.tl || "{}");
-    const W = (canvas.width = canvas.clientWidth * devicePixelRatio), H = (canvas.height = 150 * devicePixelRatio);
+    const W = (canvas.width = canvas.clientWidth * devicePixelRatio), H = (canvas.height = 160 * devicePixelRatio);
     const g = canvas.getContext("2d"), s = devicePixelRatio;
     const dur = tl.d || Math.max(w.c.length, w.a.length) * w.ms, x = (ms) => (ms / dur) * W;
     const lane = (peaks, mid, half, color) => {
@@ -43,6 +43,8 @@
     ticks(tl.barge, 138, "#1f2328");
     ticks(tl.clear, 138, "#57606a");
     ticks(tl.lost, 138, "#8c959f");
+    spans(tl.answer, 151, "#1a7f37");
+    spans(tl.late, 151, "#cf222e");
     g.fillStyle = css("--mute");
     g.font = `${10 * s}px sans-serif`;
     g.fillText("caller", 4 * s, 12 * s);

@@ -9,6 +9,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
+use super::gate::Gate;
 use super::{converse, Senses, SimError, StepCaller};
 use crate::guard;
 use crate::judge::{self, Judgement, Metrics};
@@ -37,7 +38,8 @@ pub struct Target {
 pub struct Plan {
     /// Overrides every test's runs.
     pub runs: Option<u32>,
-    pub parallel: usize,
+    /// How many calls go at once.
+    pub parallel: Gate,
     pub tags: Vec<String>,
     pub seed: u64,
     /// Per-call folders go in `out/calls/`.
@@ -118,7 +120,7 @@ pub async fn run_suite(
     results: Arc<ResultsFile>,
     done: mpsc::UnboundedSender<RunResult>,
 ) -> Vec<RunResult> {
-    let parallel = plan.parallel.max(1);
+    let gate = plan.parallel.clone();
     let origin = Origin {
         voicesim: env!("CARGO_PKG_VERSION").into(),
         agent: folder::redact_url(&target.url),
@@ -133,7 +135,7 @@ pub async fn run_suite(
                 .contains(&(job.test.name.clone(), job.condition.label(), job.run))
         })
         .map(|job| {
-            let (suite, target, plan, senses, llm, results, done, origin) = (
+            let (suite, target, plan, senses, llm, results, done, origin, gate) = (
                 suite.clone(),
                 target.clone(),
                 plan.clone(),
@@ -142,6 +144,7 @@ pub async fn run_suite(
                 results.clone(),
                 done.clone(),
                 origin.clone(),
+                gate.clone(),
             );
             async move {
                 let blank = || {
@@ -150,12 +153,14 @@ pub async fn run_suite(
                     r.origin = origin.clone();
                     r
                 };
+                gate.enter().await;
                 let call = one_call(blank(), &suite, &job, &target, &plan, &senses, llm);
                 // The last guard: a bug inside one call is that call's error, not the run's end.
                 let mut result = match guard::catch_async(call).await {
                     Ok(result) => result,
                     Err(panic) => blank().crashed(panic),
                 };
+                gate.ended(Gate::kept_time(&result.metrics));
                 result.decide();
                 if let Err(e) = results.append(&result) {
                     result
@@ -168,7 +173,7 @@ pub async fn run_suite(
             }
         });
     futures_util::stream::iter(calls)
-        .buffer_unordered(parallel)
+        .buffer_unordered(gate.max())
         .collect()
         .await
 }

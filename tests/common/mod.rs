@@ -65,7 +65,7 @@ pub async fn run_at(
     };
     let plan = Plan {
         runs: None,
-        parallel,
+        parallel: voicesim::sim::gate::Gate::fixed(parallel),
         tags: Vec::new(),
         seed,
         out: out.path().to_path_buf(),
