@@ -120,6 +120,7 @@ fn folder() -> (PathBuf, Vec<RunResult>) {
             wer: Some(0.1),
             send_slip_p99_ms: Some(1.5),
             send_slip_max_ms: Some(4.0),
+            loop_stall_max_ms: Some(3.0),
             reaction_p50_ms: Some(450.0),
             reaction_p95_ms: Some(760.0),
             reaction_late_max_ms: Some(0.0),

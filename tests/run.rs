@@ -170,7 +170,7 @@ async fn the_wer_metric_is_of_what_the_agent_reports_hearing() {
 async fn the_caller_answers_on_its_reaction_time() {
     let yaml = STATUS.replace(
         "tests:",
-        "personas:\n  slow: { reaction_ms: [2500, 3000] }\ntests:",
+        "personas:\n  slow: { reaction_ms: [3500, 4000] }\ntests:",
     )
     .replace("  - name: status\n", "  - name: status\n    persona: slow\n");
     let (results, _) = run(&yaml, Faults::default(), None).await;
@@ -178,7 +178,7 @@ async fn the_caller_answers_on_its_reaction_time() {
     assert_eq!(r.outcome, Outcome::Passed, "{}", r.why());
     assert_eq!(r.reactions.len(), 2, "{:?}", r.reactions);
     for a in &r.reactions {
-        assert!(a.target_ms.is_some_and(|t| (2500.0..=3000.0).contains(&t)), "{a:?}");
+        assert!(a.target_ms.is_some_and(|t| (3500.0..=4000.0).contains(&t)), "{a:?}");
         // On its moment, to the 20 ms frame the call moves in.
         assert!(a.late_ms <= 20.0, "{a:?}");
         assert!(a.reaction_ms >= a.target_ms.unwrap_or(0.0) - 20.0, "{a:?}");

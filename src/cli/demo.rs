@@ -124,6 +124,7 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
     let plan = Plan {
         runs: Some(1),
         parallel: crate::sim::gate::Gate::fixed(args.parallel as usize),
+        watch: Default::default(),
         tags: Vec::new(),
         seed: args.seed,
         out: args.out.clone(),

@@ -285,6 +285,7 @@ pub fn run(args: RunArgs) -> Result<Exit, CliError> {
             Parallel::Fixed(_) => Gate::fixed(at_most as usize),
             Parallel::Auto => Gate::auto(at_most as usize),
         },
+        watch: Default::default(),
         tags: args.tags.clone(),
         seed: args.seed,
         out: args.out.clone(),

@@ -61,6 +61,10 @@ pub struct Metrics {
     pub send_slip_p99_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub send_slip_max_ms: Option<f64>,
+    /// The longest the whole of voicesim's runtime stalled during the call (every call and
+    /// timer of the process waited as long): a starved CPU, not this call's socket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loop_stall_max_ms: Option<f64>,
     /// The caller's reaction time over the turns it answered (see [`crate::record::Reaction`]),
     /// and the most it missed its target by.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -109,6 +113,7 @@ impl Metrics {
             send_slip_p99_ms: record.outcome.slip.quantile(0.99),
             send_slip_max_ms: (record.outcome.slip.frames() > 0)
                 .then(|| record.outcome.slip.max_ms()),
+            loop_stall_max_ms: record.outcome.stall_ms,
         }
     }
 

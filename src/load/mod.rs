@@ -32,6 +32,7 @@ use crate::suite::load::Schedule;
 use crate::suite::Suite;
 use crate::transport::call::{self, CallEvent, CallEventKind};
 use crate::transport::recorder::Deck;
+use crate::transport::stalls::StallWatch;
 use series::{AbortRule, Beat, Second, Tally};
 
 /// What to put on the agent, and what to make of it.
@@ -99,6 +100,7 @@ pub async fn run_load(
         active: AtomicU32::new(0),
         stop: Arc::new(AtomicBool::new(false)),
         deck: Deck::start(),
+        watch: StallWatch::new(),
     });
     let (beats, mut heard) = mpsc::unbounded_channel::<Beat>();
     let mut tally = Tally::default();
@@ -200,6 +202,8 @@ struct Shared {
     stop: Arc<AtomicBool>,
     /// Writes every call's recording as it runs.
     deck: Deck,
+    /// Stalls of the runtime, read by each call over its span.
+    watch: StallWatch,
 }
 
 /// One call of the load, from dialing to its result in `results.jsonl`.
@@ -297,6 +301,7 @@ async fn talk(
     ));
     options.tape = Some((shared.deck.clone(), dir.join("call.wav")));
     options.hang_up = Some(shared.stop.clone());
+    options.watch = Some(shared.watch.clone());
     let watching = tokio::spawn(watch(events, beats.clone()));
     let conversation = converse(options, adapter, mic, &mut script, &senses, None).await;
     watching.abort();

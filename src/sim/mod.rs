@@ -107,6 +107,11 @@ pub trait Caller: Send {
     }
     /// Back to a [`Caller::snapshot`].
     fn restore(&mut self, _snapshot: Box<dyn std::any::Any + Send>) {}
+    /// The line it will most likely say next, to make its speech ready ahead (a scripted
+    /// line; `None` where it cannot know).
+    fn upcoming(&self) -> Option<Utterance> {
+        None
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -166,10 +171,11 @@ pub async fn converse(
         reactions: Vec::new(),
         answering: None,
         answered_until: None,
+        mouth: Mouth::default(),
     };
     let mut events = Vec::new();
     if caller.speaks_first() {
-        let first = next_line(caller, None, senses).await;
+        let first = next_line(caller, None, senses, &mut side.mouth).await;
         side.answer(first.map(|(spoken, _)| spoken), 0.0);
     }
     // Agent lines are placed where their turn started to play, so a report seeks to them.
@@ -190,8 +196,10 @@ pub async fn converse(
             CallEventKind::AgentStarted => {
                 turn_started_ms = at_ms;
                 if !side.hung_up {
-                    let cut = prepare_cut_in(caller, senses).await;
+                    let cut = prepare_cut_in(caller, senses, &mut side.mouth).await;
                     side.cut_in(cut, at_ms);
+                    // While the agent talks, the caller's next line is made ready to say.
+                    side.mouth.prepare(caller.upcoming(), senses);
                 }
                 None
             }
@@ -329,6 +337,7 @@ struct CallerSide {
     answering: Option<Answering>,
     /// Where the last turn answered in its pause stopped.
     answered_until: Option<f64>,
+    mouth: Mouth,
 }
 
 /// Where an agent turn stopped, as the caller knows it.
@@ -406,7 +415,7 @@ impl CallerSide {
             caller.restore(snapshot);
             return Some(heard);
         };
-        let (clip, line, effort) = match next_line(caller, Some(&heard.text), senses).await {
+        let (clip, line, effort) = match next_line(caller, Some(&heard.text), senses, &mut self.mouth).await {
             Ok((Spoken::Say(utterance, clip), effort)) => {
                 (Some(clip), Some(utterance.text().to_string()), effort)
             }
@@ -488,7 +497,7 @@ impl CallerSide {
         } = ended;
         if !caller.listens() {
             if !self.hung_up && !cut_off {
-                let next = next_line(caller, None, senses).await;
+                let next = next_line(caller, None, senses, &mut self.mouth).await;
                 self.answer(next.map(|(spoken, _)| spoken), pause.known_ms);
             }
             return;
@@ -510,7 +519,7 @@ impl CallerSide {
             return self.answer(judged, pause.known_ms);
         }
         let target = caller.reaction_ms();
-        match next_line(caller, Some(&heard.text), senses).await {
+        match next_line(caller, Some(&heard.text), senses, &mut self.mouth).await {
             Ok((Spoken::Say(utterance, clip), effort)) => {
                 self.record(line(Speaker::Caller, utterance.text(), pause.known_ms));
                 self.command(CallerCommand::Answer {
@@ -630,6 +639,7 @@ async fn next_line(
     caller: &mut dyn Caller,
     heard: Option<&str>,
     senses: &Senses,
+    mouth: &mut Mouth,
 ) -> Result<(Spoken, Effort), SimError> {
     let start = Instant::now();
     let reply = think(|| caller.next(heard))?;
@@ -641,7 +651,7 @@ async fn next_line(
         Reply::Say(Utterance::Keys(keys)) => Spoken::Press(keys),
         Reply::Say(utterance) => {
             let start = Instant::now();
-            let clip = speak(&utterance, senses).await?;
+            let clip = mouth.speak(&utterance, senses).await?;
             effort.tts_ms = ms_since(start);
             Spoken::Say(utterance, clip)
         }
@@ -656,12 +666,48 @@ async fn next_line(
 async fn prepare_cut_in(
     caller: &mut dyn Caller,
     senses: &Senses,
+    mouth: &mut Mouth,
 ) -> Result<Option<(f64, Utterance, Clip)>, SimError> {
     let Some((after_ms, utterance)) = think(|| caller.cut_in())? else {
         return Ok(None);
     };
-    let clip = speak(&utterance, senses).await?;
+    let clip = mouth.speak(&utterance, senses).await?;
     Ok(Some((after_ms, utterance, clip)))
+}
+
+/// Speech made ahead: the scripted line the caller will say next is synthesized while the
+/// agent talks, so an answer does not wait for TTS.
+#[derive(Default)]
+struct Mouth {
+    ready: std::collections::HashMap<String, tokio::task::JoinHandle<Result<Clip, SimError>>>,
+}
+
+impl Mouth {
+    /// Starts making `line` ready to say, if it is text not already under way.
+    fn prepare(&mut self, line: Option<Utterance>, senses: &Senses) {
+        let Some(Utterance::Text(text)) = line else {
+            return;
+        };
+        if self.ready.contains_key(&text) {
+            return;
+        }
+        let (utterance, senses_) = (Utterance::Text(text.clone()), senses.clone());
+        let making = tokio::spawn(async move { speak(&utterance, &senses_).await });
+        self.ready.insert(text, making);
+    }
+
+    /// The audio of `utterance`: made ahead if it was, else now.
+    async fn speak(&mut self, utterance: &Utterance, senses: &Senses) -> Result<Clip, SimError> {
+        if let Utterance::Text(text) = utterance {
+            if let Some(making) = self.ready.remove(text) {
+                // A failure made ahead is tried again now, and told if it fails again.
+                if let Ok(Ok(clip)) = making.await {
+                    return Ok(clip);
+                }
+            }
+        }
+        speak(utterance, senses).await
+    }
 }
 
 /// The audio of an utterance: a recording as it is, text through the caller's TTS.

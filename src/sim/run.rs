@@ -20,6 +20,7 @@ use crate::report::folder::{self, ResultsFile, Shard};
 use crate::report::{ExpectationResult, Origin, Outcome, RunResult};
 use crate::suite::{Condition, Suite, TestCase};
 use crate::transport::call::CallOptions;
+use crate::transport::stalls::StallWatch;
 use crate::transport::Protocol;
 
 /// The agent under test.
@@ -40,6 +41,8 @@ pub struct Plan {
     pub runs: Option<u32>,
     /// How many calls go at once.
     pub parallel: Gate,
+    /// Watches the runtime for stalls while the run's calls go.
+    pub watch: StallWatch,
     pub tags: Vec<String>,
     pub seed: u64,
     /// Per-call folders go in `out/calls/`.
@@ -265,7 +268,7 @@ async fn one_call(
     let Prepared {
         adapter,
         mic,
-        options,
+        mut options,
         senses,
         mut caller,
     } = match prepare(suite, job, target, senses, &result.call_id, llm.clone()) {
@@ -275,6 +278,7 @@ async fn one_call(
             return result;
         }
     };
+    options.watch = Some(plan.watch.clone());
     let conversation = converse(options, adapter, mic, &mut caller, &senses, None).await;
     result.steps = caller.finish();
     let record = match conversation {

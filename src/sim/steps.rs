@@ -325,6 +325,15 @@ impl Caller for StepCaller {
         Some(self.reflexes.random_range(r.from_ms..=r.to_ms))
     }
 
+    fn upcoming(&self) -> Option<Utterance> {
+        // The current step's line until it is said, then the next step's.
+        let step = self.steps.get(self.current + usize::from(self.begun))?;
+        if step.static_utterance.is_none() || step.audio.is_some() || step.dtmf.is_some() {
+            return None;
+        }
+        self.utterance(step, &self.vars).ok()
+    }
+
     fn snapshot(&self) -> Option<Box<dyn std::any::Any + Send>> {
         Some(Box::new(self.clone()))
     }

@@ -19,6 +19,7 @@ use tokio_tungstenite::tungstenite::Message;
 use super::ear::{Ear, EarEvent};
 use super::recorder::{Deck, Recording};
 use super::slip::Slip;
+use super::stalls::StallWatch;
 use super::{Adapter, AgentEvent};
 use crate::audio::{Clip, Envelope, FRAME_MS};
 use crate::noise::{MicEvent, MicTimeline};
@@ -54,6 +55,8 @@ pub struct CallOptions {
     /// call runs, through the deck's thread, instead of holding them until it ends: memory
     /// stays flat however long the call.
     pub tape: Option<(Deck, std::path::PathBuf)>,
+    /// The run's watch on the runtime's stalls; the call reads the worst of its span.
+    pub watch: Option<StallWatch>,
 }
 
 impl CallOptions {
@@ -71,6 +74,7 @@ impl CallOptions {
             tap: None,
             phase: Duration::ZERO,
             tape: None,
+            watch: None,
         }
     }
 }
@@ -228,6 +232,8 @@ pub struct CallOutcome {
     pub tape: Option<std::path::PathBuf>,
     /// How late voicesim sent its frames (nothing in fast mode).
     pub slip: Slip,
+    /// The longest the whole runtime stalled during the call, ms (with a watch).
+    pub stall_ms: Option<f64>,
 }
 
 impl CallOutcome {
@@ -412,7 +418,11 @@ pub async fn run(
     };
     emit(0.0, CallEventKind::Connected);
 
-    let first_frame = Instant::now() + options.phase;
+    let began = Instant::now();
+    if let Some(watch) = &options.watch {
+        watch.begin();
+    }
+    let first_frame = began + options.phase;
     let mut ticker = tokio::time::interval_at(first_frame, Duration::from_millis(FRAME_MS as u64));
     let mut slip = Slip::default();
     // Late ticks are caught up at once: the number of frames sent tracks the clock.
@@ -593,6 +603,10 @@ pub async fn run(
         agent,
         tape,
         slip,
+        stall_ms: options
+            .watch
+            .as_ref()
+            .and_then(|w| w.worst_between(began, Instant::now())),
     })
 }
 

@@ -11,6 +11,7 @@ pub mod pipecat;
 pub mod raw_pcm;
 pub mod recorder;
 pub mod slip;
+pub mod stalls;
 pub mod telephony;
 pub mod turns;
 pub mod twilio;

@@ -66,6 +66,7 @@ pub async fn run_at(
     let plan = Plan {
         runs: None,
         parallel: voicesim::sim::gate::Gate::fixed(parallel),
+        watch: Default::default(),
         tags: Vec::new(),
         seed,
         out: out.path().to_path_buf(),
