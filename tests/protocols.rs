@@ -244,12 +244,12 @@ mod ear {
             ear.advance(1100.0),
             vec![EarEvent::AgentStarted { at_ms: 1000.0 }]
         );
-        // Nothing new for 100 ms: the caller knows 1.37 s ahead when the voice will stop.
+        // Nothing new for 150 ms: the caller knows 1.32 s ahead when the voice will stop.
         assert_eq!(
-            ear.advance(1130.0),
+            ear.advance(1180.0),
             vec![EarEvent::Quiet {
                 spoke_until_ms: 2500.0,
-                at_ms: 1130.0
+                at_ms: 1180.0
             }]
         );
         assert!(ear.is_playing(2499.0) && !ear.is_playing(2500.0));
@@ -289,7 +289,7 @@ mod ear {
                 EarEvent::AgentStarted { at_ms: 0.0 },
                 EarEvent::Quiet {
                     spoke_until_ms: 400.0,
-                    at_ms: 100.0
+                    at_ms: 150.0
                 }
             ]
         );
@@ -299,7 +299,7 @@ mod ear {
             vec![
                 EarEvent::Quiet {
                     spoke_until_ms: 1300.0,
-                    at_ms: 1000.0
+                    at_ms: 1050.0
                 },
                 EarEvent::TurnEnded {
                     spoke_until_ms: 1300.0,
@@ -315,22 +315,19 @@ mod ear {
             ear.advance(8000.0),
             vec![
                 EarEvent::AgentStarted { at_ms: 6000.0 },
-                // Each hole in the arrivals of 100 ms or more is a moment the turn may be over.
+                // Each hole in the arrivals of 150 ms or more is a moment the turn may be
+                // over; audio that comes 120 ms apart makes the hole to wait for 180 ms.
                 EarEvent::Quiet {
                     spoke_until_ms: 6200.0,
-                    at_ms: 6100.0
+                    at_ms: 6150.0
                 },
                 EarEvent::Underrun {
                     at_ms: 6200.0,
                     gap_ms: 100.0
                 },
                 EarEvent::Quiet {
-                    spoke_until_ms: 6400.0,
-                    at_ms: 6400.0
-                },
-                EarEvent::Quiet {
                     spoke_until_ms: 6520.0,
-                    at_ms: 6520.0
+                    at_ms: 6600.0
                 },
                 EarEvent::TurnEnded {
                     spoke_until_ms: 6520.0,

@@ -99,6 +99,12 @@ pub trait Caller: Send {
     fn reaction_ms(&mut self) -> Option<f64> {
         None
     }
+    /// Whether it hears the agent's turns as they play and works out its answer in the agent's
+    /// pause, to answer on its reaction time (it can go back on an answer: see
+    /// [`Caller::snapshot`]). Others hear each turn once it has ended.
+    fn answers_ahead(&self) -> bool {
+        false
+    }
     /// The caller's mind as it is now, to go back to if an answer worked out in the agent's
     /// pause is dropped because the agent spoke on. `None`: it answers only turns that have
     /// ended (after the end gap).
@@ -171,6 +177,7 @@ pub async fn converse(
         reactions: Vec::new(),
         answering: None,
         answered_until: None,
+        held: None,
         mouth: Mouth::default(),
     };
     let mut events = Vec::new();
@@ -187,7 +194,7 @@ pub async fn converse(
         let at_ms = event.at_ms;
         let ended = match &mut event.kind {
             CallEventKind::AgentSpeaking { audio } => {
-                if caller.listens() && !side.hung_up {
+                if caller.answers_ahead() && !side.hung_up {
                     hearing.partly(senses, turn_started_ms, take(audio)).await;
                 }
                 // Progress, not something that happened: not in the record.
@@ -208,7 +215,11 @@ pub async fn converse(
                 audio,
             } => {
                 let (until, audio) = (*spoke_until_ms, take(audio));
-                if !side.hung_up && caller.listens() && side.answering.is_none() {
+                // The agent spoke on after a decision held for its turn's end: undone.
+                if let Some(held) = side.held.take() {
+                    caller.restore(held.snapshot);
+                }
+                if !side.hung_up && caller.answers_ahead() && side.answering.is_none() {
                     let pause = Pause {
                         until,
                         known_ms: at_ms,
@@ -233,6 +244,21 @@ pub async fn converse(
                 spoke_until_ms,
             } => {
                 let this_turn = |until: f64| (until - *spoke_until_ms).abs() < 1.0;
+                let held = match side.held.take() {
+                    // The turn ended where the caller thought it would: its decision stands.
+                    Some(held) if this_turn(held.pause.until) && !*cut_off => Some(held),
+                    Some(held) => {
+                        caller.restore(held.snapshot);
+                        None
+                    }
+                    None => None,
+                };
+                if let Some(held) = held {
+                    side.record(line(Speaker::Agent, &held.heard.text, turn_started_ms));
+                    side.answer(Ok(held.spoken), at_ms);
+                    events.push(event);
+                    continue;
+                }
                 let ahead = side
                     .answering
                     .as_mut()
@@ -265,11 +291,14 @@ pub async fn converse(
             continue;
         };
         if let Some(answer) = side.answering.take_if(|a| a.snapshot.is_some()) {
-            // The call ended before the answer worked out in the pause was said.
+            // The call ended before the answer worked out in the pause was said (or the agent
+            // spoke on and the call loop is about to drop it).
             if let Some(snapshot) = answer.snapshot {
                 caller.restore(snapshot);
             }
-            ended.heard = answer.heard;
+            ended.heard = answer
+                .heard
+                .filter(|_| (answer.pause.until - ended.pause.until).abs() < 1.0);
         }
         if ended.heard.is_none() {
             ended.heard = heard_in_pause
@@ -337,7 +366,18 @@ struct CallerSide {
     answering: Option<Answering>,
     /// Where the last turn answered in its pause stopped.
     answered_until: Option<f64>,
+    /// What the caller decided in the agent's pause other than to speak.
+    held: Option<Held>,
     mouth: Mouth,
+}
+
+/// A decision made in the agent's pause that is not a line (to hang up, press keys, listen
+/// on): it waits for the turn's end.
+struct Held {
+    pause: Pause,
+    snapshot: Box<dyn Any + Send>,
+    spoken: Spoken,
+    heard: Heard,
 }
 
 /// Where an agent turn stopped, as the caller knows it.
@@ -367,8 +407,6 @@ struct Answering {
     snapshot: Option<Box<dyn Any + Send>>,
     heard: Option<Heard>,
     line: Option<String>,
-    /// The answer is to hang up.
-    hangs_up: bool,
     reaction: Reaction,
     /// The turn has ended while the answer waited.
     turn_ended: bool,
@@ -417,28 +455,36 @@ impl CallerSide {
         };
         let (clip, line, effort) = match next_line(caller, Some(&heard.text), senses, &mut self.mouth).await {
             Ok((Spoken::Say(utterance, clip), effort)) => {
-                (Some(clip), Some(utterance.text().to_string()), effort)
+                (clip, utterance.text().to_string(), effort)
             }
-            Ok((Spoken::HangUp, effort)) => (None, None, effort),
-            // Keys, listening on, a failure: decided when the turn is known to be over.
-            _ => {
+            // Hanging up, keys, listening on: nothing a person does the moment the other side
+            // pauses. The decision waits for the turn's end, and stands if nothing more came.
+            Ok((spoken, _)) => {
+                self.held = Some(Held {
+                    pause,
+                    snapshot,
+                    spoken,
+                    heard: heard.clone(),
+                });
+                return None;
+            }
+            // Failed: tried again, and told, when the turn ends.
+            Err(_) => {
                 caller.restore(snapshot);
                 return Some(heard);
             }
         };
-        let hangs_up = clip.is_none();
         self.command(CallerCommand::Answer {
             clip,
             at_ms: pause.until + target,
             unless_heard_after: Some(pause.until),
         });
         self.answering = Some(Answering {
-            hangs_up,
             pause,
             snapshot: Some(snapshot),
             reaction: reaction(pause, Some(target), &heard, effort, true),
             heard: Some(heard),
-            line,
+            line: Some(line),
             turn_ended: false,
         });
         None
@@ -455,10 +501,6 @@ impl CallerSide {
         }
         if let Some(text) = &answer.line {
             self.record(line(Speaker::Caller, text, at_ms));
-        }
-        if answer.hangs_up {
-            self.hung_up = true;
-            return;
         }
         let mut reaction = answer.reaction;
         reaction.reaction_ms = at_ms - answer.pause.until;
@@ -523,12 +565,11 @@ impl CallerSide {
             Ok((Spoken::Say(utterance, clip), effort)) => {
                 self.record(line(Speaker::Caller, utterance.text(), pause.known_ms));
                 self.command(CallerCommand::Answer {
-                    clip: Some(clip),
+                    clip,
                     at_ms: pause.until + target.unwrap_or(0.0),
                     unless_heard_after: None,
                 });
                 self.answering = Some(Answering {
-                    hangs_up: false,
                     pause,
                     snapshot: None,
                     reaction: reaction(pause, target, &heard, effort, false),

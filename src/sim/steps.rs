@@ -325,6 +325,10 @@ impl Caller for StepCaller {
         Some(self.reflexes.random_range(r.from_ms..=r.to_ms))
     }
 
+    fn answers_ahead(&self) -> bool {
+        true
+    }
+
     fn upcoming(&self) -> Option<Utterance> {
         // The current step's line until it is said, then the next step's.
         let step = self.steps.get(self.current + usize::from(self.begun))?;

@@ -114,8 +114,7 @@ pub enum CallerCommand {
     /// was prepared while the agent's playout was due to end there: if more agent audio comes
     /// before the moment, the answer is withdrawn ([`CallEventKind::CallerWithdrew`]).
     Answer {
-        /// What to say; `None`: hang up.
-        clip: Option<Clip>,
+        clip: Clip,
         at_ms: f64,
         unless_heard_after: Option<f64>,
     },
@@ -459,7 +458,6 @@ pub async fn run(
             .hang_up
             .as_ref()
             .is_some_and(|h| h.load(std::sync::atomic::Ordering::Relaxed))
-            || turn.hanging_up
         {
             break EndReason::CallerHungUp;
         }
@@ -493,13 +491,10 @@ pub async fn run(
                     // gone back on it); one to a turn that ended is said now.
                     let waiting = turn.answer.replace(Answer { clip, at_ms, unless_heard_after });
                     if let Some(waiting) = waiting.filter(|w| w.unless_heard_after.is_none()) {
-                        emit(now(frames), CallEventKind::CallerAnswered { due_ms: waiting.at_ms });
-                        match waiting.clip {
-                            Some(clip) => if let Err(e) = mic.say(clip) {
-                                break EndReason::Error { message: e.to_string() };
-                            },
-                            None => break EndReason::CallerHungUp,
+                        if let Err(e) = mic.say(waiting.clip) {
+                            break EndReason::Error { message: e.to_string() };
                         }
+                        emit(now(frames), CallEventKind::CallerAnswered { due_ms: waiting.at_ms });
                     }
                 }
                 Some(CallerCommand::StopSpeaking) => mic.stop_speaking(),
@@ -646,13 +641,11 @@ struct TurnState {
     answer: Option<Answer>,
     /// When the turn playing was last handed to the caller so far.
     partial_at_ms: f64,
-    /// The caller's answer was to hang up, and its moment has come.
-    hanging_up: bool,
 }
 
 /// See [`CallerCommand::Answer`].
 struct Answer {
-    clip: Option<Clip>,
+    clip: Clip,
     at_ms: f64,
     unless_heard_after: Option<f64>,
 }
@@ -677,11 +670,8 @@ fn send_frame(
         if spoke_on {
             emit(at_ms, CallEventKind::CallerWithdrew);
         } else if at_ms + 0.5 * FRAME_MS as f64 >= answer.at_ms {
+            mic.say(answer.clip)?;
             emit(at_ms, CallEventKind::CallerAnswered { due_ms: answer.at_ms });
-            match answer.clip {
-                Some(clip) => mic.say(clip)?,
-                None => turn.hanging_up = true,
-            }
         } else {
             turn.answer = Some(answer);
         }

@@ -29,9 +29,11 @@ pub const UNDERRUN_MS: f64 = 40.0;
 /// A gap this long or longer is a pause (between sentences, say), not a dropout.
 pub const PAUSE_MS: f64 = 250.0;
 
-/// The agent has sent nothing new for this long: its turn may be over, so a caller who
-/// answers like a person starts working out its answer now, not after the end gap.
-pub const QUIET_MS: f64 = 100.0;
+/// The agent has sent nothing new for this long (or half again its last gap between two
+/// sends, where it sends more seldom): its turn may be over, so a caller who answers like a
+/// person starts working out its answer now, not after the end gap. Longer than the 100 ms
+/// chunks some protocols send in, with room for their jitter.
+pub const QUIET_MS: f64 = 150.0;
 
 /// Something the ear noticed; times are ms since the call started.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,8 +73,10 @@ pub struct Ear {
     marks: VecDeque<(String, f64)>,
     in_turn: bool,
     done_signalled: bool,
-    /// When agent audio last arrived, and whether the quiet since has been told.
+    /// When agent audio last arrived, the gap before that, and whether the quiet since has
+    /// been told.
     heard_at_ms: f64,
+    last_gap_ms: f64,
     quiet_told: bool,
     events: Vec<EarEvent>,
 }
@@ -93,6 +97,7 @@ impl Ear {
             in_turn: false,
             done_signalled: false,
             heard_at_ms: 0.0,
+            last_gap_ms: 0.0,
             quiet_told: false,
             events: Vec::new(),
         }
@@ -118,6 +123,7 @@ impl Ear {
             });
         }
         let start = self.ms_to_index(start_ms);
+        let continues = self.in_turn;
         if !self.in_turn {
             self.in_turn = true;
             self.done_signalled = false;
@@ -131,6 +137,13 @@ impl Ear {
         self.recording.truncate(start);
         self.recording.extend_from_slice(samples);
         self.playout_end_ms = start_ms + samples.len() as f64 * 1000.0 / self.rate as f64;
+        // The cadence of sends within a turn: not the wait before it, nor a pause in it.
+        let gap = now_ms - self.heard_at_ms;
+        if !continues {
+            self.last_gap_ms = 0.0;
+        } else if gap < PAUSE_MS {
+            self.last_gap_ms = gap;
+        }
         self.heard_at_ms = now_ms;
         self.quiet_told = false;
     }
@@ -168,6 +181,11 @@ impl Ear {
         self.done_signalled = true;
     }
 
+    /// How long without new audio before the turn may be over.
+    fn quiet_after_ms(&self) -> f64 {
+        QUIET_MS.max(1.5 * self.last_gap_ms)
+    }
+
     /// When the audio queued so far finishes playing.
     pub fn playout_end_ms(&self) -> f64 {
         self.playout_end_ms
@@ -194,7 +212,7 @@ impl Ear {
         }
         if self.in_turn
             && !self.quiet_told
-            && (self.done_signalled || now_ms >= self.heard_at_ms + QUIET_MS)
+            && (self.done_signalled || now_ms >= self.heard_at_ms + self.quiet_after_ms())
         {
             self.quiet_told = true;
             self.events.push(EarEvent::Quiet {
@@ -202,7 +220,7 @@ impl Ear {
                 at_ms: if self.done_signalled {
                     now_ms
                 } else {
-                    self.heard_at_ms + QUIET_MS
+                    self.heard_at_ms + self.quiet_after_ms()
                 },
             });
         }
