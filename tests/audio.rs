@@ -109,11 +109,22 @@ fn a_clip_is_cut_in_the_middle_of_its_last_pause_between_sounds() {
     let tone = sine(440.0, 16_000, 0.5, 0.5).samples;
     let gap = |ms: usize| vec![0.0f32; 16 * ms];
     // sound, 300 ms pause, sound, 60 ms pause, sound, then quiet still running at the end.
-    let samples = [tone.clone(), gap(300), tone.clone(), gap(60), tone.clone(), gap(400)].concat();
+    let samples = [
+        tone.clone(),
+        gap(300),
+        tone.clone(),
+        gap(60),
+        tone.clone(),
+        gap(400),
+    ]
+    .concat();
     let clip = Clip::new(samples, 16_000);
     let cut = clip.last_pause(120.0).expect("a pause of 300 ms");
     let middle = 16 * (500 + 150);
-    assert!(cut.abs_diff(middle) <= 160, "cut at {cut}, the pause's middle is {middle}");
+    assert!(
+        cut.abs_diff(middle) <= 160,
+        "cut at {cut}, the pause's middle is {middle}"
+    );
     // The 60 ms pause is too short, and the quiet at the end may be a word's inner silence.
     assert_eq!(clip.last_pause(400.0), None);
     assert_eq!(Clip::new(vec![0.0; 16_000], 16_000).last_pause(120.0), None);

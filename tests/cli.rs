@@ -583,19 +583,39 @@ fn a_run_where_voicesim_itself_was_late_says_so_with_the_figures() {
 fn parallel_auto_finds_its_level_and_a_bad_value_is_refused() {
     let (_agent, url) = agent(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let suite = suite_file(dir.path(), "suite", &ONE_CALL.replace("tests:", "runs: 3\ntests:"));
+    let suite = suite_file(
+        dir.path(),
+        "suite",
+        &ONE_CALL.replace("tests:", "runs: 3\ntests:"),
+    );
     let out = dir.path().join("out");
     let run = |parallel: &str| {
-        voicesim(&["run", &suite, "--agent", &url, "--parallel", parallel, "--out", out.to_str().unwrap()])
+        voicesim(&[
+            "run",
+            &suite,
+            "--agent",
+            &url,
+            "--parallel",
+            parallel,
+            "--out",
+            out.to_str().unwrap(),
+        ])
     };
     let o = run("auto");
     let t = text(&o);
     assert_eq!(o.status.code(), Some(0), "{t}");
-    assert!(t.contains("--parallel auto: ") && t.contains("calls at once at the end"), "{t}");
+    assert!(
+        t.contains("--parallel auto: ") && t.contains("calls at once at the end"),
+        "{t}"
+    );
     assert_eq!(json_lines(&out.join("results.jsonl")).len(), 3);
     let o = run("lots");
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("give a number of calls (1 or more) or `auto`"), "{}", text(&o));
+    assert!(
+        text(&o).contains("give a number of calls (1 or more) or `auto`"),
+        "{}",
+        text(&o)
+    );
 }
 
 /// A caller whose speech recognizer is slow answers late: the agent is not failed on the
@@ -637,7 +657,10 @@ fn a_caller_that_answered_late_leaves_the_timing_verdicts_not_judged_with_the_re
     );
     assert_eq!(verdict("talked")["verdict"], "met", "{result}");
     assert_eq!(result["outcome"], "not_judged", "{result}");
-    assert!(t.contains("warning: voicesim itself was late in 1 of 1 calls"), "{t}");
+    assert!(
+        t.contains("warning: voicesim itself was late in 1 of 1 calls"),
+        "{t}"
+    );
 }
 
 #[test]

@@ -310,7 +310,7 @@ fn a_person_on_a_live_call_is_heard_by_the_agent_and_hears_it() {
             "--noise",
             "car",
             "--snr",
-            "20",
+            "30",
             "--max-duration-s",
             "16",
             "--out",
@@ -354,7 +354,9 @@ fn a_person_on_a_live_call_is_heard_by_the_agent_and_hears_it() {
         .map(voicesim::speech::wer::normalize)
         .collect();
     // Whisper tiny writes the number its own way in noise ("4 5 2 1", "4 point 5 2 1"): the
-    // digits, in order, are what must arrive.
+    // digits, in order, are what must arrive. The car is 30 dB under the voice: this is about
+    // the live line, not how well Whisper tiny hears in noise (at 20 dB, on a loaded machine,
+    // it once heard "them for 5 2 1").
     let digits = |l: &String| l.chars().filter(char::is_ascii_digit).collect::<String>();
     assert!(
         agent_heard.iter().any(|l| digits(l).contains("4521")),

@@ -124,7 +124,10 @@ fn the_report_of_a_run_opens_in_a_browser_plays_and_seeks_with_no_request_leavin
     let answers = browser.eval(&format!(
         "(() => {{ const tl = JSON.parse(document.querySelector('{passed}').dataset.tl); return tl.answer.length + tl.late.length; }})()"
     ));
-    assert!(answers.as_u64().unwrap() >= 1, "the call's answers: {answers}");
+    assert!(
+        answers.as_u64().unwrap() >= 1,
+        "the call's answers: {answers}"
+    );
     let lane = browser.eval(&format!(
         "(() => {{ const c = document.querySelector('{passed} canvas'), s = devicePixelRatio; const d = c.getContext('2d').getImageData(0, 151 * s, c.width, 5 * s).data; let n = 0; for (let i = 0; i < d.length; i += 4) n += (d[i] == 0x1a && d[i + 1] == 0x7f) || (d[i] == 0xcf && d[i + 1] == 0x22); return n; }})()"
     ));

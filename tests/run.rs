@@ -96,8 +96,14 @@ async fn a_suite_passes_against_the_agent_and_fails_where_the_agent_is_faulted()
     for a in &r.reactions {
         let target = a.target_ms.expect("a persona's target");
         assert!((200.0..=800.0).contains(&target), "{a:?}");
-        assert!(a.reaction_ms >= target - 20.0, "said before its moment: {a:?}");
-        assert!((a.late_ms - (a.reaction_ms - target).max(0.0)).abs() < 1e-9, "{a:?}");
+        assert!(
+            a.reaction_ms >= target - 20.0,
+            "said before its moment: {a:?}"
+        );
+        assert!(
+            (a.late_ms - (a.reaction_ms - target).max(0.0)).abs() < 1e-9,
+            "{a:?}"
+        );
     }
     assert_eq!(lines[0]["reactions"].as_array().map(Vec::len), Some(2));
 
@@ -168,17 +174,24 @@ async fn the_wer_metric_is_of_what_the_agent_reports_hearing() {
 /// while the agent is still talking or pausing, and said on its moment.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_caller_answers_on_its_reaction_time() {
-    let yaml = STATUS.replace(
-        "tests:",
-        "personas:\n  slow: { reaction_ms: [3500, 4000] }\ntests:",
-    )
-    .replace("  - name: status\n", "  - name: status\n    persona: slow\n");
+    let yaml = STATUS
+        .replace(
+            "tests:",
+            "personas:\n  slow: { reaction_ms: [3500, 4000] }\ntests:",
+        )
+        .replace(
+            "  - name: status\n",
+            "  - name: status\n    persona: slow\n",
+        );
     let (results, _) = run(&yaml, Faults::default(), None).await;
     let r = &results[0];
     assert_eq!(r.outcome, Outcome::Passed, "{}", r.why());
     assert_eq!(r.reactions.len(), 2, "{:?}", r.reactions);
     for a in &r.reactions {
-        assert!(a.target_ms.is_some_and(|t| (3500.0..=4000.0).contains(&t)), "{a:?}");
+        assert!(
+            a.target_ms.is_some_and(|t| (3500.0..=4000.0).contains(&t)),
+            "{a:?}"
+        );
         // On its moment, to the 20 ms frame the call moves in.
         assert!(a.late_ms <= 20.0, "{a:?}");
         assert!(a.reaction_ms >= a.target_ms.unwrap_or(0.0) - 20.0, "{a:?}");

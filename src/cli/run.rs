@@ -12,8 +12,8 @@ use crate::report::diff::{self, Diff, Thresholds};
 use crate::report::folder::{self, ResultsFile, Reuse, RunPlan, Shard};
 use crate::report::html::HtmlOptions;
 use crate::report::{self, Outcome, RunResult};
-use crate::sim::run::{self, Plan, Target};
 use crate::sim::gate::Gate;
+use crate::sim::run::{self, Plan, Target};
 use crate::sim::Senses;
 use crate::speech::{SttEngine, TtsEngine, Voice};
 use crate::suite::Suite;
@@ -260,7 +260,9 @@ fn parallel(s: &str) -> Result<Parallel, String> {
         "auto" => Ok(Parallel::Auto),
         n => match n.parse::<u64>() {
             Ok(n) if n >= 1 => Ok(Parallel::Fixed(n)),
-            _ => Err(format!("{n:?}: give a number of calls (1 or more) or `auto`")),
+            _ => Err(format!(
+                "{n:?}: give a number of calls (1 or more) or `auto`"
+            )),
         },
     }
 }

@@ -250,7 +250,10 @@ fn timeline(dir: &Path, duration_ms: f64) -> Value {
         .flatten()
     {
         let num = |k: &str| a.get(k).and_then(Value::as_f64).unwrap_or(0.0);
-        let span = [num("agent_stopped_ms"), num("agent_stopped_ms") + num("reaction_ms")];
+        let span = [
+            num("agent_stopped_ms"),
+            num("agent_stopped_ms") + num("reaction_ms"),
+        ];
         if num("late_ms") > crate::audio::FRAME_MS as f64 {
             late.push(span);
         } else {

@@ -158,8 +158,10 @@ impl RunResult {
         }
         // Silence and dropouts are timing too: when voicesim was late, they may be its own.
         let late = self.metrics.harness_late();
-        let (timing, other): (Vec<&Fault>, Vec<&Fault>) =
-            self.faults.iter().partition(|f| late.is_some() && f.is_timing());
+        let (timing, other): (Vec<&Fault>, Vec<&Fault>) = self
+            .faults
+            .iter()
+            .partition(|f| late.is_some() && f.is_timing());
         if !other.is_empty() {
             outcome = Outcome::Failed;
         } else if !timing.is_empty() && outcome == Outcome::Passed {
@@ -210,7 +212,8 @@ pub fn late_warning(results: &[RunResult]) -> Option<String> {
     if late.is_empty() {
         return None;
     }
-    let worst = |f: fn(&Metrics) -> Option<f64>| late.iter().filter_map(|m| f(m)).fold(0.0, f64::max);
+    let worst =
+        |f: fn(&Metrics) -> Option<f64>| late.iter().filter_map(|m| f(m)).fold(0.0, f64::max);
     let (slip, answer) = (
         worst(|m| m.send_slip_max_ms),
         worst(|m| m.reaction_late_max_ms),

@@ -153,7 +153,9 @@ mod tests {
     fn auto_climbs_a_round_at_a_time_halves_on_a_late_call_and_stays_in_bounds() {
         let gate = Gate::auto(4);
         let mut levels = Vec::new();
-        for on_time in [true, true, true, true, true, true, true, true, true, true, false, true] {
+        for on_time in [
+            true, true, true, true, true, true, true, true, true, true, false, true,
+        ] {
             gate.ended(on_time);
             levels.push(gate.level());
         }

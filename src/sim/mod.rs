@@ -453,27 +453,28 @@ impl CallerSide {
             caller.restore(snapshot);
             return Some(heard);
         };
-        let (clip, line, effort) = match next_line(caller, Some(&heard.text), senses, &mut self.mouth).await {
-            Ok((Spoken::Say(utterance, clip), effort)) => {
-                (clip, utterance.text().to_string(), effort)
-            }
-            // Hanging up, keys, listening on: nothing a person does the moment the other side
-            // pauses. The decision waits for the turn's end, and stands if nothing more came.
-            Ok((spoken, _)) => {
-                self.held = Some(Held {
-                    pause,
-                    snapshot,
-                    spoken,
-                    heard: heard.clone(),
-                });
-                return None;
-            }
-            // Failed: tried again, and told, when the turn ends.
-            Err(_) => {
-                caller.restore(snapshot);
-                return Some(heard);
-            }
-        };
+        let (clip, line, effort) =
+            match next_line(caller, Some(&heard.text), senses, &mut self.mouth).await {
+                Ok((Spoken::Say(utterance, clip), effort)) => {
+                    (clip, utterance.text().to_string(), effort)
+                }
+                // Hanging up, keys, listening on: nothing a person does the moment the other side
+                // pauses. The decision waits for the turn's end, and stands if nothing more came.
+                Ok((spoken, _)) => {
+                    self.held = Some(Held {
+                        pause,
+                        snapshot,
+                        spoken,
+                        heard: heard.clone(),
+                    });
+                    return None;
+                }
+                // Failed: tried again, and told, when the turn ends.
+                Err(_) => {
+                    caller.restore(snapshot);
+                    return Some(heard);
+                }
+            };
         self.command(CallerCommand::Answer {
             clip,
             at_ms: pause.until + target,
@@ -496,7 +497,11 @@ impl CallerSide {
             return;
         };
         if let Some(heard) = &answer.heard {
-            self.record(line(Speaker::Agent, &heard.text, answer.pause.turn_started_ms));
+            self.record(line(
+                Speaker::Agent,
+                &heard.text,
+                answer.pause.turn_started_ms,
+            ));
             self.answered_until = Some(answer.pause.until);
         }
         if let Some(text) = &answer.line {
@@ -622,7 +627,13 @@ impl CallerSide {
 }
 
 /// A reaction's parts before it is said.
-fn reaction(pause: Pause, target: Option<f64>, heard: &Heard, effort: Effort, ahead: bool) -> Reaction {
+fn reaction(
+    pause: Pause,
+    target: Option<f64>,
+    heard: &Heard,
+    effort: Effort,
+    ahead: bool,
+) -> Reaction {
     Reaction {
         agent_stopped_ms: pause.until,
         target_ms: target,
@@ -825,11 +836,17 @@ impl Hearing {
     /// Transcribes `audio` (the turn from its start, still playing) up to its last pause.
     async fn partly(&mut self, senses: &Senses, turn_started_ms: f64, audio: Clip) {
         self.of_turn(turn_started_ms);
-        let rest = Clip::new(audio.samples.get(self.upto..).unwrap_or_default().to_vec(), audio.rate);
+        let rest = Clip::new(
+            audio.samples.get(self.upto..).unwrap_or_default().to_vec(),
+            audio.rate,
+        );
         let Some(cut) = rest.last_pause(Self::CUT_MS) else {
             return;
         };
-        let part = Clip::new(rest.samples.get(..cut).unwrap_or_default().to_vec(), audio.rate);
+        let part = Clip::new(
+            rest.samples.get(..cut).unwrap_or_default().to_vec(),
+            audio.rate,
+        );
         // A failure here is met again when the turn is heard whole.
         if let Ok(heard) = transcribe(senses, part).await {
             self.upto += cut;
@@ -840,9 +857,17 @@ impl Hearing {
     }
 
     /// What was said in `audio` (the turn from its start): the part not transcribed yet is.
-    async fn whole(&mut self, senses: &Senses, turn_started_ms: f64, audio: Clip) -> Result<Heard, SimError> {
+    async fn whole(
+        &mut self,
+        senses: &Senses,
+        turn_started_ms: f64,
+        audio: Clip,
+    ) -> Result<Heard, SimError> {
         self.of_turn(turn_started_ms);
-        let rest = Clip::new(audio.samples.get(self.upto..).unwrap_or_default().to_vec(), audio.rate);
+        let rest = Clip::new(
+            audio.samples.get(self.upto..).unwrap_or_default().to_vec(),
+            audio.rate,
+        );
         let mut heard = transcribe(senses, rest).await?;
         heard.text = format!("{} {}", self.text, heard.text).trim().to_string();
         Ok(heard)

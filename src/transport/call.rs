@@ -409,7 +409,12 @@ pub async fn run(
             log.write(&event);
         }
         if let Some(tap) = tap.as_ref() {
-            if !matches!(event.kind, CallEventKind::AgentTurnEnded { .. } | CallEventKind::AgentQuiet { .. } | CallEventKind::AgentSpeaking { .. }) {
+            if !matches!(
+                event.kind,
+                CallEventKind::AgentTurnEnded { .. }
+                    | CallEventKind::AgentQuiet { .. }
+                    | CallEventKind::AgentSpeaking { .. }
+            ) {
                 let _ = tap.send(event.clone());
             }
         }
@@ -671,7 +676,12 @@ fn send_frame(
             emit(at_ms, CallEventKind::CallerWithdrew);
         } else if at_ms + 0.5 * FRAME_MS as f64 >= answer.at_ms {
             mic.say(answer.clip)?;
-            emit(at_ms, CallEventKind::CallerAnswered { due_ms: answer.at_ms });
+            emit(
+                at_ms,
+                CallEventKind::CallerAnswered {
+                    due_ms: answer.at_ms,
+                },
+            );
         } else {
             turn.answer = Some(answer);
         }

@@ -83,7 +83,9 @@ mod tests {
         watch.begin();
         tokio::time::sleep(Duration::from_millis(100)).await;
         let before = Instant::now();
-        assert!(watch.worst_between(before, before).is_none_or(|ms| ms < 250.0));
+        assert!(watch
+            .worst_between(before, before)
+            .is_none_or(|ms| ms < 250.0));
         // Blocks the only worker, as a busy machine or a blocking call would.
         tokio::spawn(async { std::thread::sleep(Duration::from_millis(300)) })
             .await
