@@ -810,19 +810,23 @@ async fn transcribe(senses: &Senses, audio: Clip) -> Result<Heard, SimError> {
     })
 }
 
-/// The playing agent turn as the caller has transcribed it so far: up to a pause between
-/// words, so that when the turn ends only its last words are left to hear.
+/// The playing agent turn as the caller has transcribed it so far, a part at a time, each
+/// cut at a pause between words, so that when the turn ends only its last words are left to
+/// hear. Whisper hears a lone short word badly ("Goodbye." on its own can come out as
+/// nothing), so neither a part nor what is left at the end is ever shorter than a sentence's
+/// worth: the end is heard with the parts before it that it needs.
 #[derive(Debug, Default)]
 struct Hearing {
     turn_started_ms: f64,
-    /// Samples of the turn transcribed, and their words.
-    upto: usize,
-    text: String,
+    /// Where each part transcribed ends (samples of the turn), and its words.
+    parts: Vec<(usize, String)>,
 }
 
 impl Hearing {
     /// A pause between words at least this long is where the turn so far is cut.
     const CUT_MS: f64 = 120.0;
+    /// The least audio a part, or the end, is transcribed from.
+    const LEAST_S: f64 = 2.0;
 
     fn of_turn(&mut self, turn_started_ms: f64) {
         if self.turn_started_ms != turn_started_ms {
@@ -833,30 +837,36 @@ impl Hearing {
         }
     }
 
+    fn upto(&self) -> usize {
+        self.parts.last().map_or(0, |(end, _)| *end)
+    }
+
     /// Transcribes `audio` (the turn from its start, still playing) up to its last pause.
     async fn partly(&mut self, senses: &Senses, turn_started_ms: f64, audio: Clip) {
         self.of_turn(turn_started_ms);
+        let upto = self.upto();
         let rest = Clip::new(
-            audio.samples.get(self.upto..).unwrap_or_default().to_vec(),
+            audio.samples.get(upto..).unwrap_or_default().to_vec(),
             audio.rate,
         );
         let Some(cut) = rest.last_pause(Self::CUT_MS) else {
             return;
         };
+        if (cut as f64) < Self::LEAST_S * f64::from(audio.rate) {
+            return;
+        }
         let part = Clip::new(
             rest.samples.get(..cut).unwrap_or_default().to_vec(),
             audio.rate,
         );
         // A failure here is met again when the turn is heard whole.
         if let Ok(heard) = transcribe(senses, part).await {
-            self.upto += cut;
-            if !heard.text.is_empty() {
-                self.text = format!("{} {}", self.text, heard.text).trim().to_string();
-            }
+            self.parts.push((upto + cut, heard.text));
         }
     }
 
-    /// What was said in `audio` (the turn from its start): the part not transcribed yet is.
+    /// What was said in `audio` (the turn from its start): the parts heard already, and the
+    /// rest, heard now together with as many of the last parts as make it long enough.
     async fn whole(
         &mut self,
         senses: &Senses,
@@ -864,16 +874,100 @@ impl Hearing {
         audio: Clip,
     ) -> Result<Heard, SimError> {
         self.of_turn(turn_started_ms);
+        let least = (Self::LEAST_S * f64::from(audio.rate)) as usize;
+        let kept = self
+            .parts
+            .iter()
+            .rposition(|(end, _)| audio.samples.len().saturating_sub(*end) >= least)
+            .map_or(0, |k| k + 1);
+        let from = kept
+            .checked_sub(1)
+            .and_then(|k| self.parts.get(k))
+            .map_or(0, |(end, _)| *end);
         let rest = Clip::new(
-            audio.samples.get(self.upto..).unwrap_or_default().to_vec(),
+            audio.samples.get(from..).unwrap_or_default().to_vec(),
             audio.rate,
         );
         let mut heard = transcribe(senses, rest).await?;
-        heard.text = format!("{} {}", self.text, heard.text).trim().to_string();
+        let before: Vec<&str> = self
+            .parts
+            .iter()
+            .take(kept)
+            .map(|(_, t)| t.as_str())
+            .collect();
+        heard.text = format!("{} {}", before.join(" "), heard.text)
+            .trim()
+            .to_string();
         Ok(heard)
     }
 }
 
 fn take(audio: &mut Clip) -> Clip {
     std::mem::replace(audio, Clip::new(Vec::new(), audio.rate))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::speech::{SpeechError, Transcript};
+
+    /// Hears how long each piece it is given is, in tenths of a second.
+    struct Lengths;
+
+    impl Stt for Lengths {
+        fn id(&self) -> String {
+            "lengths".into()
+        }
+        fn transcribe(&self, clip: &Clip) -> Result<Transcript, SpeechError> {
+            Ok(Transcript {
+                text: format!("[{:.1}]", clip.duration()),
+                ..Transcript::default()
+            })
+        }
+    }
+
+    impl Tts for Lengths {
+        fn id(&self) -> String {
+            "lengths".into()
+        }
+        fn synthesize(&self, _: &str, _: &Voice) -> Result<Clip, SpeechError> {
+            Ok(Clip::new(Vec::new(), 16_000))
+        }
+    }
+
+    /// `pattern`: seconds of sound (positive) and of silence (negative).
+    fn turn(pattern: &[f64]) -> Clip {
+        let mut samples = Vec::new();
+        for &s in pattern {
+            let n = (s.abs() * 16_000.0) as usize;
+            let level = if s > 0.0 { 0.3 } else { 0.0 };
+            samples.extend((0..n).map(|i| level * ((i as f32) * 0.3).sin()));
+        }
+        Clip::new(samples, 16_000)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_turn_is_heard_a_part_at_a_time_and_a_short_end_with_the_part_before_it() {
+        let senses = Senses {
+            tts: Arc::new(Lengths),
+            voice: Voice::default(),
+            stt: Arc::new(Lengths),
+        };
+        let mut hearing = Hearing::default();
+        // Three sentences with pauses between them, the last one short ("Goodbye.").
+        let whole = turn(&[2.5, -0.3, 2.5, -0.3, 0.5]);
+        let so_far = |s: f64| Clip::new(whole.samples[..(s * 16_000.0) as usize].to_vec(), 16_000);
+        // 1.5 s in: no pause yet. 3 s in: a part of 2.65 s (to the middle of the pause).
+        hearing.partly(&senses, 0.0, so_far(1.5)).await;
+        assert!(hearing.parts.is_empty());
+        hearing.partly(&senses, 0.0, so_far(3.0)).await;
+        hearing.partly(&senses, 0.0, so_far(5.7)).await;
+        assert_eq!(hearing.parts.len(), 2, "{:?}", hearing.parts);
+        // The end: the short last sentence is heard with the one before it.
+        let heard = hearing.whole(&senses, 0.0, whole.clone()).await.unwrap();
+        assert_eq!(heard.text, "[2.6] [3.5]", "{:?}", hearing.parts);
+        // A new turn starts from nothing.
+        let heard = hearing.whole(&senses, 9_000.0, turn(&[1.0])).await.unwrap();
+        assert_eq!(heard.text, "[1.0]");
+    }
 }
