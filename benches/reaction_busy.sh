@@ -53,7 +53,7 @@ tests:
       - name: answers in time
         check: { metric: "latency_p95_ms < 2000" }
 YAML
-echo "| busy loops | agent latency error (mean / worst) | caller reaction p50 / p95 (target 200-800 ms) | turns on target | frame send slip p99 (worst call) | passed / not judged / failed |"
+echo "| busy loops | agent latency error (mean / worst) | caller reaction p50 / p95 (target 200-800 ms) | answers on their target | frame send slip p99 (worst call) | passed / not judged / failed |"
 echo "| --- | --- | --- | --- | --- | --- |"
 for loops in 0 1 2; do
     i=0
