@@ -243,7 +243,7 @@ pub async fn converse(
                 cut_off,
                 spoke_until_ms,
             } => {
-                let this_turn = |until: f64| (until - *spoke_until_ms).abs() < 1.0;
+                let this_turn = |until: f64| same_end(until, *spoke_until_ms);
                 let held = match side.held.take() {
                     // The turn ended where the caller thought it would: its decision stands.
                     Some(held) if this_turn(held.pause.until) && !*cut_off => Some(held),
@@ -298,12 +298,12 @@ pub async fn converse(
             }
             ended.heard = answer
                 .heard
-                .filter(|_| (answer.pause.until - ended.pause.until).abs() < 1.0);
+                .filter(|_| same_end(answer.pause.until, ended.pause.until));
         }
         if ended.heard.is_none() {
             ended.heard = heard_in_pause
                 .take()
-                .filter(|(until, _)| (until - ended.pause.until).abs() < 1.0)
+                .filter(|(until, _)| same_end(*until, ended.pause.until))
                 .map(|(_, heard)| heard);
         }
         side.turn_ended(caller, senses, &mut hearing, ended).await;
@@ -388,6 +388,11 @@ struct Pause {
     /// When the caller knew it would.
     known_ms: f64,
     turn_started_ms: f64,
+}
+
+/// Whether two ends of the agent's voice are the same one: nothing played between them.
+fn same_end(a_ms: f64, b_ms: f64) -> bool {
+    (a_ms - b_ms).abs() < 1.0
 }
 
 /// An agent turn over, to be heard and answered.
