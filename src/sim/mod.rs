@@ -22,7 +22,7 @@ use crate::noise::MicTimeline;
 use crate::record::{CallRecord, Line, Reaction, Speaker};
 use crate::speech::{SpeechError, Stt, Tts, Voice};
 use crate::transport::call::{
-    self, CallError, CallEvent, CallEventKind, CallOptions, CallerCommand,
+    self, Answer, CallError, CallEvent, CallEventKind, CallOptions, CallerCommand,
 };
 use crate::transport::turns;
 use crate::transport::Adapter;
@@ -480,11 +480,11 @@ impl CallerSide {
                     return Some(heard);
                 }
             };
-        self.command(CallerCommand::Answer {
+        self.command(CallerCommand::Answer(Answer {
             clip,
             at_ms: pause.until + target,
             unless_heard_after: Some(pause.until),
-        });
+        }));
         self.answering = Some(Answering {
             pause,
             snapshot: Some(snapshot),
@@ -574,11 +574,11 @@ impl CallerSide {
         match next_line(caller, Some(&heard.text), senses, &mut self.mouth).await {
             Ok((Spoken::Say(utterance, clip), effort)) => {
                 self.record(line(Speaker::Caller, utterance.text(), pause.known_ms));
-                self.command(CallerCommand::Answer {
+                self.command(CallerCommand::Answer(Answer {
                     clip,
                     at_ms: pause.until + target.unwrap_or(0.0),
                     unless_heard_after: None,
-                });
+                }));
                 self.answering = Some(Answering {
                     pause,
                     snapshot: None,

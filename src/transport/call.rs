@@ -109,15 +109,8 @@ pub enum CallerCommand {
         /// turn, or the next.
         turn_started_ms: Option<f64>,
     },
-    /// The answer to an agent turn, spoken at `at_ms` of call time (at once if that has
-    /// passed): the caller's reaction time held to its target. With `unless_heard_after`, it
-    /// was prepared while the agent's playout was due to end there: if more agent audio comes
-    /// before the moment, the answer is withdrawn ([`CallEventKind::CallerWithdrew`]).
-    Answer {
-        clip: Clip,
-        at_ms: f64,
-        unless_heard_after: Option<f64>,
-    },
+    /// The answer to an agent turn, said at its moment.
+    Answer(Answer),
     /// Press a key (0-9, *, #, A-D): a Twilio `dtmf` event, or the tones in-band elsewhere.
     Dtmf(char),
     /// Stop talking mid-sentence.
@@ -491,10 +484,10 @@ pub async fn run(
                         turn.barge = Some((clip, after_ms));
                     }
                 }
-                Some(CallerCommand::Answer { clip, at_ms, unless_heard_after }) => {
+                Some(CallerCommand::Answer(answer)) => {
                     // One answer waits at a time. One worked out ahead gives way (the caller has
                     // gone back on it); one to a turn that ended is said now.
-                    let waiting = turn.answer.replace(Answer { clip, at_ms, unless_heard_after });
+                    let waiting = turn.answer.replace(answer);
                     if let Some(waiting) = waiting.filter(|w| w.unless_heard_after.is_none()) {
                         if let Err(e) = mic.say(waiting.clip) {
                             break EndReason::Error { message: e.to_string() };
@@ -648,11 +641,15 @@ struct TurnState {
     partial_at_ms: f64,
 }
 
-/// See [`CallerCommand::Answer`].
-struct Answer {
-    clip: Clip,
-    at_ms: f64,
-    unless_heard_after: Option<f64>,
+/// The answer to an agent turn, said at `at_ms` of call time (at once if that has passed):
+/// the caller's reaction time held to its target. With `unless_heard_after`, it was prepared
+/// while the agent's playout was due to end there: if more agent audio comes before the
+/// moment, the answer is withdrawn ([`CallEventKind::CallerWithdrew`]).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub clip: Clip,
+    pub at_ms: f64,
+    pub unless_heard_after: Option<f64>,
 }
 
 /// One tick: the next microphone frame out, the ear's clock forward; returns what to send.
