@@ -226,6 +226,27 @@ fn g711_matches_the_standard_code_points() {
 }
 
 #[test]
+fn pcm16_rounds_to_the_nearest_step_and_halves_away_from_zero() {
+    let step = 1.0 / 32768.0;
+    let cases = [
+        (0.4 * step, 0),
+        (0.5 * step, 1),
+        (-0.5 * step, -1),
+        (2.5 * step, 3),
+        (-2.5 * step, -3),
+        (1000.49 * step, 1000),
+        (-1000.51 * step, -1001),
+        (-1.0, -32768),
+        (-2.0, -32768),
+        (f32::NAN, 0),
+    ];
+    for (sample, want) in cases {
+        let bytes = Encoding::Pcm16.encode(&[sample]);
+        assert_eq!(i16::from_le_bytes([bytes[0], bytes[1]]), want, "{sample}");
+    }
+}
+
+#[test]
 fn pcm16_is_little_endian_and_exact() {
     let bytes = Encoding::Pcm16.encode(&[0.5, -0.5, 1.5]);
     assert_eq!(

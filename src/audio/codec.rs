@@ -54,7 +54,10 @@ impl Encoding {
 
 /// f32 in [-1, 1] to i16, saturating: what a real ADC does with an overload.
 pub(crate) fn to_i16(s: f32) -> i16 {
-    (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16
+    // Rounds half away from zero as `f32::round` does (the sum is exact below 2^23), without
+    // its libm call on every sample; `as` saturates.
+    let v = s * 32768.0;
+    (v + 0.5f32.copysign(v)) as i16
 }
 
 pub(crate) fn from_i16(s: i16) -> f32 {

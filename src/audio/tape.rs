@@ -34,15 +34,15 @@ impl Tape {
 
     /// Appends a stretch of both channels; the shorter is padded with silence.
     pub fn append(&mut self, caller: &[f32], agent: &[f32]) -> Result<(), AudioError> {
-        for i in 0..caller.len().max(agent.len()) {
+        let n = caller.len().max(agent.len());
+        // hound's buffered writer: one write for the stretch, not one per sample.
+        let mut out = self.writer.get_i16_writer(2 * n as u32);
+        for i in 0..n {
             for channel in [caller, agent] {
-                let sample = to_i16(channel.get(i).copied().unwrap_or(0.0));
-                self.writer
-                    .write_sample(sample)
-                    .map_err(|e| write_error(&self.path, e))?;
+                out.write_sample(to_i16(channel.get(i).copied().unwrap_or(0.0)));
             }
         }
-        Ok(())
+        out.flush().map_err(|e| write_error(&self.path, e))
     }
 
     /// Writes the header's lengths: the file is a complete WAV from here on.

@@ -96,19 +96,37 @@ impl TwilioStream {
 
     /// One frame of the caller's audio (mu-law bytes); `timestamp_ms` counts from the start.
     pub fn media(&mut self, timestamp_ms: u64, mulaw: &[u8]) -> String {
+        // Fifty of these a second per call: written straight from borrowed fields, where a
+        // `json!` value would allocate every key and value first.
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Media<'a> {
+            event: &'static str,
+            sequence_number: String,
+            stream_sid: &'a str,
+            media: Payload,
+        }
+        #[derive(serde::Serialize)]
+        struct Payload {
+            track: &'static str,
+            chunk: String,
+            timestamp: String,
+            payload: String,
+        }
         self.chunk += 1;
-        json!({
-            "event": "media",
-            "sequenceNumber": self.next_sequence(),
-            "streamSid": self.stream_sid,
-            "media": {
-                "track": "inbound",
-                "chunk": self.chunk.to_string(),
-                "timestamp": timestamp_ms.to_string(),
-                "payload": base64::engine::general_purpose::STANDARD.encode(mulaw),
+        let message = Media {
+            event: "media",
+            sequence_number: self.next_sequence(),
+            stream_sid: &self.stream_sid,
+            media: Payload {
+                track: "inbound",
+                chunk: self.chunk.to_string(),
+                timestamp: timestamp_ms.to_string(),
+                payload: base64::engine::general_purpose::STANDARD.encode(mulaw),
             },
-        })
-        .to_string()
+        };
+        // Strings and a static shape: serializing cannot fail.
+        serde_json::to_string(&message).unwrap_or_default()
     }
 
     /// A key press on the caller's phone.
