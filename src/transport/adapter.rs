@@ -32,8 +32,10 @@ pub trait Adapter: Send {
     fn name(&self) -> &'static str;
     /// The rate of the caller's audio on the wire; the microphone timeline runs at it.
     fn rate(&self) -> u32;
-    /// Messages sent right after connecting.
-    fn opening(&mut self) -> Vec<Message>;
+    /// Messages sent right after connecting (a start event); raw PCM and Pipecat send nothing.
+    fn opening(&mut self) -> Vec<Message> {
+        Vec::new()
+    }
     /// One 20 ms frame of the caller's microphone.
     fn frame(&mut self, frame: &Frame, elapsed_ms: u64) -> Vec<Message>;
     /// A message from the agent.

@@ -107,10 +107,6 @@ impl super::Adapter for Pipecat {
         self.rate
     }
 
-    fn opening(&mut self) -> Vec<Message> {
-        Vec::new()
-    }
-
     fn frame(&mut self, frame: &crate::audio::Frame, _elapsed_ms: u64) -> Vec<Message> {
         self.frames += 1;
         vec![Message::binary(audio_frame(

@@ -88,10 +88,6 @@ impl super::Adapter for RawPcm {
         self.rate
     }
 
-    fn opening(&mut self) -> Vec<Message> {
-        Vec::new()
-    }
-
     fn frame(&mut self, frame: &crate::audio::Frame, _elapsed_ms: u64) -> Vec<Message> {
         vec![Message::binary(Encoding::Pcm16.encode(&frame.samples))]
     }
