@@ -850,20 +850,17 @@ impl Hearing {
     async fn partly(&mut self, senses: &Senses, turn_started_ms: f64, audio: Clip) {
         self.of_turn(turn_started_ms);
         let upto = self.upto();
-        let rest = Clip::new(
+        let mut part = Clip::new(
             audio.samples.get(upto..).unwrap_or_default().to_vec(),
             audio.rate,
         );
-        let Some(cut) = rest.last_pause(Self::CUT_MS) else {
+        let Some(cut) = part.last_pause(Self::CUT_MS) else {
             return;
         };
         if (cut as f64) < Self::LEAST_S * f64::from(audio.rate) {
             return;
         }
-        let part = Clip::new(
-            rest.samples.get(..cut).unwrap_or_default().to_vec(),
-            audio.rate,
-        );
+        part.samples.truncate(cut);
         // A failure here is met again when the turn is heard whole.
         if let Ok(heard) = transcribe(senses, part).await {
             self.parts.push((upto + cut, heard.text));
