@@ -201,3 +201,57 @@ fn write_all(ops: mpsc::Receiver<Op>) {
         }
     }
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// The nice value in a thread's /proc `stat` (field 19, the 17th after the command).
+    fn nice_in(task: &Path) -> Option<i64> {
+        let stat = std::fs::read_to_string(task.join("stat")).ok()?;
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(16)?
+            .parse()
+            .ok()
+    }
+
+    /// The nice value of this process's thread named `name`.
+    fn nice_of(name: &str) -> Option<i64> {
+        std::fs::read_dir("/proc/self/task")
+            .ok()?
+            .flatten()
+            .find_map(|task| {
+                let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+                (comm.trim() == name).then(|| nice_in(&task.path()))?
+            })
+    }
+
+    #[test]
+    fn the_deck_runs_at_the_lowest_priority_and_the_calls_do_not() {
+        let own = nice_in(Path::new("/proc/thread-self"));
+        let deck = Deck::start();
+        // The thread lowers itself as it starts: give it the moment.
+        let mut nice = None;
+        for _ in 0..100 {
+            nice = nice_of("voicesim-deck").filter(|&n| n == 19);
+            if nice.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(nice, Some(19), "the deck thread's nice value");
+        assert!(
+            own.is_some_and(|n| n < 19),
+            "this thread's nice value: {own:?}"
+        );
+        assert_eq!(
+            nice_in(Path::new("/proc/thread-self")),
+            own,
+            "the thread that started the deck keeps its priority"
+        );
+        drop(deck);
+    }
+}
