@@ -25,6 +25,11 @@ use voicesim::transport::call::{self, CallOptions, EndReason};
 use voicesim::transport::slip::Slip;
 use voicesim::transport::Protocol;
 
+// The sender allocates as the voicesim binary does (src/main.rs).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     match std::env::var("PACED_ROLE").as_deref() {
         Ok("sink") => sink(),
@@ -156,6 +161,8 @@ fn send() {
     let deck = voicesim::transport::recorder::Deck::start();
     let on_time = runtime.block_on(async move {
         let noise = LoadedNoise::load(&NoiseProfile::clean(), 8_000).unwrap();
+        // The calls share their frame clocks, as a load run's do.
+        let metronome = voicesim::transport::pacer::Metronome::new();
         let mut calls_up = Vec::new();
         for i in 0..calls {
             let mut options = CallOptions::new(&url);
@@ -163,6 +170,7 @@ fn send() {
             options.answer_timeout = Duration::from_secs(3600);
             options.connect_timeout = Duration::from_secs(60);
             options.phase = call::stagger(i);
+            options.metronome = Some(metronome.clone());
             options.tape = Some((
                 deck.clone(),
                 tapes_dir.join(format!("call-{i}")).join("call.wav"),

@@ -125,6 +125,7 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
         runs: Some(1),
         parallel: crate::sim::gate::Gate::fixed(args.parallel as usize),
         watch: Default::default(),
+        metronome: Default::default(),
         tags: Vec::new(),
         seed: args.seed,
         out: args.out.clone(),

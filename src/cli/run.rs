@@ -288,6 +288,7 @@ pub fn run(args: RunArgs) -> Result<Exit, CliError> {
             Parallel::Auto => Gate::auto(at_most as usize),
         },
         watch: Default::default(),
+        metronome: Default::default(),
         tags: args.tags.clone(),
         seed: args.seed,
         out: args.out.clone(),

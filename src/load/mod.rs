@@ -31,6 +31,7 @@ use crate::sim::{converse, Caller, Script, Senses, SimError};
 use crate::suite::load::Schedule;
 use crate::suite::Suite;
 use crate::transport::call::{self, CallEvent, CallEventKind};
+use crate::transport::pacer::Metronome;
 use crate::transport::recorder::Deck;
 use crate::transport::stalls::StallWatch;
 use series::{AbortRule, Beat, Second, Tally};
@@ -101,6 +102,7 @@ pub async fn run_load(
         stop: Arc::new(AtomicBool::new(false)),
         deck: Deck::start(),
         watch: StallWatch::new(),
+        metronome: Metronome::new(),
     });
     let (beats, mut heard) = mpsc::unbounded_channel::<Beat>();
     let mut tally = Tally::default();
@@ -204,6 +206,8 @@ struct Shared {
     deck: Deck,
     /// Stalls of the runtime, read by each call over its span.
     watch: StallWatch,
+    /// The calls' shared frame clocks.
+    metronome: Metronome,
 }
 
 /// One call of the load, from dialing to its result in `results.jsonl`.
@@ -302,6 +306,7 @@ async fn talk(
     options.tape = Some((shared.deck.clone(), dir.join("call.wav")));
     options.hang_up = Some(shared.stop.clone());
     options.watch = Some(shared.watch.clone());
+    options.metronome = Some(shared.metronome.clone());
     let watching = tokio::spawn(watch(events, beats.clone()));
     let conversation = converse(options, adapter, mic, &mut script, &senses, None).await;
     watching.abort();

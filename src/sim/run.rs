@@ -20,6 +20,7 @@ use crate::report::folder::{self, ResultsFile, Shard};
 use crate::report::{ExpectationResult, Origin, Outcome, RunResult};
 use crate::suite::{Condition, Suite, TestCase};
 use crate::transport::call::CallOptions;
+use crate::transport::pacer::Metronome;
 use crate::transport::stalls::StallWatch;
 use crate::transport::Protocol;
 
@@ -43,6 +44,8 @@ pub struct Plan {
     pub parallel: Gate,
     /// Watches the runtime for stalls while the run's calls go.
     pub watch: StallWatch,
+    /// The frame clocks the run's calls share.
+    pub metronome: Metronome,
     pub tags: Vec<String>,
     pub seed: u64,
     /// Per-call folders go in `out/calls/`.
@@ -279,6 +282,7 @@ async fn one_call(
         }
     };
     options.watch = Some(plan.watch.clone());
+    options.metronome = Some(plan.metronome.clone());
     let conversation = converse(options, adapter, mic, &mut caller, &senses, None).await;
     result.steps = caller.finish();
     let record = match conversation {

@@ -11,12 +11,13 @@ use std::time::Duration;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::ear::{Ear, EarEvent};
+use super::pacer::{Metronome, Pacer};
 use super::recorder::{Deck, Recording};
 use super::slip::Slip;
 use super::stalls::StallWatch;
@@ -57,6 +58,8 @@ pub struct CallOptions {
     pub tape: Option<(Deck, std::path::PathBuf)>,
     /// The run's watch on the runtime's stalls; the call reads the worst of its span.
     pub watch: Option<StallWatch>,
+    /// The run's shared frame clocks (many calls); alone, a call keeps its own time.
+    pub metronome: Option<Metronome>,
 }
 
 impl CallOptions {
@@ -75,6 +78,7 @@ impl CallOptions {
             phase: Duration::ZERO,
             tape: None,
             watch: None,
+            metronome: None,
         }
     }
 }
@@ -419,11 +423,12 @@ pub async fn run(
     if let Some(watch) = &options.watch {
         watch.begin();
     }
-    let first_frame = began + options.phase;
-    let mut ticker = tokio::time::interval_at(first_frame, Duration::from_millis(FRAME_MS as u64));
+    let (mut ticker, first_frame) = Pacer::new(
+        began + options.phase,
+        options.phase,
+        options.metronome.as_ref().filter(|_| !options.fast),
+    );
     let mut slip = Slip::default();
-    // Late ticks are caught up at once: the number of frames sent tracks the clock.
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let max_frames = options.max_duration.as_millis() as u64 / FRAME_MS as u64;
 
     let mut turn = TurnState {
@@ -618,7 +623,7 @@ fn stall_for_test(frames: u64) {
 }
 
 /// The next frame's moment: the pacer's tick, or at once in fast mode.
-async fn next_tick(ticker: &mut tokio::time::Interval, fast: bool) {
+async fn next_tick(ticker: &mut Pacer, fast: bool) {
     if !fast {
         ticker.tick().await;
     }

@@ -7,6 +7,7 @@ pub mod audiohook;
 pub mod call;
 pub mod ear;
 pub mod openai_realtime;
+pub mod pacer;
 pub mod pipecat;
 pub mod raw_pcm;
 pub mod recorder;

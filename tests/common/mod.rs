@@ -67,6 +67,7 @@ pub async fn run_at(
         runs: None,
         parallel: voicesim::sim::gate::Gate::fixed(parallel),
         watch: Default::default(),
+        metronome: Default::default(),
         tags: Vec::new(),
         seed,
         out: out.path().to_path_buf(),
