@@ -424,7 +424,7 @@ pub async fn run(
         watch.begin();
     }
     let (mut ticker, first_frame) = Pacer::new(
-        began + options.phase,
+        began,
         options.phase,
         options.metronome.as_ref().filter(|_| !options.fast),
     );

@@ -54,19 +54,19 @@ impl Metronome {
         let next = |after: Instant| {
             after.saturating_duration_since(base).as_nanos() / PERIOD.as_nanos() + 1
         };
-        let moment = |k: u64| base + PERIOD * k as u32;
+        let k = next(Instant::now()) as u64;
+        let moment = base + PERIOD * k as u32;
         let mut slots = self.slots.lock().ok()?;
         let count = match slots.get(&slot) {
             Some(count) if count.has_changed().is_ok() => count.clone(),
+            // The slot's timer starts at this call's first tick.
             _ => {
-                let first = next(Instant::now()) as u64;
-                let count = beat(first, moment(first))?;
+                let count = beat(k, moment)?;
                 slots.insert(slot, count.clone());
                 count
             }
         };
-        let k = next(Instant::now()) as u64;
-        Some((k, moment(k), count))
+        Some((k, moment, count))
     }
 }
 
@@ -143,25 +143,14 @@ enum Clock {
 }
 
 impl Pacer {
-    /// Ticks from `first` on its own timer, or from the metronome's slot for `phase`: then
-    /// the first tick is the slot's next, returned with the pacer.
-    pub fn new(first: Instant, phase: Duration, metronome: Option<&Metronome>) -> (Pacer, Instant) {
-        if let Some((k, moment, count)) = metronome.and_then(|m| m.join(phase)) {
-            return (
-                Pacer {
-                    clock: Clock::Beat(count, k - 1),
-                },
-                moment,
-            );
-        }
-        let mut ticker = tokio::time::interval_at(first, PERIOD);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-        (
-            Pacer {
-                clock: Clock::Timer(ticker),
-            },
-            first,
-        )
+    /// Ticks from the metronome's slot for `phase`, from the slot's next tick; or on its own
+    /// timer from `began` + `phase`. Returns the first tick's moment with the pacer.
+    pub fn new(began: Instant, phase: Duration, metronome: Option<&Metronome>) -> (Pacer, Instant) {
+        let (clock, first) = match metronome.and_then(|m| m.join(phase)) {
+            Some((k, moment, count)) => (Clock::Beat(count, k - 1), moment),
+            None => (own_timer(began + phase), began + phase),
+        };
+        (Pacer { clock }, first)
     }
 
     pub async fn tick(&mut self) {
@@ -173,9 +162,7 @@ impl Pacer {
                 while *count.borrow_and_update() <= *taken {
                     if count.changed().await.is_err() {
                         // The slot's timer failed: this call goes on tokio's timer.
-                        let mut ticker = tokio::time::interval(PERIOD);
-                        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-                        self.clock = Clock::Timer(ticker);
+                        self.clock = own_timer(Instant::now());
                         return;
                     }
                 }
@@ -183,6 +170,13 @@ impl Pacer {
             }
         }
     }
+}
+
+/// tokio's timer from `first`; late ticks burst, so frames sent track the clock.
+fn own_timer(first: Instant) -> Clock {
+    let mut ticker = tokio::time::interval_at(first, PERIOD);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    Clock::Timer(ticker)
 }
 
 #[cfg(all(test, target_os = "linux"))]
