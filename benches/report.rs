@@ -85,6 +85,7 @@ fn folder() -> (PathBuf, Vec<RunResult>) {
                 },
                 text: "Order four five two one has shipped and will be delivered on Friday.".into(),
                 at_ms: k as f64 * 3000.0,
+                heard: None,
             })
             .collect();
         r.steps = ["Give the order number", "End the call"]

@@ -19,12 +19,16 @@ pub enum Speaker {
 }
 
 /// A line of the call's transcript: for the caller, what it said; for the agent, what the
-/// caller's STT heard.
+/// caller's STT heard in the whole turn once it had ended (what the judge reads).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Line {
     pub speaker: Speaker,
     pub text: String,
     pub at_ms: f64,
+    /// Of an agent line: what the caller heard as the turn played and reacted to, where its
+    /// words differ from `text`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heard: Option<String>,
 }
 
 /// Everything `speaker` said over `lines`, as one text.
@@ -84,6 +88,10 @@ pub struct CallRecord {
     pub faults: Vec<Fault>,
     /// One per agent turn the caller answered.
     pub reactions: Vec<Reaction>,
+    /// How far what the caller heard as each agent turn played is from the whole turn heard
+    /// once it ended: the WER between the two (none where the caller heard no turn).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hearing_drift: Option<f64>,
     #[serde(skip)]
     pub events: Vec<CallEvent>,
     #[serde(skip)]

@@ -118,7 +118,7 @@ async fn every_protocol_carries_a_whole_order_status_call() {
         });
         for (protocol, (record, agent)) in futures_util::future::join_all(calls).await {
             // The agent heard the number through the wire format and answered about that order...
-            assert!(agent.turns[1].said.contains("has shipped"));
+            assert!(agent.turns[1].said.contains("has been shipped"));
             // ... and the caller heard the answer come back through it.
             let heard = normalize(&record.agent_text());
             assert!(

@@ -326,11 +326,15 @@ fn demo_runs_the_example_suite_through_a_noise_sweep() {
         ["clean", "cafe@20dB", "cafe@10dB", "cafe@5dB", "cafe@0dB"],
         "{out}"
     );
-    for row in table {
+    for row in &table {
         let cells: Vec<&str> = row.split_whitespace().collect();
         assert!(cells[1].ends_with("/3"), "{row}");
-        assert!(cells[3].ends_with('%'), "{row}");
+        assert!(cells[3].ends_with('%') && cells[4].ends_with('%'), "{row}");
     }
+    // On a clean line every call passes, and the caller heard every agent turn as it played
+    // just as it heard the whole turn.
+    let clean: Vec<&str> = table[0].split_whitespace().collect();
+    assert_eq!((clean[1], clean[4]), ("3/3", "0%"), "{out}");
 }
 
 #[test]

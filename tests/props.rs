@@ -198,7 +198,7 @@ proptest! {
             }
         }
         prop_assert!(lines <= spec.max_turns, "{lines} lines, max_turns {}", spec.max_turns);
-        let results = caller.finish();
+        let results = caller.finish(&[]);
         prop_assert_eq!(results.len(), spec.steps.len());
         for (i, (result, step)) in results.iter().zip(&spec.steps).enumerate() {
             if result.verdict != Verdict::Met {
@@ -217,11 +217,9 @@ proptest! {
     }
 }
 
-/// The panic a Pipecat bot set off: every step judged, the caller hung up, and one more agent
-/// turn reached it before the hangup did.
-#[test]
-fn a_caller_with_every_step_done_says_nothing_to_one_more_turn() {
-    let spec = SuiteSpec {
+/// Two steps of one try each, met on "apple" and on "river".
+fn two_steps() -> SuiteSpec {
+    SuiteSpec {
         steps: vec![
             StepSpec {
                 word: Some(0),
@@ -237,7 +235,14 @@ fn a_caller_with_every_step_done_says_nothing_to_one_more_turn() {
         all_phrases: false,
         interrupt: 0.0,
         caller_first: false,
-    };
+    }
+}
+
+/// The panic a Pipecat bot set off: every step judged, the caller hung up, and one more agent
+/// turn reached it before the hangup did.
+#[test]
+fn a_caller_with_every_step_done_says_nothing_to_one_more_turn() {
+    let spec = two_steps();
     let mut caller = spec.caller(1);
     let said = |r: Reply| r.utterance().map(|u| u.text().to_string());
     assert_eq!(said(caller.next(Some("hello")).unwrap()).unwrap(), "line 0");
@@ -251,9 +256,65 @@ fn a_caller_with_every_step_done_says_nothing_to_one_more_turn() {
     assert!(hang_up(caller.next(Some("and one more thing")).unwrap()));
     caller.last_words("still talking").unwrap();
     assert!(hang_up(caller.next(None).unwrap()));
-    let results = caller.finish();
+    let results = caller.finish(&[]);
     assert_eq!(results.len(), 2);
     assert!(results.iter().all(|r| r.verdict == Verdict::Met));
+}
+
+/// The caller reacts to what it heard as each turn played, but the steps' verdicts are of the
+/// whole turns the record holds: a word the caller's ear cut short is no failure, a word it
+/// made up no success, and a record that is not of this caller's call changes nothing.
+#[test]
+fn steps_are_judged_on_the_whole_turns_the_record_holds() {
+    use voicesim::record::{Line, Speaker};
+    let spec = two_steps();
+    let line = |speaker, text: &str, heard: Option<&str>| Line {
+        speaker,
+        text: text.into(),
+        at_ms: 0.0,
+        heard: heard.map(String::from),
+    };
+    let hang_up = |r: Reply| matches!(r, Reply::HangUp);
+    // Heard "an app" for "an apple": not met as it played, and the caller hung up.
+    let mut caller = spec.caller(1);
+    caller.next(Some("hello")).unwrap();
+    assert!(hang_up(caller.next(Some("an app")).unwrap()));
+    let record = [
+        line(Speaker::Agent, "hello", None),
+        line(Speaker::Caller, "line 0", None),
+        line(Speaker::Agent, "an apple", Some("an app")),
+    ];
+    let results = caller.clone().finish(&record);
+    assert_eq!(results[0].verdict, Verdict::Met, "{:?}", results[0]);
+    assert!(
+        results[0].justification.contains("whole turns"),
+        "{:?}",
+        results[0]
+    );
+    assert_eq!(results[1].verdict, Verdict::NotMet, "not reached");
+    // A record of another call (its turns are not what this caller heard): as heard.
+    let other = [
+        line(Speaker::Agent, "good day", None),
+        record[1].clone(),
+        record[2].clone(),
+    ];
+    assert_eq!(caller.finish(&other)[0].verdict, Verdict::NotMet);
+    // Heard "apple" where the agent said "maple": met as it played, not met in truth; the
+    // next step, met, stands.
+    let mut caller = spec.caller(1);
+    caller.next(Some("hello")).unwrap();
+    caller.next(Some("apple")).unwrap();
+    assert!(hang_up(caller.next(Some("river")).unwrap()));
+    let record = [
+        line(Speaker::Agent, "hello", None),
+        line(Speaker::Caller, "line 0", None),
+        line(Speaker::Agent, "maple", Some("apple")),
+        line(Speaker::Caller, "line 1", None),
+        line(Speaker::Agent, "river", None),
+    ];
+    let results = caller.finish(&record);
+    assert_eq!(results[0].verdict, Verdict::NotMet, "{:?}", results[0]);
+    assert_eq!(results[1].verdict, Verdict::Met);
 }
 
 /// A random message of each protocol, as an agent (or, for the server side, a caller) could

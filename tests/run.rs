@@ -14,6 +14,7 @@ use voicesim::agent::{AgentConfig, Faults, ReferenceAgent};
 use voicesim::judge::Verdict;
 use voicesim::llm::{ChatClient, LlmConfig};
 use voicesim::report::{Outcome, RunResult};
+use voicesim::speech::Stt;
 use voicesim::transport::turns::Fault;
 use voicesim::transport::Protocol;
 
@@ -401,4 +402,84 @@ tests:
         .as_str()
         .unwrap()
         .contains("Criterion: The agent says when the order arrives."));
+}
+
+/// The bundled example suite against the reference agent on a clean line, as the README's first
+/// commands run it, with the agent speaking each of its voices: every call passes, the caller
+/// heard every agent turn as it played just as it heard the whole turn (hearing drift 0), and
+/// each agent line of the transcript is what Whisper hears in that turn's audio, cut from the
+/// call's recording.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_suite_passes_on_a_clean_line_in_either_agent_voice_heard_turn_by_turn() {
+    let yaml =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/orders.yaml"))
+            .unwrap();
+    let piper: Arc<dyn voicesim::speech::Tts> = Arc::new(
+        voicesim::speech::Piper::load_default()
+            .expect("the Piper voice is fetched by `make setup`"),
+    );
+    let espeak: Arc<dyn voicesim::speech::Tts> = common::espeak();
+    for (name, agent_voice) in [("espeak", espeak), ("piper", piper.clone())] {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/", listener.local_addr().unwrap());
+        let agent = Arc::new(ReferenceAgent::new(
+            AgentConfig::new(Protocol::Twilio),
+            agent_voice,
+            whisper(),
+        ));
+        let (logs, _keep) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(agent.serve(listener, logs));
+        let ran = common::run_at(
+            &yaml,
+            url,
+            Protocol::Twilio,
+            2,
+            1,
+            (piper.clone(), whisper()),
+            None,
+        )
+        .await;
+        assert_eq!(ran.results.len(), 3, "{name}");
+        for (r, line) in ran.results.iter().zip(&ran.lines) {
+            assert_eq!(
+                r.outcome,
+                Outcome::Passed,
+                "{name} {}: {}\n{:#?}",
+                r.test,
+                r.why(),
+                r.reactions
+            );
+            assert_eq!(
+                line["metrics"]["hearing_drift"], 0.0,
+                "{name} {}: {:#?}",
+                r.test, r.transcript
+            );
+            let dir = r.recording.as_ref().unwrap();
+            let call: Value =
+                serde_json::from_str(&std::fs::read_to_string(dir.join("call.json")).unwrap())
+                    .unwrap();
+            let turns = call["turns"].as_array().unwrap();
+            let agent_lines: Vec<&voicesim::record::Line> = r
+                .transcript
+                .iter()
+                .filter(|l| l.speaker == voicesim::record::Speaker::Agent)
+                .collect();
+            assert_eq!(agent_lines.len(), turns.len(), "{name} {}", r.test);
+            for (turn, said) in turns.iter().zip(agent_lines) {
+                let from = turn["agent_started_ms"].as_f64().unwrap();
+                let to = from + turn["agent_talk_ms"].as_f64().unwrap();
+                let audio =
+                    voicesim::audio::tape::channel_between(&dir.join("call.wav"), 1, from, to)
+                        .unwrap();
+                let heard = whisper().transcribe(&audio).unwrap().text;
+                assert_eq!(
+                    voicesim::speech::wer::normalize(&said.text),
+                    voicesim::speech::wer::normalize(&heard),
+                    "{name} {}: the transcript's turn at {from} ms against its audio",
+                    r.test
+                );
+                assert_eq!(said.heard, None, "{name} {}", r.test);
+            }
+        }
+    }
 }

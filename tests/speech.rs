@@ -472,3 +472,59 @@ fn a_missing_piper_voice_says_how_to_get_it() {
     assert!(matches!(err, SpeechError::Missing { .. }));
     assert!(err.to_string().contains("make setup"), "{err}");
 }
+
+/// The lines of the reference agent the example suite's checks read, said with each of the
+/// agent's voices over an 8 kHz mu-law line, as a caller on Twilio hears them: the words the
+/// checks look for come through.
+#[test]
+fn the_reference_agents_lines_come_through_a_phone_line_in_either_voice() {
+    use voicesim::agent::Dialogue;
+    use voicesim::audio::Encoding;
+    let after = |first: &str, then: &str| {
+        let mut d = Dialogue::new(false);
+        d.reply(first);
+        d.reply(then).text
+    };
+    let lines = [
+        (Dialogue::new(false).greeting().text, vec!["order number"]),
+        (
+            Dialogue::new(false).reply("four five two one").text,
+            vec!["shipped", "friday"],
+        ),
+        (
+            Dialogue::new(false).reply("nine nine nine nine").text,
+            vec!["find", "again"],
+        ),
+        (
+            Dialogue::new(false).reply("a person please").text,
+            vec!["transfer", "human", "goodbye"],
+        ),
+        (after("4521", "that's all, goodbye"), vec!["goodbye"]),
+    ];
+    let piper = voicesim::speech::Piper::load_default().expect("run `make setup`");
+    let espeak = Espeak::new().unwrap();
+    let voices: [(&str, &dyn Tts); 2] = [("espeak", &espeak), ("piper", &piper)];
+    for (name, tts) in voices {
+        let (mut said, mut all_heard) = (Vec::new(), Vec::new());
+        for (line, words) in &lines {
+            let clip = tts.synthesize(line, &Voice::default()).unwrap();
+            let narrow = clip.resample(8_000).unwrap();
+            let wire = Encoding::Mulaw.decode(&Encoding::Mulaw.encode(&narrow.samples));
+            let heard = whisper().transcribe(&Clip::new(wire, 8_000)).unwrap().text;
+            said.push(line.clone());
+            all_heard.push(heard.clone());
+            let heard = voicesim::speech::wer::normalize(&heard);
+            for word in words {
+                assert!(
+                    format!(" {heard} ").contains(&format!(" {word} ")),
+                    "{name} said {line:?}, heard {heard:?}: no {word:?}"
+                );
+            }
+        }
+        // The README's figure for each agent voice (`-- --nocapture` shows it).
+        eprintln!(
+            "{name}: WER {:.1}% over the agent's lines on a clean 8 kHz line",
+            wer(&said.join(" "), &all_heard.join(" ")) * 100.0
+        );
+    }
+}

@@ -11,7 +11,7 @@
 //! let mut d = Dialogue::new(false);
 //! assert!(d.greeting().text.contains("order number"));
 //! let reply = d.reply("Hi, it's order four five two one.");
-//! assert!(reply.text.contains("has shipped") && !reply.hangup);
+//! assert!(reply.text.contains("has been shipped") && !reply.hangup);
 //! assert!(d.reply("That's all, goodbye.").hangup);
 //! ```
 
@@ -41,8 +41,17 @@ impl Reply {
 }
 
 /// The orders the reference agent knows: number, status, delivery.
+///
+/// Its lines are worded for a phone line, as a voice agent's prompts are: read over 8 kHz and
+/// heard with Whisper tiny.en, espeak-ng's "one has shipped" comes out "1th and shift" and
+/// "Acme" as "at me"; "has been shipped", and a greeting without the name, come through with
+/// both voices (`tests/speech.rs` holds every line to that).
 pub const ORDERS: &[(&str, &str, &str)] = &[
-    ("4521", "has shipped", "It will be delivered on Friday."),
+    (
+        "4521",
+        "has been shipped",
+        "It will be delivered on Friday.",
+    ),
     ("7788", "is being packed", "It will be delivered on Monday."),
     ("1234", "was delivered", "It was delivered on Tuesday."),
 ];
@@ -69,7 +78,7 @@ impl Dialogue {
     }
 
     pub fn greeting(&self) -> Reply {
-        Reply::say("Thank you for calling Acme orders. What is your order number?")
+        Reply::say("Hello, this is the order line. What is your order number?")
     }
 
     /// The answer to what the agent heard the caller say.
@@ -77,10 +86,10 @@ impl Dialogue {
         let words = normalize(heard);
         let has = |w: &[&str]| words.split_whitespace().any(|x| w.contains(&x));
         if has(&["agent", "representative", "human", "person", "operator"]) {
-            return Reply::bye("Let me transfer you to a human agent. Please hold. Goodbye.");
+            return Reply::bye("Let me transfer you to a human agent. Goodbye.");
         }
         if has(&["goodbye", "bye"]) || words.contains("that is all") || words.contains("no thank") {
-            return Reply::bye("Thank you for calling Acme orders. Goodbye.");
+            return Reply::bye("Thank you for calling. Goodbye.");
         }
         if let Some(number) = order_number(&words) {
             self.misses = 0;
@@ -94,13 +103,14 @@ impl Dialogue {
                 Some(order) => {
                     self.order = Some(order);
                     Reply::say(format!(
-                        "Order {spoken} {}. {} Is there anything else I can help you with?",
+                        "Order {spoken} {}. {} Anything else?",
                         order.1, order.2
                     ))
                 }
-                None => Reply::say(format!(
-                    "I could not find order {spoken}. Please tell me the order number again."
-                )),
+                // Not read back: espeak-ng's "nine" is heard as "I'm", differently each time.
+                None => Reply::say(
+                    "Sorry, I cannot find that order. Please say the order number again.",
+                ),
             };
         }
         if let Some((_, status, delivery)) = self.order.filter(|_| {
@@ -169,14 +179,10 @@ mod tests {
             "forty five twenty one please",
         ] {
             let r = Dialogue::new(false).reply(said);
-            assert!(r.text.contains("has shipped"), "{said}: {}", r.text);
+            assert!(r.text.contains("has been shipped"), "{said}: {}", r.text);
         }
         let r = Dialogue::new(false).reply("it's 9 9 9 9");
-        assert!(
-            r.text.contains("could not find order 9 9 9 9"),
-            "{}",
-            r.text
-        );
+        assert!(r.text.contains("cannot find that order"), "{}", r.text);
     }
 
     #[test]
@@ -199,10 +205,6 @@ mod tests {
     #[test]
     fn mishearing_answers_about_another_order() {
         let r = Dialogue::new(true).reply("order 4521");
-        assert!(
-            r.text.contains("could not find order 4 5 1 2"),
-            "{}",
-            r.text
-        );
+        assert!(r.text.contains("cannot find that order"), "{}", r.text);
     }
 }

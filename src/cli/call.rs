@@ -400,6 +400,7 @@ fn transcribe_caller(mut record: CallRecord, senses: &Senses) -> Result<CallReco
                 speaker: Speaker::Caller,
                 text: heard.text.trim().to_string(),
                 at_ms: from,
+                heard: None,
             });
         }
     }

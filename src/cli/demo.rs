@@ -227,8 +227,13 @@ fn sweep_table(results: &[RunResult], heard: &HashMap<String, AgentCallLog>) -> 
         }
     }
     let mut out = format!(
-        "{:<14} {:>12} {:>10} {:>20} {:>12}\n",
-        "condition", "calls passed", "steps met", "agent's hearing WER", "latency p50"
+        "{:<14} {:>12} {:>10} {:>20} {:>15} {:>12}\n",
+        "condition",
+        "calls passed",
+        "steps met",
+        "agent's hearing WER",
+        "caller's drift",
+        "latency p50"
     );
     for label in labels {
         let group: Vec<&RunResult> = results
@@ -254,12 +259,19 @@ fn sweep_table(results: &[RunResult], heard: &HashMap<String, AgentCallLog>) -> 
         let p50 = row
             .latency_p50_ms
             .map_or("-".into(), |v| format!("{v:.0} ms"));
+        // The worst of the calls: what the caller heard as turns played against the whole.
+        let drift = group
+            .iter()
+            .filter_map(|r| r.metrics.hearing_drift)
+            .reduce(f64::max)
+            .map_or("-".into(), |d| format!("{:.0}%", d * 100.0));
         out.push_str(&format!(
-            "{:<14} {:>12} {:>10} {:>20} {:>12}\n",
+            "{:<14} {:>12} {:>10} {:>20} {:>15} {:>12}\n",
             label,
             format!("{}/{}", row.passed, row.runs),
             format!("{}/{}", row.steps_met, row.steps),
             hearing,
+            drift,
             p50
         ));
     }

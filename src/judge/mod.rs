@@ -54,6 +54,10 @@ pub struct Metrics {
     pub underruns: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wer: Option<f64>,
+    /// How far what the caller heard as the agent's turns played is from the whole turns (the
+    /// transcript): WER, 0 when every turn was heard alike (see [`CallRecord::hearing_drift`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hearing_drift: Option<f64>,
     /// voicesim's own lateness: how far behind the 20 ms schedule it sent its frames (p99 and
     /// the worst), none for an unpaced call. High figures mean the machine was too busy for
     /// the call's timing to be trusted.
@@ -110,6 +114,7 @@ impl Metrics {
             duration_s: record.duration_ms / 1000.0,
             underruns: record.turns.iter().map(|t| t.underruns).sum(),
             wer,
+            hearing_drift: record.hearing_drift,
             send_slip_p99_ms: record.outcome.slip.quantile(0.99),
             send_slip_max_ms: (record.outcome.slip.frames() > 0)
                 .then(|| record.outcome.slip.max_ms()),
@@ -146,6 +151,7 @@ impl Metrics {
             Metric::DurationS => Some(self.duration_s),
             Metric::Underruns => Some(self.underruns as f64),
             Metric::Wer => self.wer,
+            Metric::HearingDrift => self.hearing_drift,
         }
     }
 }

@@ -463,6 +463,7 @@ async fn transcribe_turns(shared: &Shared, record: &CallRecord) -> Result<Vec<Li
             speaker: Speaker::Agent,
             text: text.trim().to_string(),
             at_ms: turn.agent_started_ms,
+            heard: None,
         });
     }
     Ok(lines)

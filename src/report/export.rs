@@ -26,6 +26,7 @@ pub struct ExportRow {
     pub latency_p50_ms: Option<f64>,
     pub latency_p95_ms: Option<f64>,
     pub wer: Option<f64>,
+    pub hearing_drift: Option<f64>,
     pub duration_s: Option<f64>,
     pub turns: Option<u32>,
 }
@@ -55,6 +56,7 @@ pub fn rows(results: &[RunResult]) -> Vec<ExportRow> {
             latency_p50_ms: None,
             latency_p95_ms: None,
             wer: None,
+            hearing_drift: None,
             duration_s: None,
             turns: None,
         };
@@ -71,6 +73,7 @@ pub fn rows(results: &[RunResult]) -> Vec<ExportRow> {
             latency_p50_ms: r.metrics.latency_p50_ms,
             latency_p95_ms: r.metrics.latency_p95_ms,
             wer: r.metrics.wer,
+            hearing_drift: r.metrics.hearing_drift,
             duration_s: Some(r.metrics.duration_s),
             turns: Some(r.metrics.turns),
             ..row("call", String::new(), outcome, why)

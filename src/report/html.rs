@@ -751,9 +751,16 @@ fn call(r: &RunResult, files: &CallFiles, opts: &HtmlOptions, index: usize) -> S
             Speaker::Caller => "caller",
             Speaker::Agent => "agent",
         };
+        // What the caller heard as the turn played, where it differs from the whole turn.
+        let heard = line.heard.as_ref().map_or(String::new(), |h| {
+            format!(
+                "<small class=\"heard\">the caller heard as it played: {}</small>",
+                esc(h)
+            )
+        });
         let _ = write!(
             out,
-            "<li class=\"{who}\" data-t=\"{:.2}\"><i>{}</i> <b>{who}</b> {}</li>",
+            "<li class=\"{who}\" data-t=\"{:.2}\"><i>{}</i> <b>{who}</b> {}{heard}</li>",
             line.at_ms / 1000.0,
             clock(line.at_ms),
             esc(&line.text)
@@ -792,6 +799,10 @@ fn call(r: &RunResult, files: &CallFiles, opts: &HtmlOptions, index: usize) -> S
         ("duration", format!("{:.1} s", m.duration_s)),
         ("dropouts", m.underruns.to_string()),
         ("hearing WER", opt(m.wer.map(|w| w * 100.0), "%")),
+        (
+            "hearing drift",
+            opt(m.hearing_drift.map(|w| w * 100.0), "%"),
+        ),
         ("caller answer p50", opt(m.reaction_p50_ms, " ms")),
         ("caller answer p95", opt(m.reaction_p95_ms, " ms")),
         ("answer late by", opt(m.reaction_late_max_ms, " ms")),

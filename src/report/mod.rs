@@ -343,6 +343,7 @@ pub fn summary(results: &[RunResult]) -> String {
             ms(r.latency_p95_ms),
         ));
     }
+    out.push_str(&drift_line(results));
     let reactions: Vec<&Reaction> = results.iter().flat_map(|r| &r.reactions).collect();
     if !reactions.is_empty() {
         let mut times: Vec<f64> = reactions.iter().map(|a| a.reaction_ms).collect();
@@ -369,6 +370,25 @@ pub fn summary(results: &[RunResult]) -> String {
         });
     }
     out
+}
+
+/// Where the caller heard agent turns otherwise as they played than whole, a line that says
+/// how often and how far (its reactions rested on that; the verdicts read the whole turns).
+fn drift_line(results: &[RunResult]) -> String {
+    let drifts: Vec<f64> = results
+        .iter()
+        .filter_map(|r| r.metrics.hearing_drift)
+        .collect();
+    let drifted = drifts.iter().filter(|&&d| d > 0.0).count();
+    if drifted == 0 {
+        return String::new();
+    }
+    format!(
+        "\nthe caller heard agent turns otherwise as they played than whole in {drifted} of {} \
+         calls (hearing drift up to {:.0}%); verdicts read the whole turns\n",
+        drifts.len(),
+        drifts.iter().copied().fold(0.0, f64::max) * 100.0
+    )
 }
 
 /// JUnit XML: one test case per call, named `test [condition] #run`.

@@ -3,6 +3,7 @@
 //! caller hears is transcribed and handed back to the caller for its next line.
 
 pub mod gate;
+mod hearing;
 pub mod run;
 mod script;
 mod steps;
@@ -26,6 +27,7 @@ use crate::transport::call::{
 };
 use crate::transport::turns;
 use crate::transport::Adapter;
+use hearing::{Heard, Hearing, WholeTurns};
 
 /// Something the caller says: text to synthesize, or a recording to play.
 #[derive(Debug, Clone, PartialEq)]
@@ -190,6 +192,7 @@ pub async fn converse(
     // What was heard of the turn up to its last pause, where that answer was not sent ahead.
     let mut heard_in_pause: Option<(f64, Heard)> = None;
     let mut hearing = Hearing::default();
+    let mut wholes = WholeTurns::default();
     while let Some(mut event) = ev_rx.recv().await {
         let at_ms = event.at_ms;
         let ended = match &mut event.kind {
@@ -243,6 +246,9 @@ pub async fn converse(
                 cut_off,
                 spoke_until_ms,
             } => {
+                if caller.listens() {
+                    wholes.ended(&hearing, turn_started_ms, audio);
+                }
                 let this_turn = |until: f64| same_end(until, *spoke_until_ms);
                 let held = match side.held.take() {
                     // The turn ended where the caller thought it would: its decision stands.
@@ -306,14 +312,17 @@ pub async fn converse(
                 .filter(|(until, _)| same_end(*until, ended.pause.until))
                 .map(|(_, heard)| heard);
         }
-        side.turn_ended(caller, senses, &mut hearing, ended).await;
+        side.turn_ended(caller, senses, &mut hearing, &mut wholes, ended)
+            .await;
     }
     let outcome = call
         .await
         .map_err(|e| SimError::Caller(format!("the call task stopped: {e}")))???;
     let turns = turns::turns(&events);
+    let hearing_drift = wholes.settle(senses, &mut side.transcript).await;
     place_caller_lines(&mut side.transcript, &events);
     let record = CallRecord {
+        hearing_drift,
         faults: turns::faults(&outcome.ended, &turns),
         ended: outcome.ended.clone(),
         duration_ms: outcome.duration_ms,
@@ -539,6 +548,7 @@ impl CallerSide {
         caller: &mut dyn Caller,
         senses: &Senses,
         hearing: &mut Hearing,
+        wholes: &mut WholeTurns,
         ended: Ended,
     ) {
         let Ended {
@@ -555,11 +565,20 @@ impl CallerSide {
             return;
         }
         let heard = match heard {
-            Some(heard) => heard,
-            None => match hearing.whole(senses, pause.turn_started_ms, audio).await {
-                Ok(heard) => heard,
-                Err(e) => return self.answer(Err(e), pause.known_ms),
+            Some(heard) => Ok(heard),
+            // Heard a part at a time as it played: only its last words are left.
+            None if hearing.has_parts(pause.turn_started_ms) => {
+                hearing.whole(senses, pause.turn_started_ms, audio).await
+            }
+            // Heard whole, once, for the caller and the record alike.
+            None => match wholes.wait(senses, pause.turn_started_ms).await {
+                Some(heard) => heard,
+                None => hearing.whole(senses, pause.turn_started_ms, audio).await,
             },
+        };
+        let heard = match heard {
+            Ok(heard) => heard,
+            Err(e) => return self.answer(Err(e), pause.known_ms),
         };
         self.record(line(Speaker::Agent, &heard.text, pause.turn_started_ms));
         if self.hung_up {
@@ -657,6 +676,7 @@ fn line(speaker: Speaker, text: &str, at_ms: f64) -> Line {
         speaker,
         text: text.trim().to_string(),
         at_ms,
+        heard: None,
     }
 }
 
@@ -782,194 +802,6 @@ async fn speak(utterance: &Utterance, senses: &Senses) -> Result<Clip, SimError>
     Ok(clip.trim_silence())
 }
 
-/// What the caller's speech recognizer made of an agent turn, and how long it took (ms).
-#[derive(Debug, Clone, Default)]
-struct Heard {
-    text: String,
-    queued_ms: f64,
-    stt_ms: f64,
-}
-
-async fn transcribe(senses: &Senses, audio: Clip) -> Result<Heard, SimError> {
-    if audio.is_empty() {
-        return Ok(Heard::default());
-    }
-    let stt = senses.stt.clone();
-    let start = Instant::now();
-    let transcript = guard::blocking(move || {
-        // `VOICESIM_TEST_STT_DELAY_MS`: a recognizer that slow, as on a machine too busy.
-        #[cfg(feature = "test-hooks")]
-        if let Some(ms) = std::env::var("VOICESIM_TEST_STT_DELAY_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-        {
-            std::thread::sleep(std::time::Duration::from_millis(ms));
-        }
-        stt.transcribe(&audio)
-    })
-    .await??;
-    Ok(Heard {
-        text: transcript.text,
-        queued_ms: transcript.queued_ms,
-        stt_ms: ms_since(start) - transcript.queued_ms,
-    })
-}
-
-/// The playing agent turn as the caller has transcribed it so far, a part at a time, each
-/// cut at a pause between words, so that when the turn ends only its last words are left to
-/// hear. Whisper hears a lone short word badly ("Goodbye." on its own can come out as
-/// nothing), so neither a part nor what is left at the end is ever shorter than a sentence's
-/// worth: the end is heard with the parts before it that it needs.
-#[derive(Debug, Default)]
-struct Hearing {
-    turn_started_ms: f64,
-    /// Where each part transcribed ends (samples of the turn), and its words.
-    parts: Vec<(usize, String)>,
-}
-
-impl Hearing {
-    /// A pause between words at least this long is where the turn so far is cut.
-    const CUT_MS: f64 = 120.0;
-    /// The least audio a part, or the end, is transcribed from.
-    const LEAST_S: f64 = 2.0;
-
-    fn of_turn(&mut self, turn_started_ms: f64) {
-        if self.turn_started_ms != turn_started_ms {
-            *self = Hearing {
-                turn_started_ms,
-                ..Hearing::default()
-            };
-        }
-    }
-
-    fn upto(&self) -> usize {
-        self.parts.last().map_or(0, |(end, _)| *end)
-    }
-
-    /// Transcribes `audio` (the turn from its start, still playing) up to its last pause.
-    async fn partly(&mut self, senses: &Senses, turn_started_ms: f64, audio: Clip) {
-        self.of_turn(turn_started_ms);
-        let upto = self.upto();
-        let mut part = Clip::new(
-            audio.samples.get(upto..).unwrap_or_default().to_vec(),
-            audio.rate,
-        );
-        let Some(cut) = part.last_pause(Self::CUT_MS) else {
-            return;
-        };
-        if (cut as f64) < Self::LEAST_S * f64::from(audio.rate) {
-            return;
-        }
-        part.samples.truncate(cut);
-        // A failure here is met again when the turn is heard whole.
-        if let Ok(heard) = transcribe(senses, part).await {
-            self.parts.push((upto + cut, heard.text));
-        }
-    }
-
-    /// What was said in `audio` (the turn from its start): the parts heard already, and the
-    /// rest, heard now together with as many of the last parts as make it long enough.
-    async fn whole(
-        &mut self,
-        senses: &Senses,
-        turn_started_ms: f64,
-        audio: Clip,
-    ) -> Result<Heard, SimError> {
-        self.of_turn(turn_started_ms);
-        let least = (Self::LEAST_S * f64::from(audio.rate)) as usize;
-        let kept = self
-            .parts
-            .iter()
-            .rposition(|(end, _)| audio.samples.len().saturating_sub(*end) >= least)
-            .map_or(0, |k| k + 1);
-        let from = kept
-            .checked_sub(1)
-            .and_then(|k| self.parts.get(k))
-            .map_or(0, |(end, _)| *end);
-        let rest = Clip::new(
-            audio.samples.get(from..).unwrap_or_default().to_vec(),
-            audio.rate,
-        );
-        let mut heard = transcribe(senses, rest).await?;
-        let before: Vec<&str> = self
-            .parts
-            .iter()
-            .take(kept)
-            .map(|(_, t)| t.as_str())
-            .collect();
-        heard.text = format!("{} {}", before.join(" "), heard.text)
-            .trim()
-            .to_string();
-        Ok(heard)
-    }
-}
-
 fn take(audio: &mut Clip) -> Clip {
     std::mem::replace(audio, Clip::new(Vec::new(), audio.rate))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::speech::{SpeechError, Transcript};
-
-    /// Hears how long each piece it is given is, in tenths of a second.
-    struct Lengths;
-
-    impl Stt for Lengths {
-        fn id(&self) -> String {
-            "lengths".into()
-        }
-        fn transcribe(&self, clip: &Clip) -> Result<Transcript, SpeechError> {
-            Ok(Transcript {
-                text: format!("[{:.1}]", clip.duration()),
-                ..Transcript::default()
-            })
-        }
-    }
-
-    impl Tts for Lengths {
-        fn id(&self) -> String {
-            "lengths".into()
-        }
-        fn synthesize(&self, _: &str, _: &Voice) -> Result<Clip, SpeechError> {
-            Ok(Clip::new(Vec::new(), 16_000))
-        }
-    }
-
-    /// `pattern`: seconds of sound (positive) and of silence (negative).
-    fn turn(pattern: &[f64]) -> Clip {
-        let mut samples = Vec::new();
-        for &s in pattern {
-            let n = (s.abs() * 16_000.0) as usize;
-            let level = if s > 0.0 { 0.3 } else { 0.0 };
-            samples.extend((0..n).map(|i| level * ((i as f32) * 0.3).sin()));
-        }
-        Clip::new(samples, 16_000)
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
-    async fn a_turn_is_heard_a_part_at_a_time_and_a_short_end_with_the_part_before_it() {
-        let senses = Senses {
-            tts: Arc::new(Lengths),
-            voice: Voice::default(),
-            stt: Arc::new(Lengths),
-        };
-        let mut hearing = Hearing::default();
-        // Three sentences with pauses between them, the last one short ("Goodbye.").
-        let whole = turn(&[2.5, -0.3, 2.5, -0.3, 0.5]);
-        let so_far = |s: f64| Clip::new(whole.samples[..(s * 16_000.0) as usize].to_vec(), 16_000);
-        // 1.5 s in: no pause yet. 3 s in: a part of 2.65 s (to the middle of the pause).
-        hearing.partly(&senses, 0.0, so_far(1.5)).await;
-        assert!(hearing.parts.is_empty());
-        hearing.partly(&senses, 0.0, so_far(3.0)).await;
-        hearing.partly(&senses, 0.0, so_far(5.7)).await;
-        assert_eq!(hearing.parts.len(), 2, "{:?}", hearing.parts);
-        // The end: the short last sentence is heard with the one before it.
-        let heard = hearing.whole(&senses, 0.0, whole.clone()).await.unwrap();
-        assert_eq!(heard.text, "[2.6] [3.5]", "{:?}", hearing.parts);
-        // A new turn starts from nothing.
-        let heard = hearing.whole(&senses, 9_000.0, turn(&[1.0])).await.unwrap();
-        assert_eq!(heard.text, "[1.0]");
-    }
 }

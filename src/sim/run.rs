@@ -284,7 +284,17 @@ async fn one_call(
     options.watch = Some(plan.watch.clone());
     options.metronome = Some(plan.metronome.clone());
     let conversation = converse(options, adapter, mic, &mut caller, &senses, None).await;
-    result.steps = caller.finish();
+    let transcript = match &conversation {
+        Ok(record) => record.transcript.clone(),
+        Err(SimError::Broke { record, .. }) => record.transcript.clone(),
+        Err(_) => Vec::new(),
+    };
+    let stopped_by = caller.stopped_by.clone();
+    // The steps are judged again on the whole turns, which may ask an LLM: a blocking call.
+    result.steps = match guard::blocking(move || caller.finish(&transcript)).await {
+        Ok(steps) => steps,
+        Err(panic) => return result.crashed(panic),
+    };
     let record = match conversation {
         Ok(record) => record,
         Err(SimError::Broke { error, record }) => {
@@ -305,7 +315,7 @@ async fn one_call(
         }
     };
     keep(&record, &mut result, &plan.out, job);
-    result.stopped_by = caller.stopped_by.clone();
+    result.stopped_by = stopped_by;
     let agent_text = record.agent_text();
     for expectation in &job.test.expectations {
         let judgement = match (&expectation.check, &expectation.description, &llm) {

@@ -51,6 +51,21 @@ pub struct StepCaller {
     /// The step whose first line the caller said cutting into the agent's turn, not yet
     /// entered (it is entered once the turn is judged and that step comes up).
     said_ahead: Option<usize>,
+    /// Agent turns heard so far; a turn's number is its place in that order.
+    agent_turns: usize,
+    /// The agent turns `heard_in_step` holds.
+    heard_turns: Vec<usize>,
+    /// What each judgement of the current step read.
+    judged: Vec<Judged>,
+    /// What the judgements of each step in `results` read.
+    judged_steps: Vec<Vec<Judged>>,
+}
+
+/// What one judgement of a step read: agent turns by number, and the transcript's length then.
+#[derive(Debug, Clone)]
+struct Judged {
+    turns: Vec<usize>,
+    lines: usize,
 }
 
 impl StepCaller {
@@ -90,11 +105,17 @@ impl StepCaller {
             stopped_by: None,
             hung_up: false,
             said_ahead: None,
+            agent_turns: 0,
+            heard_turns: Vec::new(),
+            judged: Vec::new(),
+            judged_steps: Vec::new(),
         }
     }
 
-    /// Steps never reached count as not met: the test did not get there.
-    pub fn finish(&mut self) -> Vec<StepResult> {
+    /// The steps' verdicts once the call is over, judged on the whole agent turns of `record`
+    /// (the call's transcript). Steps never reached count as not met: the test did not get
+    /// there.
+    pub fn finish(&mut self, record: &[Line]) -> Vec<StepResult> {
         let reached = self.results.len();
         for (i, step) in self.steps.iter().enumerate().skip(reached) {
             let here = i == self.current;
@@ -109,8 +130,108 @@ impl StepCaller {
                 justification: why.to_string(),
                 turns: if here { self.turns_in_step } else { 0 },
             });
+            let judged = if here {
+                std::mem::take(&mut self.judged)
+            } else {
+                Vec::new()
+            };
+            self.judged_steps.push(judged);
         }
+        self.rejudge(record);
         self.results.clone()
+    }
+
+    /// The caller judged each step on the agent's turns as it heard them playing; the verdict
+    /// is of the whole turns. Every step one of whose judgements read a turn heard otherwise
+    /// is judged again on the whole turns: met if any of its tries was.
+    fn rejudge(&mut self, record: &[Line]) {
+        let whole = self.whole_turns(record);
+        let differs = |t: &usize| whole.get(*t).is_some_and(Option::is_some);
+        for i in 0..self.results.len() {
+            let (Some(step), Some(judged)) = (self.steps.get(i), self.judged_steps.get(i)) else {
+                continue;
+            };
+            if !judged.iter().any(|j| j.turns.iter().any(differs)) {
+                continue;
+            }
+            let mut last = None;
+            for j in judged {
+                let (heard, transcript) = self.as_whole(j, &whole);
+                // A judge that fails now leaves the verdict the caller reached.
+                let Ok(judgement) = self.judge_on(step, &heard, &transcript) else {
+                    last = None;
+                    break;
+                };
+                let met = judgement.verdict == Verdict::Met;
+                last = Some(judgement);
+                if met {
+                    break;
+                }
+            }
+            let (Some(judgement), Some(result)) = (last, self.results.get_mut(i)) else {
+                continue;
+            };
+            if judgement.verdict != result.verdict {
+                result.justification = format!(
+                    "{} (judged on the whole turns; as they played, the caller heard them \
+                     otherwise and found: {})",
+                    judgement.justification, result.justification
+                );
+            } else {
+                result.justification = judgement.justification;
+            }
+            result.verdict = judgement.verdict;
+        }
+    }
+
+    /// For each agent turn the caller heard, by number: the whole turn's words where the record
+    /// says the caller heard it otherwise. The record holds the turns in the order heard; the
+    /// first that does not match what this caller heard ends the list.
+    fn whole_turns(&self, record: &[Line]) -> Vec<Option<String>> {
+        let recorded = record.iter().filter(|l| l.speaker == Speaker::Agent);
+        let heard = self
+            .transcript
+            .iter()
+            .filter(|l| l.speaker == Speaker::Agent);
+        recorded
+            .zip(heard)
+            .map_while(|(line, mine)| {
+                let as_heard = line.heard.as_deref().unwrap_or(&line.text);
+                (as_heard.trim() == mine.text.trim())
+                    .then(|| line.heard.is_some().then(|| line.text.clone()))
+            })
+            .collect()
+    }
+
+    /// What judgement `j` read, with the whole turns in place of what was heard.
+    fn as_whole(&self, j: &Judged, whole: &[Option<String>]) -> (String, Vec<Line>) {
+        let mut number = 0;
+        let transcript: Vec<Line> = self
+            .transcript
+            .iter()
+            .take(j.lines)
+            .map(|line| {
+                let mut line = line.clone();
+                if line.speaker == Speaker::Agent {
+                    if let Some(Some(text)) = whole.get(number) {
+                        line.text = text.clone();
+                    }
+                    number += 1;
+                }
+                line
+            })
+            .collect();
+        let agent: Vec<&Line> = transcript
+            .iter()
+            .filter(|l| l.speaker == Speaker::Agent)
+            .collect();
+        let heard = j
+            .turns
+            .iter()
+            .filter_map(|t| agent.get(*t).map(|l| l.text.as_str()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        (heard, transcript)
     }
 
     /// Each step's line in order, for a caller that says them without listening (a load run):
@@ -136,9 +257,25 @@ impl StepCaller {
         render(template, &self.vars).map_err(SimError::Caller)
     }
 
-    fn judge_step(&self, step: &Step) -> Result<Judgement, SimError> {
+    /// Judges `step` on what the agent said since the step's line, and keeps what it read.
+    fn judge_step(&mut self, step: &Step) -> Result<Judgement, SimError> {
+        self.judged.push(Judged {
+            turns: self.heard_turns.clone(),
+            lines: self.transcript.len(),
+        });
+        self.judge_on(step, &self.heard_in_step, &self.transcript)
+    }
+
+    /// Judges `step` on `heard` (the agent's words since the step's line), with `transcript`
+    /// (the call so far) for an LLM judge.
+    fn judge_on(
+        &self,
+        step: &Step,
+        heard: &str,
+        transcript: &[Line],
+    ) -> Result<Judgement, SimError> {
         if let Some(rule) = &step.check {
-            return Ok(judge::check(rule, &self.heard_in_step, None));
+            return Ok(judge::check(rule, heard, None));
         }
         let criterion = match &step.success_criteria {
             Some(c) => self.text(c)?,
@@ -149,7 +286,7 @@ impl StepCaller {
             }
         };
         match &self.llm {
-            Some(llm) => judge::ask_llm(llm, &criterion, &self.transcript)
+            Some(llm) => judge::ask_llm(llm, &criterion, transcript)
                 .map_err(|e| SimError::Caller(e.to_string())),
             None => Ok(Judgement::not_judged(
                 "no rule (check) and no LLM judge configured (VOICESIM_LLM_BASE_URL)",
@@ -190,6 +327,7 @@ impl StepCaller {
         }
         self.turns_in_step += 1;
         self.heard_in_step.clear();
+        self.heard_turns.clear();
         if ahead {
             return Ok(Reply::Listen);
         }
@@ -203,6 +341,7 @@ impl StepCaller {
             speaker: Speaker::Caller,
             text: utterance.text().to_string(),
             at_ms: 0.0,
+            heard: None,
         });
     }
 
@@ -414,7 +553,9 @@ impl StepCaller {
             speaker: Speaker::Agent,
             text: heard.to_string(),
             at_ms: 0.0,
+            heard: None,
         });
+        self.agent_turns += 1;
         self.heard_all.push(' ');
         self.heard_all.push_str(heard);
     }
@@ -430,6 +571,7 @@ impl StepCaller {
         };
         self.heard_in_step.push(' ');
         self.heard_in_step.push_str(heard);
+        self.heard_turns.push(self.agent_turns.saturating_sub(1));
         let judgement = self.judge_step(&step)?;
         if judgement.verdict == Verdict::NotMet && self.turns_in_step < step.max_turns.0 {
             if self.stop_phrases_said() {
@@ -450,6 +592,7 @@ impl StepCaller {
             justification: judgement.justification,
             turns: self.turns_in_step,
         });
+        self.judged_steps.push(std::mem::take(&mut self.judged));
         self.current += 1;
         self.begun = false;
         self.turns_in_step = 0;
@@ -468,6 +611,7 @@ impl StepCaller {
             return Ok(Reply::Listen);
         };
         self.heard_in_step = heard.to_string();
+        self.heard_turns = vec![self.agent_turns.saturating_sub(1)];
         let judgement = self.judge_step(&step)?;
         if judgement.verdict != Verdict::Met {
             return Ok(Reply::Listen);

@@ -119,10 +119,11 @@ fn model_id(engine: &str, model: &std::path::Path) -> String {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum TtsEngine {
-    /// espeak-ng, local (default).
-    #[default]
+    /// espeak-ng, local: a robotic voice, which Whisper often mishears on an 8 kHz line.
     Espeak,
-    /// Piper, a neural voice (en_US joe), local: much closer to human speech.
+    /// Piper, a neural voice (en_US joe), local (default): heard on a phone line almost as a
+    /// person is.
+    #[default]
     Piper,
     /// An OpenAI-compatible `/audio/speech` endpoint (VOICESIM_TTS_BASE_URL, OPENAI_API_KEY).
     Openai,

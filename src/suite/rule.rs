@@ -150,10 +150,13 @@ pub enum Metric {
     /// Word error rate of what the agent heard against what the caller said, where the agent
     /// reports what it heard.
     Wer,
+    /// WER between what voicesim's caller heard as each agent turn played and the whole turn
+    /// heard once it ended: how far its reactions rest on mishearing.
+    HearingDrift,
 }
 
 impl Metric {
-    pub const NAMES: [(&'static str, Metric); 7] = [
+    pub const NAMES: [(&'static str, Metric); 8] = [
         ("latency_p50_ms", Metric::LatencyP50Ms),
         ("latency_p95_ms", Metric::LatencyP95Ms),
         ("latency_max_ms", Metric::LatencyMaxMs),
@@ -161,11 +164,12 @@ impl Metric {
         ("duration_s", Metric::DurationS),
         ("underruns", Metric::Underruns),
         ("wer", Metric::Wer),
+        ("hearing_drift", Metric::HearingDrift),
     ];
 
     /// Whether it measures time, which voicesim's own lateness moves.
     pub fn is_timing(self) -> bool {
-        !matches!(self, Metric::Turns | Metric::Wer)
+        !matches!(self, Metric::Turns | Metric::Wer | Metric::HearingDrift)
     }
 
     pub fn name(self) -> &'static str {
