@@ -119,6 +119,7 @@ fn folder() -> (PathBuf, Vec<RunResult>) {
             duration_s: 30.0,
             underruns: 0,
             wer: Some(0.1),
+            hearing_drift: Some(0.0),
             send_slip_p99_ms: Some(1.5),
             send_slip_max_ms: Some(4.0),
             loop_stall_max_ms: Some(3.0),

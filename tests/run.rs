@@ -14,7 +14,6 @@ use voicesim::agent::{AgentConfig, Faults, ReferenceAgent};
 use voicesim::judge::Verdict;
 use voicesim::llm::{ChatClient, LlmConfig};
 use voicesim::report::{Outcome, RunResult};
-use voicesim::speech::Stt;
 use voicesim::transport::turns::Fault;
 use voicesim::transport::Protocol;
 

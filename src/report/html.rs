@@ -964,4 +964,48 @@ mod tests {
         assert_eq!(relative(&page, &calls), "../calls/a%20b/clean/run-1");
         assert_eq!(clock(61_250.0), "1:01.2");
     }
+
+    #[test]
+    fn a_call_shows_what_the_caller_heard_where_it_differs_and_its_hearing_drift() {
+        use crate::record::{Line, Speaker};
+        let suite = crate::suite::Suite::parse(
+            "name: s\ntests:\n  - name: t\n    steps: [{goal: g, static_utterance: hi}]\n",
+            "s.yaml",
+            Path::new("."),
+        )
+        .expect("suite");
+        let clean = crate::suite::Condition {
+            profile: "clean".into(),
+            snr: None,
+        };
+        let mut r = RunResult::new("s", &suite.tests[0], &clean, 1, 7);
+        let line = |text: &str, heard: Option<&str>| Line {
+            speaker: Speaker::Agent,
+            text: text.into(),
+            at_ms: 0.0,
+            heard: heard.map(String::from),
+        };
+        r.transcript = vec![
+            line(
+                "Order 4521 has been shipped.",
+                Some("Order 4521 has <shit>."),
+            ),
+            line("Goodbye.", None),
+        ];
+        r.metrics.hearing_drift = Some(0.2);
+        let files = CallFiles {
+            dir: None,
+            link: None,
+        };
+        let html = call(&r, &files, &HtmlOptions::default(), 0);
+        assert_eq!(html.matches("class=\"heard\"").count(), 1, "{html}");
+        assert!(
+            html.contains("as it played: Order 4521 has &lt;shit&gt;."),
+            "{html}"
+        );
+        assert!(
+            html.contains("<dt>hearing drift</dt><dd>20%</dd>"),
+            "{html}"
+        );
+    }
 }

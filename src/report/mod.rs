@@ -429,3 +429,38 @@ pub fn junit(suite: &str, results: &[RunResult]) -> String {
     report.add_test_suite(tests);
     report.to_string().unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_says_when_the_caller_heard_turns_otherwise_than_whole() {
+        let suite = crate::suite::Suite::parse(
+            "name: s\ntests:\n  - name: t\n    steps: [{goal: g, static_utterance: hi}]\n",
+            "s.yaml",
+            std::path::Path::new("."),
+        )
+        .expect("suite");
+        let clean = Condition {
+            profile: "clean".into(),
+            snr: None,
+        };
+        let call = |drift: Option<f64>| {
+            let mut r = RunResult::new("s", &suite.tests[0], &clean, 1, 7);
+            r.metrics.hearing_drift = drift;
+            r
+        };
+        let heard_alike = [call(Some(0.0)), call(None)];
+        assert!(!summary(&heard_alike).contains("heard agent turns otherwise"));
+        let drifted = [call(Some(0.0)), call(Some(0.25)), call(Some(0.1))];
+        assert!(
+            summary(&drifted).contains(
+                "otherwise as they played than whole in 2 of 3 calls \
+                 (hearing drift up to 25%)"
+            ),
+            "{}",
+            summary(&drifted)
+        );
+    }
+}

@@ -6,10 +6,9 @@
 //!   same words (the local-agreement policy of streaming Whisper), so a cut never splits a
 //!   word.
 //! - [`WholeTurns`], the one the record and the judge read: every turn transcribed whole when
-//!   the call is over, off the caller's path (heard during the call, it took the recognizer
-//!   from the caller's quick ear and made its answers late); a turn the quick ear heard in one
-//!   go is not heard twice. Where the two differ, the record keeps both, and the difference is
-//!   the call's hearing drift.
+//!   the call is over, so it never holds the recognizer while a caller's quick ear waits; a
+//!   turn the quick ear heard in one go is not heard twice. Where the two differ, the record
+//!   keeps both, and the difference is the call's hearing drift.
 
 use std::time::Instant;
 
