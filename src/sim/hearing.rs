@@ -12,7 +12,7 @@
 
 use std::time::Instant;
 
-use super::{Senses, SimError};
+use super::{ms_since, Senses, SimError};
 use crate::audio::Clip;
 use crate::guard;
 use crate::record::{Line, Speaker};
@@ -51,19 +51,19 @@ pub(super) async fn transcribe(senses: &Senses, audio: Clip) -> Result<Heard, Si
     })
 }
 
-fn ms_since(start: Instant) -> f64 {
-    start.elapsed().as_secs_f64() * 1000.0
-}
-
-/// Whether `text` begins with the words of `prefix`, as the judge reads words.
-fn starts_with_words(text: &str, prefix: &str) -> bool {
+/// The words of `text` after those of `prefix`, if it begins with them, as the judge reads
+/// words.
+fn words_after(text: &str, prefix: &str) -> Option<String> {
     let (text, prefix) = (normalize(text), normalize(prefix));
     let mut words = text.split_whitespace();
-    prefix.split_whitespace().all(|w| words.next() == Some(w))
+    prefix
+        .split_whitespace()
+        .all(|w| words.next() == Some(w))
+        .then(|| words.collect::<Vec<_>>().join(" "))
 }
 
 /// Whether two hearings of a turn have the same words, as the judge reads words.
-pub(super) fn same_words(a: &str, b: &str) -> bool {
+fn same_words(a: &str, b: &str) -> bool {
     normalize(a) == normalize(b)
 }
 
@@ -129,20 +129,17 @@ impl Hearing {
         let Ok(heard) = transcribe(senses, window).await else {
             return;
         };
-        if let Some((pending_end, words)) = self.pending.take() {
-            if starts_with_words(&heard.text, &words) {
-                self.parts.push((pending_end, words.clone()));
+        let agreed = self.pending.take().and_then(|(pending_end, words)| {
+            Some((pending_end, words_after(&heard.text, &words)?, words))
+        });
+        self.pending = Some(match agreed {
+            Some((pending_end, rest, words)) => {
+                self.parts.push((pending_end, words));
                 // What this window heard past the agreed part waits for the next to agree.
-                let rest = normalize(&heard.text)
-                    .split_whitespace()
-                    .skip(normalize(&words).split_whitespace().count())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                self.pending = Some((end, rest));
-                return;
+                (end, rest)
             }
-        }
-        self.pending = Some((end, heard.text));
+            None => (end, heard.text),
+        });
     }
 
     /// What was said in `audio` (the turn from its start): the parts agreed on, and the rest,
@@ -268,10 +265,10 @@ impl WholeTurns {
             let Some(Ok(whole)) = self.wait(senses, line.at_ms).await else {
                 continue;
             };
-            let heard = std::mem::replace(&mut line.text, whole.text.clone());
-            wholes.push(whole.text.clone());
-            heards.push(heard.clone());
-            line.heard = (!same_words(&heard, &whole.text)).then_some(heard);
+            let heard = std::mem::replace(&mut line.text, whole.text);
+            line.heard = (!same_words(&heard, &line.text)).then(|| heard.clone());
+            wholes.push(line.text.clone());
+            heards.push(heard);
         }
         (!wholes.is_empty()).then(|| crate::speech::wer::wer(&wholes.join(" "), &heards.join(" ")))
     }

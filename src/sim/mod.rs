@@ -707,7 +707,7 @@ struct Effort {
     tts_ms: f64,
 }
 
-fn ms_since(start: Instant) -> f64 {
+pub(super) fn ms_since(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
 }
 
