@@ -687,7 +687,7 @@ fn a_caller_that_answered_late_leaves_the_timing_verdicts_not_judged_with_the_re
         verdict("quick")["justification"]
             .as_str()
             .unwrap()
-            .contains("the caller answered"),
+            .contains("the caller spoke"),
         "{result}"
     );
     assert_eq!(verdict("talked")["verdict"], "met", "{result}");

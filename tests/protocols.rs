@@ -472,6 +472,13 @@ mod turns {
             // Answers 810 ms after the caller stopped, talks 2 s; the caller cuts in after 500 ms
             // and the agent clears 180 ms later.
             at(4300.0, CallEventKind::AgentStarted),
+            at(
+                4800.0,
+                CallEventKind::CallerCutIn {
+                    due_ms: 4790.0,
+                    asked_ms: 4000.0,
+                },
+            ),
             mic(4800.0, MicEvent::SpeechStarted { at_ms: 4800.0 }),
             at(4980.0, CallEventKind::AgentCleared { dropped_ms: 1320.0 }),
             mic(5600.0, MicEvent::SpeechEnded { at_ms: 5600.0 }),
@@ -483,8 +490,16 @@ mod turns {
                     audio: voicesim::audio::Clip::new(Vec::new(), 8_000),
                 },
             ),
-            // Then answers again, and the caller barges in without the agent stopping.
+            // Then answers again, and the caller barges in without the agent stopping, 120 ms
+            // after the moment it chose: it asked for it late.
             at(6000.0, CallEventKind::AgentStarted),
+            at(
+                6500.0,
+                CallEventKind::CallerCutIn {
+                    due_ms: 6380.0,
+                    asked_ms: 6500.0,
+                },
+            ),
             mic(6500.0, MicEvent::SpeechStarted { at_ms: 6500.0 }),
             mic(7000.0, MicEvent::SpeechEnded { at_ms: 7000.0 }),
             at(
@@ -509,7 +524,8 @@ mod turns {
             Some(BargeIn {
                 at_ms: 4800.0,
                 agent_stopped_after_ms: 180.0,
-                cleared: true
+                cleared: true,
+                late_ms: None,
             })
         );
         assert_eq!(t[2].response_latency_ms, Some(400.0));
@@ -518,7 +534,8 @@ mod turns {
             Some(BargeIn {
                 at_ms: 6500.0,
                 agent_stopped_after_ms: 500.0,
-                cleared: false
+                cleared: false,
+                late_ms: Some(120.0),
             })
         );
     }

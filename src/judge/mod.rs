@@ -70,7 +70,8 @@ pub struct Metrics {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub loop_stall_max_ms: Option<f64>,
     /// The caller's reaction time over the turns it answered (see [`crate::record::Reaction`]),
-    /// and the most it missed its target by.
+    /// and the most it missed its moment by: an answer after its reaction time, or a cut-in
+    /// after the moment it chose (see [`crate::transport::turns::BargeIn::late_ms`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reaction_p50_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -106,7 +107,17 @@ impl Metrics {
         Metrics {
             reaction_p50_ms: percentile(&reactions, 50.0),
             reaction_p95_ms: percentile(&reactions, 95.0),
-            reaction_late_max_ms: record.reactions.iter().map(|r| r.late_ms).reduce(f64::max),
+            reaction_late_max_ms: record
+                .reactions
+                .iter()
+                .map(|r| r.late_ms)
+                .chain(
+                    record
+                        .turns
+                        .iter()
+                        .filter_map(|t| t.barge_in.as_ref()?.late_ms),
+                )
+                .reduce(f64::max),
             latency_p50_ms: percentile(&latencies, 50.0),
             latency_p95_ms: percentile(&latencies, 95.0),
             latency_max_ms: latencies.last().copied(),
@@ -131,7 +142,7 @@ impl Metrics {
             format!("voicesim sent the caller's audio up to {ms:.0} ms late")
         } else if let Some(ms) = self.reaction_late_max_ms.filter(|&ms| ms > ANSWER_LATE_MS) {
             format!(
-                "the caller answered {:.1} s later than a person would",
+                "the caller spoke {:.1} s later than a person would",
                 ms / 1000.0
             )
         } else {

@@ -805,7 +805,7 @@ fn call(r: &RunResult, files: &CallFiles, opts: &HtmlOptions, index: usize) -> S
         ),
         ("caller answer p50", opt(m.reaction_p50_ms, " ms")),
         ("caller answer p95", opt(m.reaction_p95_ms, " ms")),
-        ("answer late by", opt(m.reaction_late_max_ms, " ms")),
+        ("caller late by", opt(m.reaction_late_max_ms, " ms")),
         ("voicesim's send slip", opt(m.send_slip_max_ms, " ms")),
         ("voicesim's stalls", opt(m.loop_stall_max_ms, " ms")),
         ("seed", format!("{:016x}", r.seed)),

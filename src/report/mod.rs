@@ -220,7 +220,7 @@ pub fn late_warning(results: &[RunResult]) -> Option<String> {
     );
     Some(format!(
         "warning: voicesim itself was late in {} of {} calls (a frame sent up to {slip:.0} ms \
-         behind its schedule, the caller answering up to {:.1} s after its reaction time): their \
+         behind its schedule, the caller speaking up to {:.1} s after its moment): their \
          timing verdicts (latency, silence, dropouts) are not judged; lower --parallel or give \
          voicesim more CPU (send_slip_max_ms and reaction_late_max_ms in results.jsonl)",
         late.len(),

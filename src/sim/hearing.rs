@@ -107,9 +107,13 @@ impl Hearing {
 
     /// Hears `audio` (the turn from its start, still playing) from the last part agreed on
     /// to its last pause; the window heard before is agreed on, and becomes a part, when this
-    /// longer one begins with the same words.
+    /// longer one begins with the same words. Only while the recognizer is free: on a machine
+    /// too busy for it the turn is heard whole at its end.
     pub async fn partly(&mut self, senses: &Senses, turn_started_ms: f64, audio: Clip) {
         self.of_turn(turn_started_ms);
+        if !senses.stt.free() {
+            return;
+        }
         let upto = self.upto();
         let mut window = Clip::new(
             audio.samples.get(upto..).unwrap_or_default().to_vec(),

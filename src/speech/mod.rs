@@ -48,6 +48,13 @@ pub trait Tts: Send + Sync {
 pub trait Stt: Send + Sync {
     fn id(&self) -> String;
     fn transcribe(&self, clip: &Clip) -> Result<Transcript, SpeechError>;
+    /// Whether a transcription asked for now would start at once rather than wait for others
+    /// to finish. Work that only saves time later (a caller hearing a turn while it still
+    /// plays) is asked for only then, so on a loaded machine it never delays work a caller
+    /// waits on.
+    fn free(&self) -> bool {
+        true
+    }
 }
 
 /// What an [`Stt`] heard.

@@ -50,6 +50,10 @@ impl Lanes {
         *free -= 1;
         Lane(self)
     }
+
+    fn any_free(&self) -> bool {
+        *self.free.lock().unwrap_or_else(|p| p.into_inner()) > 0
+    }
 }
 
 /// A lane held for one transcription.
@@ -167,6 +171,10 @@ impl Whisper {
 impl Stt for Whisper {
     fn id(&self) -> String {
         super::model_id(ENGINE, &self.model)
+    }
+
+    fn free(&self) -> bool {
+        self.lanes.any_free()
     }
 
     fn transcribe(&self, clip: &Clip) -> Result<Transcript, SpeechError> {

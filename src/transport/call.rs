@@ -169,6 +169,13 @@ pub enum CallEventKind {
     CallerAnswered {
         due_ms: f64,
     },
+    /// The caller started cutting into the agent's turn; it was due at `due_ms`, and asked
+    /// for at `asked_ms` (later than due when the caller was still working out the turn
+    /// before: then it starts on the first frame after it was asked for).
+    CallerCutIn {
+        due_ms: f64,
+        asked_ms: f64,
+    },
     /// An answer prepared in the agent's pause was dropped: the agent spoke on.
     CallerWithdrew,
     /// The agent's audio ran dry mid-turn for `gap_ms`: the caller heard a dropout.
@@ -486,7 +493,11 @@ pub async fn run(
                             break EndReason::Error { message: e.to_string() };
                         }
                     } else {
-                        turn.barge = Some((clip, after_ms));
+                        turn.barge = Some(Barge {
+                            clip,
+                            after_ms,
+                            asked_ms: now(frames),
+                        });
                     }
                 }
                 Some(CallerCommand::Answer(answer)) => {
@@ -632,8 +643,8 @@ async fn next_tick(ticker: &mut Pacer, fast: bool) {
 /// Where the call stands between frames.
 #[derive(Default)]
 struct TurnState {
-    /// A barge-in waiting for its moment: the clip, and ms into the agent's turn.
-    barge: Option<(Clip, f64)>,
+    /// A barge-in waiting for its moment.
+    barge: Option<Barge>,
     /// When the agent's current turn started playing.
     agent_started_ms: Option<f64>,
     /// Since when the caller has been waiting for the agent to say something.
@@ -644,6 +655,14 @@ struct TurnState {
     answer: Option<Answer>,
     /// When the turn playing was last handed to the caller so far.
     partial_at_ms: f64,
+}
+
+/// A cut-in waiting for its moment: `after_ms` into the agent's turn, asked for at
+/// `asked_ms` of call time.
+struct Barge {
+    clip: Clip,
+    after_ms: f64,
+    asked_ms: f64,
 }
 
 /// The answer to an agent turn, said at `at_ms` of call time (at once if that has passed):
@@ -691,13 +710,21 @@ fn send_frame(
     for event in ear.advance(at_ms) {
         out.extend(forward_ear(event, adapter, ear, mic, turn, emit)?);
     }
-    let due = turn
+    let due_ms = turn
         .agent_started_ms
         .zip(turn.barge.as_ref())
-        .is_some_and(|(start, (_, after))| at_ms >= start + after);
-    if due && ear.is_playing(at_ms) {
-        if let Some((clip, _)) = turn.barge.take() {
-            mic.say(clip)?;
+        .map(|(start, barge)| start + barge.after_ms)
+        .filter(|due| at_ms >= *due);
+    if let Some(due_ms) = due_ms.filter(|_| ear.is_playing(at_ms)) {
+        if let Some(barge) = turn.barge.take() {
+            mic.say(barge.clip)?;
+            emit(
+                at_ms,
+                CallEventKind::CallerCutIn {
+                    due_ms,
+                    asked_ms: barge.asked_ms,
+                },
+            );
         }
     }
     if let Some(started) = turn.agent_started_ms {
@@ -742,8 +769,8 @@ fn forward_ear(
         } => {
             let started = turn.agent_started_ms.take().unwrap_or(spoke_until_ms);
             // The agent stopped before the moment to cut in came: the caller says it now.
-            if let Some((clip, _)) = turn.barge.take().filter(|_| !turn.over) {
-                mic.say(clip)?;
+            if let Some(barge) = turn.barge.take().filter(|_| !turn.over) {
+                mic.say(barge.clip)?;
             }
             let audio = ear.played(started, spoke_until_ms);
             emit(

@@ -44,6 +44,11 @@ pub struct BargeIn {
     pub agent_stopped_after_ms: f64,
     /// The agent cleared its queued audio (rather than talking to the end).
     pub cleared: bool,
+    /// How long past its moment the caller asked for a cut-in it chose, because it was still
+    /// working out the turn before (a machine too busy for its speech recognizer); its voice
+    /// then started on the next frame.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub late_ms: Option<f64>,
 }
 
 /// Splits a call's events into agent turns, in order. Events must be in the order the call
@@ -53,6 +58,7 @@ pub fn turns(events: &[CallEvent]) -> Vec<Turn> {
     let mut open: Option<Turn> = None;
     let mut caller_ended: Option<f64> = None;
     let mut caller_speaking = false;
+    let mut cut_in_late = None;
     for event in events {
         match &event.kind {
             CallEventKind::Mic {
@@ -64,6 +70,7 @@ pub fn turns(events: &[CallEvent]) -> Vec<Turn> {
                         at_ms: *at_ms,
                         agent_stopped_after_ms: 0.0,
                         cleared: false,
+                        late_ms: cut_in_late.take(),
                     });
                 }
             }
@@ -88,6 +95,10 @@ pub fn turns(events: &[CallEvent]) -> Vec<Turn> {
                     underruns: 0,
                     underrun_ms: 0.0,
                 });
+            }
+            // Said on the same frame as the speech it starts, just before it.
+            CallEventKind::CallerCutIn { due_ms, asked_ms } => {
+                cut_in_late = (asked_ms > due_ms).then(|| asked_ms - due_ms);
             }
             CallEventKind::AgentUnderrun { gap_ms } => {
                 if let Some(turn) = open.as_mut() {
