@@ -374,10 +374,15 @@ fn a_person_on_a_live_call_is_heard_by_the_agent_and_hears_it() {
             .collect()
     };
     // ... the person's words are in the call's transcript, as the caller's line carried them
-    // (Whisper tiny hears that line in car noise as "... order ... 4 5 2 1" or, now and then,
-    // "I ordered them for 521": the digits are the agent's check above) and the agent's
-    // greeting as the caller heard it ...
-    assert!(lines("caller").iter().any(|l| l.contains("order")), "{log}");
+    // (Whisper tiny hears that line in car noise as "... order ... 4 5 2 1", now and then as
+    // "I ordered them for 521", and on a loaded machine once as "number is 4521" over and
+    // over: "order" or the digits) and the agent's greeting as the caller heard it ...
+    assert!(
+        lines("caller")
+            .iter()
+            .any(|l| l.contains("order") || digits(l).contains("4521")),
+        "{log}"
+    );
     assert!(lines("agent").iter().any(|l| l.contains("order")), "{log}");
     // ... the answer was timed from the end of the person's words ...
     let turns = record["turns"].as_array().unwrap();
