@@ -400,6 +400,39 @@ mod tests {
         );
     }
 
+    /// A recognizer with no free lane: every transcription asked for now would wait.
+    struct Busy;
+
+    impl Stt for Busy {
+        fn id(&self) -> String {
+            "busy".into()
+        }
+        fn transcribe(&self, clip: &Clip) -> Result<Transcript, SpeechError> {
+            Words.transcribe(clip)
+        }
+        fn free(&self) -> bool {
+            false
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_recognizer_with_no_free_lane_hears_the_turn_whole_at_its_end() {
+        let senses = Senses {
+            stt: Arc::new(Busy),
+            ..senses()
+        };
+        let mut hearing = Hearing::default();
+        let whole = turn(&[1.2, -0.3, 1.0, -0.3, 1.3, -0.3]);
+        for s in [2.7, 4.2] {
+            hearing.partly(&senses, 0.0, so_far(&whole, s)).await;
+        }
+        assert!(hearing.pending.is_none() && hearing.parts.is_empty());
+        let heard = hearing.whole(&senses, 0.0, whole.clone()).await.unwrap();
+        assert_eq!(heard.text, "w12 w10 w13");
+        // ... and that hearing is the whole turn's: not heard again for the record.
+        assert!(hearing.in_one_go(0.0, whole.samples.len()).is_some());
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn the_record_reads_the_whole_turn_and_keeps_what_the_caller_heard_where_it_differs() {
         let senses = senses();
