@@ -21,7 +21,8 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use voicesim::noise::{LoadedNoise, MicTimeline, NoiseProfile};
-use voicesim::transport::call::{self, CallOptions, EndReason};
+use voicesim::transport::call::{self, CallOptions};
+use voicesim::transport::event::EndReason;
 use voicesim::transport::slip::Slip;
 use voicesim::transport::Protocol;
 

@@ -7,7 +7,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::audio::Envelope;
-use crate::transport::call::{self, CallEvent, EndReason};
+use crate::transport::call;
+use crate::transport::event::{CallEvent, EndReason};
 use crate::transport::turns::{Fault, Turn};
 
 /// Who spoke a line of the transcript.

@@ -16,7 +16,8 @@ use voicesim::record::CallRecord;
 use voicesim::sim::{self, Script, Senses, Utterance};
 use voicesim::speech::wer::normalize;
 use voicesim::speech::{Espeak, Tts, Voice};
-use voicesim::transport::call::{CallOptions, EndReason};
+use voicesim::transport::call::CallOptions;
+use voicesim::transport::event::EndReason;
 use voicesim::transport::turns::Fault;
 use voicesim::transport::Protocol;
 
@@ -333,7 +334,8 @@ async fn a_mishearing_agent_answers_about_the_wrong_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_agent_stops_talking_when_the_caller_barges_in_and_hears_key_presses() {
-    use voicesim::transport::call::{self, CallEventKind, CallerCommand};
+    use voicesim::transport::call::{self, CallerCommand};
+    use voicesim::transport::event::CallEventKind;
     let (url, mut logs) = start_agent(AgentConfig::new(Protocol::Twilio)).await;
     let adapter = Protocol::Twilio.adapter(5, Default::default(), 8_000);
     let mic = MicTimeline::new(

@@ -7,9 +7,8 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use voicesim::audio::{Clip, Encoding};
 use voicesim::noise::{LoadedNoise, MicTimeline, NoiseProfile};
-use voicesim::transport::call::{
-    self, CallError, CallEvent, CallEventKind, CallOptions, CallerCommand, EndReason,
-};
+use voicesim::transport::call::{self, CallError, CallOptions, CallerCommand};
+use voicesim::transport::event::{CallEvent, CallEventKind, EndReason};
 use voicesim::transport::raw_pcm::RawPcm;
 use voicesim::transport::twilio::Twilio;
 use voicesim::transport::Adapter;

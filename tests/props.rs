@@ -591,7 +591,8 @@ proptest! {
         asks in proptest::collection::vec(ask(), 0..8),
         seed in any::<u64>(),
     ) {
-        use voicesim::transport::call::{self, CallEventKind, CallOptions, CallerCommand};
+        use voicesim::transport::call::{self, CallOptions, CallerCommand};
+        use voicesim::transport::event::CallEventKind;
         let ended = runtime().block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let url = format!("ws://{}/", listener.local_addr().unwrap());

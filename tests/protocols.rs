@@ -443,7 +443,7 @@ mod raw_pcm {
 
 mod turns {
     use voicesim::noise::MicEvent;
-    use voicesim::transport::call::{CallEvent, CallEventKind};
+    use voicesim::transport::event::{CallEvent, CallEventKind};
     use voicesim::transport::turns::{turns, BargeIn};
 
     fn at(at_ms: f64, kind: CallEventKind) -> CallEvent {

@@ -366,7 +366,7 @@ impl CallArgs {
 /// transcribed from the caller's channel.
 fn transcribe_caller(mut record: CallRecord, senses: &Senses) -> Result<CallRecord, CliError> {
     use crate::noise::MicEvent;
-    use crate::transport::call::CallEventKind;
+    use crate::transport::event::CallEventKind;
     let mut start = None;
     let mut spans = Vec::new();
     for event in &record.events {
@@ -433,8 +433,8 @@ fn sim_error(e: SimError) -> CliError {
     }
 }
 
-fn describe_end(ended: &crate::transport::call::EndReason) -> String {
-    use crate::transport::call::EndReason;
+fn describe_end(ended: &crate::transport::event::EndReason) -> String {
+    use crate::transport::event::EndReason;
     match ended {
         EndReason::CallerHungUp => "the caller hung up".into(),
         EndReason::AgentHungUp => "the agent hung up".into(),

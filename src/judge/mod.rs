@@ -9,7 +9,7 @@ use crate::llm::{ChatClient, LlmError, Message};
 use crate::record::{CallRecord, Line, Speaker};
 use crate::speech::wer::normalize;
 use crate::suite::{Metric, Rule};
-use crate::transport::call::CallEventKind;
+use crate::transport::event::CallEventKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

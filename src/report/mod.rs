@@ -20,7 +20,7 @@ use crate::guard::Panic;
 use crate::judge::{Judgement, Metrics, StepResult, Verdict};
 use crate::record::{Line, Reaction};
 use crate::suite::{Condition, TestCase};
-use crate::transport::call::EndReason;
+use crate::transport::event::EndReason;
 use crate::transport::turns::Fault;
 
 /// How one call of one test came out.

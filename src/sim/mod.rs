@@ -22,9 +22,8 @@ use crate::guard::{self, Panic};
 use crate::noise::MicTimeline;
 use crate::record::{CallRecord, Line, Reaction, Speaker};
 use crate::speech::{SpeechError, Stt, Tts, Voice};
-use crate::transport::call::{
-    self, Answer, CallError, CallEvent, CallEventKind, CallOptions, CallerCommand,
-};
+use crate::transport::call::{self, Answer, CallError, CallOptions, CallerCommand};
+use crate::transport::event::{CallEvent, CallEventKind};
 use crate::transport::turns;
 use crate::transport::Adapter;
 use hearing::{Heard, Hearing, WholeTurns};

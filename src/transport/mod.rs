@@ -6,6 +6,7 @@ mod adapter;
 pub mod audiohook;
 pub mod call;
 pub mod ear;
+pub mod event;
 pub mod openai_realtime;
 pub mod pacer;
 pub mod pipecat;

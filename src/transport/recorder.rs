@@ -12,7 +12,7 @@ use std::sync::{mpsc, Arc};
 
 use tokio::sync::oneshot;
 
-use super::call::CallEvent;
+use super::event::CallEvent;
 use crate::audio::{AudioError, Tape};
 
 /// The writer thread; cloned into every call that records through it.

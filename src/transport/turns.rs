@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::call::{CallEvent, CallEventKind};
+use super::event::{CallEvent, CallEventKind};
 use crate::noise::MicEvent;
 
 /// One agent turn.
@@ -174,8 +174,8 @@ impl std::fmt::Display for Fault {
 }
 
 /// The faults of a finished call, from how it ended and its turns.
-pub fn faults(ended: &super::call::EndReason, turns: &[Turn]) -> Vec<Fault> {
-    use super::call::EndReason;
+pub fn faults(ended: &super::event::EndReason, turns: &[Turn]) -> Vec<Fault> {
+    use super::event::EndReason;
     let mut faults = Vec::new();
     match ended {
         EndReason::Error { message } => faults.push(Fault::Broken {
