@@ -540,6 +540,44 @@ mod turns {
         );
     }
 
+    /// A late cut-in said once the agent's turn already had its barge-in (the caller spoke
+    /// twice over it) leaves no lateness behind for the next turn's barge-in.
+    #[test]
+    fn a_cut_in_s_lateness_stays_with_the_speech_it_started() {
+        let ended = |at_ms: f64| {
+            at(
+                at_ms,
+                CallEventKind::AgentTurnEnded {
+                    spoke_until_ms: at_ms,
+                    cut_off: false,
+                    audio: voicesim::audio::Clip::new(Vec::new(), 8_000),
+                },
+            )
+        };
+        let log = vec![
+            at(0.0, CallEventKind::AgentStarted),
+            mic(500.0, MicEvent::SpeechStarted { at_ms: 500.0 }),
+            mic(900.0, MicEvent::SpeechEnded { at_ms: 900.0 }),
+            at(
+                1_200.0,
+                CallEventKind::CallerCutIn {
+                    due_ms: 1_000.0,
+                    asked_ms: 1_200.0,
+                },
+            ),
+            mic(1_200.0, MicEvent::SpeechStarted { at_ms: 1_200.0 }),
+            mic(1_600.0, MicEvent::SpeechEnded { at_ms: 1_600.0 }),
+            ended(2_000.0),
+            at(3_000.0, CallEventKind::AgentStarted),
+            mic(3_400.0, MicEvent::SpeechStarted { at_ms: 3_400.0 }),
+            ended(4_000.0),
+        ];
+        let t = turns(&log);
+        assert_eq!(t[0].barge_in.as_ref().unwrap().late_ms, None);
+        assert_eq!(t[1].barge_in.as_ref().unwrap().at_ms, 3_400.0);
+        assert_eq!(t[1].barge_in.as_ref().unwrap().late_ms, None);
+    }
+
     #[test]
     fn the_event_log_is_json_lines() {
         let dir = tempfile::tempdir().unwrap();

@@ -42,8 +42,9 @@ pub enum CallEventKind {
         #[serde(skip)]
         audio: Clip,
     },
-    /// The agent's turn so far, every 1.5 s while it plays: a caller transcribes it as
-    /// it goes, so little is left to hear when the turn ends. Not in the event log.
+    /// The agent's turn so far, every [`PARTIAL_MS`](super::call::PARTIAL_MS) while it plays:
+    /// a caller transcribes it as it goes, so little is left to hear when the turn ends. Not in
+    /// the event log.
     AgentSpeaking {
         #[serde(skip)]
         audio: Clip,

@@ -65,12 +65,14 @@ pub fn turns(events: &[CallEvent]) -> Vec<Turn> {
                 detail: MicEvent::SpeechStarted { at_ms },
             } => {
                 caller_speaking = true;
+                // A cut-in's lateness belongs to the speech it started, never to a later one.
+                let late_ms = cut_in_late.take();
                 if let Some(turn) = open.as_mut().filter(|t| t.barge_in.is_none()) {
                     turn.barge_in = Some(BargeIn {
                         at_ms: *at_ms,
                         agent_stopped_after_ms: 0.0,
                         cleared: false,
-                        late_ms: cut_in_late.take(),
+                        late_ms,
                     });
                 }
             }
