@@ -31,6 +31,8 @@ fi
 # voice and ONNX Runtime for the neural text-to-speech.
 scripts/fetch-whisper-model.sh
 scripts/fetch-piper.sh
+# The chat model of the offline LLM caller and judge (Qwen2.5-Coder 1.5B Instruct, GGUF).
+scripts/fetch-llm.sh
 # With --test: the pinned Pipecat the interop tests run against (tests/pipecat.rs).
 if [ "${1:-}" = "--test" ]; then
   tests/pipecat/venv.sh >/dev/null

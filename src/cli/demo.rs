@@ -38,6 +38,8 @@ pub struct DemoArgs {
     /// Calls at the same time.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=32))]
     parallel: u64,
+    #[command(flatten)]
+    llm: super::run::LlmArgs,
 }
 
 const SWEEP: [f64; 4] = [20.0, 10.0, 5.0, 0.0];
@@ -46,6 +48,8 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
     let mut suite = Suite::parse(SUITE, "examples/orders.yaml", Path::new("."))
         .map_err(|e| CliError::bad_input(e.to_string()))?;
     crate::noise::NoiseProfile::find(&args.noise)?;
+    // Loaded before the agent starts, so the model's load is not taken for the agent's silence.
+    let llm = args.llm.open(super::run::needs_llm(&suite))?;
     suite.noise = vec![
         NoiseCondition {
             profile: "clean".into(),
@@ -105,12 +109,13 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
         agent_runtime.spawn(agent.serve(listener, logs_tx));
         Ok::<_, CliError>(url)
     })?;
-    let calls: usize = suite.tests.len() * (1 + SWEEP.len());
+    let calls = crate::sim::run::count(&suite, &[], Some(1), None);
+    let swept = suite.tests.iter().filter(|t| t.noise.is_none()).count();
     println!(
         "voicesim demo: the reference agent (in process, {url}) answers {calls} simulated calls over \
-         Twilio Media Streams: {} tests × clean and {} at {} dB; both sides speak with {voice_name} \
-         and hear with Whisper tiny.en",
-        suite.tests.len(),
+         Twilio Media Streams: {swept} scripted tests × clean and {} at {} dB, and one test \
+         whose caller and judge are an LLM, clean and at 20 dB; both sides speak with \
+         {voice_name} and hear with Whisper tiny.en",
         args.noise,
         SWEEP.map(|s| s.to_string()).join("/")
     );
@@ -161,7 +166,7 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
         html: HtmlOptions::default(),
     };
     let out = args.out.clone();
-    let (mut results, exit) = super::run::execute(suite, target, plan, senses, None, output)?;
+    let (mut results, exit) = super::run::execute(suite, target, plan, senses, llm, output)?;
     let mut heard: HashMap<String, AgentCallLog> = HashMap::new();
     while let Ok(Ok(log)) = logs_rx.try_recv() {
         if let Some(id) = log.parameters.get("voicesim_call") {

@@ -2,6 +2,7 @@
 
 mod call;
 mod demo;
+mod judge;
 #[cfg(feature = "devices")]
 mod live;
 mod load;
@@ -42,6 +43,9 @@ enum Command {
     Load(load::LoadArgs),
     /// Check a suite file without calling anyone.
     Validate(run::ValidateArgs),
+    /// Score the LLM judge on a labelled set of transcripts: accuracy, false passes (near
+    /// misses apart), false fails, seconds a verdict.
+    JudgeEval(judge::JudgeEvalArgs),
     /// Compare two runs: pass rates with a test of chance, latency and hearing deltas, new
     /// failures and fixes; exits 1 when the new run regressed beyond the thresholds.
     Diff(results::DiffArgs),
@@ -155,6 +159,7 @@ pub fn main() -> ExitCode {
         Command::Merge(args) => results::merge(args),
         Command::Tts(args) => speech::tts(args),
         Command::Stt(args) => speech::stt(args),
+        Command::JudgeEval(args) => judge::judge_eval(args),
     })
     .unwrap_or_else(|panic| {
         Err(CliError {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::{CliError, Exit};
-use crate::llm::{ChatClient, LlmConfig};
+use crate::llm::{self, Chat, Engine, LlmError};
 use crate::report::diff::{self, Diff, Thresholds};
 use crate::report::folder::{self, ResultsFile, Reuse, RunPlan, Shard};
 use crate::report::html::HtmlOptions;
@@ -62,6 +62,77 @@ pub struct RunArgs {
     /// Put the recordings inside report.html (Ogg Opus) instead of linking calls/.
     #[arg(long)]
     embed_audio: bool,
+    #[command(flatten)]
+    pub llm: LlmArgs,
+}
+
+/// The language model of an LLM-played caller and an LLM judge.
+#[derive(Args, Clone, Default)]
+pub struct LlmArgs {
+    /// `local`: the GGUF model in process (offline); `http`: the OpenAI-compatible endpoint of
+    /// VOICESIM_LLM_BASE_URL / VOICESIM_LLM_MODEL [default: http when those are set, else local].
+    #[arg(long = "llm", value_enum, value_name = "ENGINE")]
+    pub engine: Option<LlmChoice>,
+    /// The local model: a GGUF chat model of the Qwen2 family [default:
+    /// VOICESIM_LLM_MODEL_FILE, else the one `make setup` fetches].
+    #[arg(long = "llm-model", value_name = "FILE")]
+    pub model: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum LlmChoice {
+    Local,
+    Http,
+}
+
+impl LlmArgs {
+    /// The model, made ready once for the whole run: only when `needed`, and said on stderr.
+    pub fn open(&self, needed: bool) -> Result<Option<Arc<dyn Chat>>, CliError> {
+        if !needed {
+            return Ok(None);
+        }
+        let engine = match self.engine {
+            None => Engine::Auto,
+            Some(LlmChoice::Local) => Engine::Local,
+            Some(LlmChoice::Http) => Engine::Http,
+        };
+        let started = std::time::Instant::now();
+        let chat = llm::open(engine, self.model.as_deref()).map_err(llm_error)?;
+        eprintln!(
+            "LLM caller and judge: {} (ready in {:.1} s)",
+            chat.describe(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(Some(Arc::from(chat)))
+    }
+}
+
+/// A model that cannot be had is the user's to fix (exit 2); an endpoint that does not answer
+/// is unreachable (exit 3).
+pub fn llm_error(e: LlmError) -> CliError {
+    let exit = match e {
+        LlmError::Unreachable { .. } | LlmError::Status { .. } => Exit::Unreachable,
+        _ => Exit::BadInput,
+    };
+    CliError {
+        exit,
+        message: e.to_string(),
+    }
+}
+
+/// Whether some test of `suite` needs a language model: a caller line nobody wrote, or a goal
+/// or expectation no rule decides.
+pub fn needs_llm(suite: &Suite) -> bool {
+    suite.tests.iter().any(|test| {
+        test.steps.iter().any(|step| {
+            let scripted =
+                step.static_utterance.is_some() || step.audio.is_some() || step.dtmf.is_some();
+            !scripted || (step.check.is_none() && step.success_criteria.is_some())
+        }) || test
+            .expectations
+            .iter()
+            .any(|e| e.check.is_none() && e.description.is_some())
+    })
 }
 
 /// The agent to call, and the caller's voice and ears (`run` and `load`).
@@ -214,31 +285,6 @@ pub fn validate(args: ValidateArgs) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-/// The LLM client, when the environment configures one.
-pub fn llm_from_env() -> Result<Option<Arc<ChatClient>>, CliError> {
-    Ok(LlmConfig::from_env()
-        .map_err(CliError::bad_input)?
-        .map(|c| Arc::new(ChatClient::new(c))))
-}
-
-/// Every step must be speakable before the first call starts.
-fn check_speakable(suite: &Suite, llm: bool) -> Result<(), CliError> {
-    for test in &suite.tests {
-        for (i, step) in test.steps.iter().enumerate() {
-            let scripted =
-                step.static_utterance.is_some() || step.audio.is_some() || step.dtmf.is_some();
-            if !scripted && !llm {
-                return Err(CliError::bad_input(format!(
-                    "{}: test {:?} steps[{i}] has no static_utterance or audio, so an LLM must \
-                     play the caller: set VOICESIM_LLM_BASE_URL (and VOICESIM_LLM_MODEL)",
-                    suite.name, test.name
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// `--parallel`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Parallel {
@@ -331,8 +377,7 @@ pub fn run(args: RunArgs) -> Result<Exit, CliError> {
         crate::load::call_bytes(&suite, &args.tags, target.rate),
     )
     .map_err(|e| CliError::bad_input(format!("--parallel {}: {e}", args.parallel)))?;
-    let llm = llm_from_env()?;
-    check_speakable(&suite, llm.is_some())?;
+    let llm = args.llm.open(needs_llm(&suite))?;
     let senses = args.target.senses()?;
     let (_, exit) = execute(suite, target, plan, senses, llm, output)?;
     Ok(exit)
@@ -438,7 +483,7 @@ pub fn execute(
     target: Target,
     plan: Plan,
     senses: Senses,
-    llm: Option<Arc<ChatClient>>,
+    llm: Option<Arc<dyn Chat>>,
     output: Output,
 ) -> Result<(Vec<RunResult>, Exit), CliError> {
     let total = run::count(&suite, &plan.tags, plan.runs, plan.shard);

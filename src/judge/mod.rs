@@ -2,10 +2,11 @@
 //! justification. Rules decide offline and deterministically; an LLM judge decides what only
 //! words describe. With neither, the verdict is "not judged" — never a silent pass.
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+pub mod eval;
 
-use crate::llm::{ChatClient, LlmError, Message};
+use serde::{Deserialize, Serialize};
+
+use crate::llm::{Chat, LlmError, Message};
 use crate::record::{CallRecord, Line, Speaker};
 use crate::speech::wer::normalize;
 use crate::suite::{Metric, Rule};
@@ -274,13 +275,56 @@ pub fn check(rule: &Rule, agent_text: &str, metrics: Option<&Metrics>) -> Judgem
     }
 }
 
-/// Asks an LLM whether `criterion` holds of the call so far; JSON out, so the verdict is
-/// read, not guessed from prose.
+/// Asks an LLM whether `criterion` holds of the call so far.
 pub fn ask_llm(
-    llm: &ChatClient,
+    llm: &dyn Chat,
     criterion: &str,
     transcript: &[Line],
 ) -> Result<Judgement, LlmError> {
+    let d = llm.decide(&question(criterion, transcript))?;
+    Ok(Judgement::new(
+        if d.met { Verdict::Met } else { Verdict::NotMet },
+        d.justification,
+    ))
+}
+
+/// The judge's instructions, with worked examples: the same for every verdict (so a local
+/// engine reads them once). Measured on `fixtures/judge/set.yaml` (`voicesim judge-eval`).
+const JUDGE: &str = r#"You check one criterion against a phone call between a caller and a company's voice agent. The agent's lines come from a speech recognizer: read past small slips ("4-521" or "4, 5, 2, 1" is 4521), but a different number, order or day is a different fact.
+The criterion is met when the agent's lines say it. It is not met when the agent speaks of another order or another day, only offers something without doing it, is cut off before saying it, or never says it. Judge only the agent's lines; what the caller says does not count.
+Reply with JSON only: {"met": true or false, "justification": "one short sentence"}.
+
+Examples:
+Agent: Order 7, 7, 8, 8 is being packed. It will be delivered on Monday. Anything else?
+Criterion: The agent says when order 7788 will be delivered.
+{"met": true, "justification": "The agent says order 7788 arrives on Monday."}
+
+Agent: Order 7788 is being packed. It will be delivered on Monday. Anything else?
+Criterion: The agent says when order 1234 will be delivered.
+{"met": false, "justification": "The agent gives a day for order 7788, not 1234."}
+
+Agent: Sorry, I cannot find that order. Please say the order number again.
+Criterion: The agent asks for the order number again.
+{"met": true, "justification": "The agent asks the caller to say the number again."}
+
+Agent: Say agent to talk to a person, or tell me your order number.
+Criterion: The agent transfers the caller to a person.
+{"met": false, "justification": "The agent only offers a person; no transfer is made."}
+
+Agent: Your order is being packed. Anything else?
+Criterion: The agent says goodbye.
+{"met": false, "justification": "The agent asks if there is anything else; no goodbye."}
+
+Agent: Thank you for calling. Goodbye.
+Criterion: The agent says goodbye.
+{"met": true, "justification": "The agent says goodbye."}
+
+Agent: Order 7788 is
+Criterion: The agent says order 7788 is being packed.
+{"met": false, "justification": "The agent is cut off before the status."}"#;
+
+/// What the judge is asked about `criterion` on `transcript`.
+pub fn question(criterion: &str, transcript: &[Line]) -> Vec<Message> {
     let conversation: Vec<String> = transcript
         .iter()
         .map(|l| {
@@ -291,36 +335,13 @@ pub fn ask_llm(
             format!("{who}: {}", l.text)
         })
         .collect();
-    let messages = [
-        Message::system(
-            "You judge phone calls between a caller and a voice agent. The agent's lines are \
-             what a speech recognizer heard, so allow for small recognition errors. Answer with \
-             JSON only: {\"met\": true|false, \"justification\": \"one sentence\"}.",
-        ),
+    vec![
+        Message::system(JUDGE),
         Message::user(format!(
-            "Criterion: {criterion}\n\nConversation:\n{}\n\nIs the criterion met?",
+            "{}\nCriterion: {criterion}",
             conversation.join("\n")
         )),
-    ];
-    verdict_of(&llm.chat_json(&messages)?)
-}
-
-/// The judge's answer, `{"met": true|false, "justification": "..."}`, as a judgement.
-pub fn verdict_of(answer: &Value) -> Result<Judgement, LlmError> {
-    let met = answer
-        .get("met")
-        .and_then(Value::as_bool)
-        .ok_or_else(|| LlmError::Reply {
-            message: format!("the judge's JSON has no boolean \"met\": {answer}"),
-        })?;
-    Ok(Judgement::new(
-        if met { Verdict::Met } else { Verdict::NotMet },
-        answer
-            .get("justification")
-            .and_then(Value::as_str)
-            .unwrap_or("(no justification)")
-            .to_string(),
-    ))
+    ]
 }
 
 #[cfg(test)]

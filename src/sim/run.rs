@@ -13,7 +13,7 @@ use super::gate::Gate;
 use super::{converse, Senses, SimError, StepCaller};
 use crate::guard;
 use crate::judge::{self, Judgement, Metrics};
-use crate::llm::ChatClient;
+use crate::llm::Chat;
 use crate::noise::{LoadedNoise, MicTimeline, NoiseProfile};
 use crate::record::CallRecord;
 use crate::report::folder::{self, ResultsFile, Shard};
@@ -122,7 +122,7 @@ pub async fn run_suite(
     target: Target,
     plan: Plan,
     senses: Senses,
-    llm: Option<Arc<ChatClient>>,
+    llm: Option<Arc<dyn Chat>>,
     results: Arc<ResultsFile>,
     done: mpsc::UnboundedSender<RunResult>,
 ) -> Vec<RunResult> {
@@ -203,7 +203,7 @@ pub(crate) fn prepare(
     target: &Target,
     senses: &Senses,
     call_id: &str,
-    llm: Option<Arc<ChatClient>>,
+    llm: Option<Arc<dyn Chat>>,
 ) -> Result<Prepared, String> {
     let test = &job.test;
     let persona = test
@@ -266,7 +266,7 @@ async fn one_call(
     target: &Target,
     plan: &Plan,
     senses: &Senses,
-    llm: Option<Arc<ChatClient>>,
+    llm: Option<Arc<dyn Chat>>,
 ) -> RunResult {
     let Prepared {
         adapter,
@@ -323,7 +323,10 @@ async fn one_call(
             (None, Some(description), Some(llm)) => {
                 let llm = llm.clone();
                 let (description, transcript) = (description.clone(), record.transcript.clone());
-                match guard::blocking(move || judge::ask_llm(&llm, &description, &transcript)).await
+                match guard::blocking(move || {
+                    judge::ask_llm(llm.as_ref(), &description, &transcript)
+                })
+                .await
                 {
                     Ok(Ok(j)) => j,
                     Ok(Err(e)) => Judgement::not_judged(format!("the LLM judge failed: {e}")),

@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use super::{Caller, Reply, SimError, Utterance};
 use crate::audio::Clip;
 use crate::judge::{self, Judgement, StepResult, Verdict};
-use crate::llm::{ChatClient, Message};
+use crate::llm::{Chat, Message};
 use crate::record::{Line, Speaker};
 use crate::speech::wer::normalize;
 use crate::suite::{render, FirstSpeaker, Match, Persona, Scenario, Step, StopRules, TestCase};
@@ -29,7 +29,9 @@ pub struct StepCaller {
     scenario: Scenario,
     stop: StopRules,
     dir: PathBuf,
-    llm: Option<Arc<ChatClient>>,
+    llm: Option<Arc<dyn Chat>>,
+    /// The call's seed, from which each LLM line's is drawn.
+    seed: u64,
     /// Draws whether and when the persona cuts into an agent turn.
     manners: ChaCha8Rng,
     /// Draws each turn's reaction time.
@@ -75,7 +77,7 @@ impl StepCaller {
         scenario: Scenario,
         stop: StopRules,
         dir: PathBuf,
-        llm: Option<Arc<ChatClient>>,
+        llm: Option<Arc<dyn Chat>>,
         seed: u64,
     ) -> Self {
         let mut manners = ChaCha8Rng::seed_from_u64(seed);
@@ -83,7 +85,7 @@ impl StepCaller {
         manners.set_stream(1 << 40);
         let mut reflexes = ChaCha8Rng::seed_from_u64(seed);
         reflexes.set_stream(1 << 41);
-        StepCaller {
+        let caller = StepCaller {
             test: test.name.clone(),
             manners,
             reflexes,
@@ -94,6 +96,7 @@ impl StepCaller {
             stop,
             dir,
             llm,
+            seed,
             current: 0,
             begun: false,
             turns_in_step: 0,
@@ -109,7 +112,17 @@ impl StepCaller {
             heard_turns: Vec::new(),
             judged: Vec::new(),
             judged_steps: Vec::new(),
+        };
+        // The model reads who the caller is while the agent greets, not after.
+        let played =
+            |s: &Step| s.static_utterance.is_none() && s.audio.is_none() && s.dtmf.is_none();
+        if let (Some(llm), true) = (&caller.llm, caller.steps.iter().any(played)) {
+            if let Ok(system) = caller.caller_system(&caller.vars) {
+                let llm = llm.clone();
+                std::thread::spawn(move || llm.prepare(&system));
+            }
         }
+        caller
     }
 
     /// The steps' verdicts once the call is over, judged on the whole agent turns of `record`
@@ -286,7 +299,7 @@ impl StepCaller {
             }
         };
         match &self.llm {
-            Some(llm) => judge::ask_llm(llm, &criterion, transcript)
+            Some(llm) => judge::ask_llm(llm.as_ref(), &criterion, transcript)
                 .map_err(|e| SimError::Caller(e.to_string())),
             None => Ok(Judgement::not_judged(
                 "no rule (check) and no LLM judge configured (VOICESIM_LLM_BASE_URL)",
@@ -369,21 +382,62 @@ impl StepCaller {
         })
     }
 
-    /// Asks the LLM what the persona says next.
+    /// Asks the LLM what the persona says next: one line, in character, turned into the words
+    /// a person would say (numbers digit by digit) before it reaches the voice.
     fn generate(&self, step: &Step, vars: &BTreeMap<String, String>) -> Result<String, SimError> {
-        let text = |t: &str| render(t, vars).map_err(SimError::Caller);
         let llm = self.llm.as_ref().ok_or_else(|| {
             SimError::Caller(format!(
-                "test {:?}: a step without static_utterance or audio needs an LLM caller: set \
-                 VOICESIM_LLM_BASE_URL (and VOICESIM_LLM_MODEL)",
+                "test {:?}: a step without static_utterance or audio needs an LLM caller",
                 self.test
             ))
         })?;
+        let mut messages = self.caller_prompt(step, vars)?;
+        let before = self
+            .transcript
+            .iter()
+            .rev()
+            .find(|l| l.speaker == Speaker::Caller)
+            .map(|l| normalize(&l.text));
+        let mut line = String::new();
+        // A small model now and then speaks for the agent or says its last line again word
+        // for word to an agent that did not understand it: asked again, it does better.
+        for attempt in 0..3u64 {
+            // One seed per turn and attempt, from the call's: a rerun says the same lines.
+            let seed = self.seed
+                ^ (u64::from(self.turns) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                ^ attempt;
+            let raw = llm
+                .line(&messages, self.seed, seed)
+                .map_err(|e| SimError::Caller(e.to_string()))?;
+            line = spoken(&clean_line(&raw));
+            let as_agent = raw.trim_start().to_lowercase().starts_with("agent");
+            let again = before.as_deref() == Some(normalize(&line).as_str());
+            if !line.is_empty() && !as_agent && !again {
+                break;
+            }
+            if let Some(last) = messages.last_mut() {
+                last.content.push_str(if again {
+                    "\n(You said exactly that already and the agent did not get it: say it \
+                     another way, in a full sentence.)"
+                } else {
+                    "\n(Speak as the caller, in your own words.)"
+                });
+            }
+        }
+        Ok(line)
+    }
+
+    /// Who the caller is and what it wants: the same all call long.
+    fn caller_system(&self, vars: &BTreeMap<String, String>) -> Result<Message, SimError> {
+        let text = |t: &str| render(t, vars).map_err(SimError::Caller);
         let p = &self.persona;
         let mut system = format!(
-            "You are a caller on a phone call with a company's voice agent. Speak as the caller \
-             only: one or two short spoken sentences, no stage directions, no quotes. \
-             Language: {}. Patience: {:?}.",
+            "You play a person who has phoned a company. You are the CALLER. The other party is \
+             the company's voice agent; never speak for the agent. Each reply is exactly what \
+             the caller says next: one short spoken sentence, no stage directions, no quotes, \
+             no lists. Give numbers and codes digit by digit. If the agent did not understand \
+             or asks again, say it again in a different, complete sentence. When your objective \
+             is met, thank the agent and say goodbye. Language: {}. Patience: {:?}.",
             p.language, p.patience
         );
         for (label, part) in [
@@ -396,26 +450,115 @@ impl StepCaller {
                 system.push_str(&format!("\n{label}: {}", text(part)?));
             }
         }
-        system.push_str(&format!("\nYour goal right now: {}", text(&step.goal)?));
-        if let Some(guide) = &step.response_guide {
-            system.push_str(&format!("\nHow to respond: {}", text(guide)?));
-        }
-        let mut messages = vec![Message::system(system)];
+        Ok(Message::system(system))
+    }
+
+    /// The conversation as the caller's model reads it: who it is and what it wants (the same
+    /// every turn, so the engine reads it once), the call so far with the agent as the other
+    /// party, and last the goal of the moment restated.
+    fn caller_prompt(
+        &self,
+        step: &Step,
+        vars: &BTreeMap<String, String>,
+    ) -> Result<Vec<Message>, SimError> {
+        let mut messages = vec![self.caller_system(vars)?];
+        let text = |t: &str| render(t, vars).map_err(SimError::Caller);
         for line in &self.transcript {
             messages.push(match line.speaker {
                 // The model plays the caller: the agent's lines are what it hears.
-                Speaker::Agent => Message::user(line.text.clone()),
+                Speaker::Agent => Message::user(format!("Agent: {}", line.text)),
                 Speaker::Caller => Message::assistant(line.text.clone()),
             });
         }
-        if self.transcript.is_empty() {
-            messages.push(Message::user("(The call has connected. You speak first.)"));
+        let mut now = format!(
+            "(Your goal now: {}.",
+            text(&step.goal)?.trim_end_matches('.')
+        );
+        if let Some(guide) = &step.response_guide {
+            now.push_str(&format!(" {}", text(guide)?));
         }
-        let text = llm
-            .chat(&messages)
-            .map_err(|e| SimError::Caller(e.to_string()))?;
-        Ok(text.trim().trim_matches('"').to_string())
+        now.push_str(" Say the caller's next line only.)");
+        match messages.last_mut() {
+            Some(last) if last.role == "user" => {
+                last.content = format!("{}\n{now}", last.content);
+            }
+            _ => messages.push(Message::user(if self.transcript.is_empty() {
+                format!("(The call has connected. You speak first.)\n{now}")
+            } else {
+                format!("(The agent is silent.)\n{now}")
+            })),
+        }
+        Ok(messages)
     }
+}
+
+/// A model's line as speech: no speaker label, quotes or stage directions.
+fn clean_line(line: &str) -> String {
+    let mut line = line.trim();
+    for label in ["Caller:", "caller:", "Customer:", "Me:"] {
+        line = line.strip_prefix(label).unwrap_or(line).trim();
+    }
+    let line = line.trim_matches(|c| c == '"' || c == '\'' || c == '*');
+    let bracketed = without_brackets(line);
+    bracketed.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `line` without what stands in brackets: "(smiling) Hi" is "Hi".
+fn without_brackets(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut depth = 0usize;
+    for c in line.chars() {
+        match c {
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Runs of three or more digits said one digit at a time, as a caller gives an order number,
+/// a code or a phone number: a voice reads "4521" as "four thousand five hundred twenty-one",
+/// which no agent takes for an order number. Amounts and years are left to the script.
+pub fn spoken(line: &str) -> String {
+    const DIGITS: [&str; 10] = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+    ];
+    // The line as runs of digits and runs of everything else.
+    let mut runs: Vec<String> = Vec::new();
+    for c in line.chars() {
+        match runs.last_mut() {
+            Some(run) if run.starts_with(|r: char| r.is_ascii_digit()) == c.is_ascii_digit() => {
+                run.push(c)
+            }
+            _ => runs.push(c.to_string()),
+        }
+    }
+    let mut out = String::with_capacity(line.len() * 2);
+    for (k, run) in runs.iter().enumerate() {
+        let before = k
+            .checked_sub(1)
+            .and_then(|b| runs.get(b))
+            .and_then(|r| r.chars().last());
+        let mut after = runs.get(k + 1).map(|r| r.chars()).into_iter().flatten();
+        let (next, then) = (after.next(), after.next());
+        let digits = run.starts_with(|c: char| c.is_ascii_digit()) && run.len() >= 3;
+        // `$250`, `3.125`, `1,500`, `100%`, `1,500.25` are amounts, not codes.
+        let amount = matches!(before, Some('$' | '€' | '£' | '.' | ','))
+            || next == Some('%')
+            || (matches!(next, Some('.' | ',')) && runs.get(k + 2).is_some() && then.is_none());
+        if digits && !amount {
+            let words: Vec<&str> = run
+                .chars()
+                .filter_map(|c| c.to_digit(10).and_then(|d| DIGITS.get(d as usize)).copied())
+                .collect();
+            out.push_str(&words.join(" "));
+        } else {
+            out.push_str(run);
+        }
+    }
+    out
 }
 
 /// How far into an agent turn an interrupting caller cuts in, in ms: after the agent's first
@@ -624,5 +767,39 @@ impl StepCaller {
             }
             Next::Hangup | Next::Again => Ok(Reply::HangUp),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_said_digit_by_digit_and_amounts_are_left_alone() {
+        assert_eq!(
+            spoken("My order number is 4521."),
+            "My order number is four five two one."
+        );
+        assert_eq!(
+            spoken("Call 555-0199"),
+            "Call five five five-zero one nine nine"
+        );
+        assert_eq!(
+            spoken("It costs $250 or 12 euros"),
+            "It costs $250 or 12 euros"
+        );
+        assert_eq!(
+            spoken("Pay 3.125 or 1,500 now, 100% sure"),
+            "Pay 3.125 or 1,500 now, 100% sure"
+        );
+    }
+
+    #[test]
+    fn a_model_s_line_loses_its_label_quotes_and_stage_directions() {
+        assert_eq!(
+            clean_line("Caller: \"(sighs) It's order 4521.\""),
+            "It's order 4521."
+        );
+        assert_eq!(clean_line("  Hi   there [pause] "), "Hi there");
     }
 }

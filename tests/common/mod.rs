@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
-use voicesim::llm::ChatClient;
+use voicesim::llm::Chat;
 use voicesim::report::{ResultsFile, RunResult};
 use voicesim::sim::run::{run_suite, Plan, Target};
 use voicesim::sim::Senses;
@@ -50,7 +50,7 @@ pub async fn run_at(
     parallel: usize,
     seed: u64,
     (tts, stt): (Arc<dyn Tts>, Arc<dyn Stt>),
-    llm: Option<Arc<ChatClient>>,
+    llm: Option<Arc<dyn Chat>>,
 ) -> Ran {
     let suite = Arc::new(Suite::parse(yaml, "test.yaml", Path::new(".")).unwrap());
     let out = tempfile::tempdir().unwrap();
