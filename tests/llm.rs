@@ -183,8 +183,13 @@ fn a_bad_model_file_is_refused_with_its_name_and_the_fix() {
     let text = dir.path().join("text.gguf");
     std::fs::write(&text, "not a model").unwrap();
     let cut = dir.path().join("cut.gguf");
-    let whole = std::fs::read(default_file()).unwrap();
-    std::fs::write(&cut, &whole[..8 << 20]).unwrap();
+    {
+        use std::io::Read;
+        let mut head = Vec::new();
+        let model = std::fs::File::open(default_file()).unwrap();
+        model.take(8 << 20).read_to_end(&mut head).unwrap();
+        std::fs::write(&cut, head).unwrap();
+    }
     let llama = dir.path().join("llama.gguf");
     {
         use candle_core::quantized::gguf_file::{write, Value};

@@ -437,7 +437,8 @@ impl StepCaller {
              the caller says next: one short spoken sentence, no stage directions, no quotes, \
              no lists. Give numbers and codes digit by digit. If the agent did not understand \
              or asks again, say it again in a different, complete sentence. When your objective \
-             is met, thank the agent and say goodbye. Language: {}. Patience: {:?}.",
+             is met, end the call in one full sentence, such as \"Thank you, that is all I \
+             needed. Goodbye.\" Language: {}. Patience: {:?}.",
             p.language, p.patience
         );
         for (label, part) in [
@@ -495,7 +496,9 @@ impl StepCaller {
 /// A model's line as speech: no speaker label, quotes or stage directions.
 fn clean_line(line: &str) -> String {
     let mut line = line.trim();
-    for label in ["Caller:", "caller:", "Customer:", "Me:"] {
+    // "Agent:" too: a line the model still wrote as the agent after being asked again is
+    // said without the label, which an agent would take for a request for one.
+    for label in ["Caller:", "caller:", "Customer:", "Me:", "Agent:", "agent:"] {
         line = line.strip_prefix(label).unwrap_or(line).trim();
     }
     let line = line.trim_matches(|c| c == '"' || c == '\'' || c == '*');
