@@ -5,23 +5,10 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::run::{BaselineArgs, GateArgs};
+use super::run::{load_results as load, BaselineArgs, GateArgs};
 use super::{CliError, Exit};
 use crate::report::html::HtmlOptions;
-use crate::report::{diff, export, folder, html, merge, RunResult};
-
-/// Every result of a results folder (or its `results.jsonl`); a torn last line is noted.
-pub fn load(path: &Path) -> Result<Vec<RunResult>, CliError> {
-    let (_, file) = folder::locate(path);
-    let stored = folder::read(&file).map_err(|e| CliError::bad_input(e.to_string()))?;
-    if stored.torn > 0 {
-        eprintln!(
-            "note: {}: the last line was cut off mid-write (a crash); it is left out",
-            file.display()
-        );
-    }
-    Ok(stored.results)
-}
+use crate::report::{diff, export, folder, html, merge};
 
 #[derive(Subcommand)]
 pub enum ReportCommand {

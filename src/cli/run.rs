@@ -221,12 +221,25 @@ pub struct BaselineArgs {
     pub gate: GateArgs,
 }
 
+/// Every result of a results folder (or its `results.jsonl`); a torn last line is noted.
+pub fn load_results(path: &Path) -> Result<Vec<RunResult>, CliError> {
+    let (_, file) = folder::locate(path);
+    let stored = folder::read(&file).map_err(|e| CliError::bad_input(e.to_string()))?;
+    if stored.torn > 0 {
+        eprintln!(
+            "note: {}: the last line was cut off mid-write (a crash); it is left out",
+            file.display()
+        );
+    }
+    Ok(stored.results)
+}
+
 impl BaselineArgs {
     /// The baseline's results and where they came from.
     pub fn load(&self) -> Result<Option<(PathBuf, Vec<RunResult>)>, CliError> {
         self.baseline
             .as_deref()
-            .map(|b| super::results::load(b).map(|r| (b.to_path_buf(), r)))
+            .map(|b| load_results(b).map(|r| (b.to_path_buf(), r)))
             .transpose()
     }
 }
