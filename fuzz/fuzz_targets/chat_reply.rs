@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
         .flatten()
     {
         if let Ok(answer) = voicesim::llm::json_in(&text) {
-            let _ = voicesim::judge::verdict_of(&answer);
+            let _ = voicesim::llm::decision_of(&answer);
         }
     }
 });

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
-pub use http::{ChatClient, LlmConfig};
+pub use http::{decision_of, ChatClient, LlmConfig};
 pub use local::{default_file, LocalChat, DEFAULT_MODEL};
 
 /// What voicesim asks of a language model.
