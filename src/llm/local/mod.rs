@@ -155,13 +155,10 @@ impl LocalChat {
         self.exclusive(|_| {
             let started = Instant::now();
             let mut cache = Cache::default();
-            let mut logits = None;
-            for chunk in tokens.chunks(CHUNK) {
-                logits = Some(self.model.forward(chunk, &mut cache)?);
-            }
+            let logits = self.feed(&tokens, &mut cache)?;
             let read = started.elapsed().as_secs_f64();
             let started = Instant::now();
-            let mut next = logits.map_or(Ok(0), |l| l.to_vec1::<f32>().map(|l| argmax(&l)))?;
+            let mut next = argmax(&logits.to_vec1::<f32>()?);
             for _ in 0..generate {
                 next = argmax(&self.model.forward(&[next], &mut cache)?.to_vec1::<f32>()?);
             }
@@ -211,6 +208,29 @@ impl LocalChat {
             .map_err(|e| self.error(e))
     }
 
+    /// Feeds `tokens` after what `cache` holds, a chunk at a time; the logits after the last.
+    fn feed(&self, tokens: &[u32], cache: &mut Cache) -> candle_core::Result<Tensor> {
+        let mut logits = None;
+        for chunk in tokens.chunks(CHUNK) {
+            logits = Some(self.model.forward(chunk, cache)?);
+        }
+        logits.ok_or_else(|| candle_core::Error::Msg("nothing to feed".into()))
+    }
+
+    /// The cache of `system` read alone, read now if it is not kept yet.
+    fn system_cache(&self, memory: &mut Memory, system: &[u32]) -> candle_core::Result<Cache> {
+        if let Some((_, cache)) = memory.systems.iter().find(|(s, _)| s == system) {
+            return Ok(cache.clone());
+        }
+        let mut cache = Cache::default();
+        self.feed(system, &mut cache)?;
+        memory.systems.push((system.to_vec(), cache.clone()));
+        if memory.systems.len() > KEPT {
+            memory.systems.remove(0);
+        }
+        Ok(cache)
+    }
+
     /// Reads `prompt` into a cache; the logits after its last token. It starts from what
     /// `conversation` kept, cut back to where `prompt` parts from it, else from the cache of
     /// the system message alone. Either start depends on the conversation only, never on
@@ -229,40 +249,20 @@ impl LocalChat {
                 (cache.clone(), shared(kept).min(cache.len))
             }
             _ if !system.is_empty() && prompt.starts_with(system) => {
-                if !memory.systems.iter().any(|(s, _)| s == system) {
-                    let mut cache = Cache::default();
-                    for chunk in system.chunks(CHUNK) {
-                        self.model.forward(chunk, &mut cache)?;
-                    }
-                    memory.systems.push((system.to_vec(), cache));
-                    if memory.systems.len() > KEPT {
-                        memory.systems.remove(0);
-                    }
-                }
-                let cache = memory
-                    .systems
-                    .iter()
-                    .find(|(s, _)| s == system)
-                    .map(|(_, c)| c.clone());
-                (cache.unwrap_or_default(), system.len())
+                (self.system_cache(memory, system)?, system.len())
             }
             _ => (Cache::default(), 0),
         };
         // At least one token is fed, for its logits.
-        let from = from.min(prompt.len() - 1);
+        let from = from.min(prompt.len().saturating_sub(1));
         cache.truncate(from)?;
-        let mut logits = None;
-        for chunk in prompt.get(from..).unwrap_or_default().chunks(CHUNK) {
-            logits = Some(self.model.forward(chunk, &mut cache)?);
-        }
-        let logits = logits.ok_or_else(|| candle_core::Error::Msg("an empty prompt".into()))?;
+        let logits = self.feed(prompt.get(from..).unwrap_or_default(), &mut cache)?;
         Ok((cache, logits))
     }
 
     /// Generates up to `max` tokens after what `cache` holds (`tokens`), the first picked
     /// from `logits`, each with `pick`, until a stop token or until `done` says the text so
     /// far is complete. The text, and the tokens the cache now holds.
-    #[allow(clippy::too_many_arguments)]
     fn generate(
         &self,
         cache: &mut Cache,
@@ -354,10 +354,7 @@ impl Chat for LocalChat {
         let Ok(tokens) = self.system_tokens(std::slice::from_ref(system)) else {
             return;
         };
-        // Reading it as the start of a prompt leaves its cache kept; nothing is generated.
-        let mut prompt = tokens.clone();
-        prompt.push(self.vocab.stops.first().copied().unwrap_or(0));
-        let _ = self.exclusive(|memory| self.read(memory, None, &tokens, &prompt).map(|_| ()));
+        let _ = self.exclusive(|memory| self.system_cache(memory, &tokens).map(|_| ()));
     }
 
     /// Decided by the model's odds of `true` against `false` as the value of `"met"`, then a
