@@ -40,6 +40,7 @@ pub mod judge;
 pub mod llm;
 pub mod load;
 pub mod noise;
+pub mod psychometric;
 pub mod record;
 pub mod report;
 pub mod sim;

@@ -11,7 +11,7 @@
 mod dialogue;
 pub mod wire;
 
-use crate::audio::{Endpointer, Heard};
+use crate::audio::{Endpointer, Heard, SnrMeter};
 pub use dialogue::{Dialogue, Reply, ORDERS};
 
 use std::collections::{BTreeMap, VecDeque};
@@ -52,6 +52,9 @@ pub struct Faults {
     /// End each call at a moment drawn within its first this many ms (of the caller's stream),
     /// by closing the socket or, on every other draw, by just going away.
     pub close_within_ms: Option<u64>,
+    /// Make out no words in an utterance whose SNR, as the agent measures what it receives
+    /// (`audio::SnrMeter`), is below this many dB: answer as to words not caught.
+    pub deaf_below_snr: Option<f64>,
 }
 
 /// What a chatty agent keeps saying, and the pause before it says it again.
@@ -198,6 +201,7 @@ impl ReferenceAgent {
         let dialogue = Arc::new(Mutex::new(Dialogue::new(faults.mishear)));
         let mut log = AgentCallLog::default();
         let mut ear: Option<Endpointer> = None;
+        let mut meter = SnrMeter::default();
         // Utterances sent off to be understood, and the newest one that had words in it.
         let mut generation = 0u64;
         let mut newest = 0u64;
@@ -272,6 +276,9 @@ impl ReferenceAgent {
                         if wire.caller_ends_turns() {
                             manual_turn.extend_from_slice(&samples);
                         }
+                        if !ep.is_speaking() {
+                            meter.room(&samples, ep);
+                        }
                         for heard in ep.push(&samples) {
                             match heard {
                                 Heard::Started { at_ms } => {
@@ -287,7 +294,21 @@ impl ReferenceAgent {
                                 Heard::Ended { utterance, at_ms } if !wire.caller_ends_turns() => {
                                     generation += 1;
                                     let ask = self.ask(generation, at_ms, wire.rate());
-                                    self.think(Some(utterance), None, ask, &ready_tx, &dialogue);
+                                    let deaf = faults.deaf_below_snr.is_some_and(|limit| {
+                                        meter.snr_db(&utterance).is_some_and(|snr| snr < limit)
+                                    });
+                                    if deaf {
+                                        let reply = lock(&dialogue).reply("");
+                                        self.think(None, Some(reply), ask, &ready_tx, &dialogue);
+                                    } else {
+                                        self.think(
+                                            Some(utterance),
+                                            None,
+                                            ask,
+                                            &ready_tx,
+                                            &dialogue,
+                                        );
+                                    }
                                 }
                                 Heard::Ended { .. } => {}
                             }

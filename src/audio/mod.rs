@@ -14,7 +14,7 @@ mod wav;
 
 pub use clip::Clip;
 pub use codec::{quantize_i16, Encoding};
-pub use endpoint::{Endpointer, Heard};
+pub use endpoint::{Endpointer, Heard, SnrMeter};
 pub use envelope::Envelope;
 pub use frame::{Frame, FRAME_MS};
 pub use resample::{Resampler, StreamResampler, RATES, SUPPORTED_RATES};

@@ -62,6 +62,10 @@ pub struct AgentArgs {
     /// just going away.
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
     close_within_ms: Option<u64>,
+    /// Fault: make out no words when the caller's SNR, as the agent measures what it
+    /// receives, is below DB: a known threshold for `voicesim threshold` to find.
+    #[arg(long, value_name = "DB", allow_negative_numbers = true)]
+    deaf_below_snr: Option<f64>,
 }
 
 #[derive(Args)]
@@ -174,6 +178,7 @@ pub fn agent(args: AgentArgs) -> Result<Exit, CliError> {
         mishear: args.mishear,
         chatty: args.chatty,
         close_within_ms: args.close_within_ms,
+        deaf_below_snr: args.deaf_below_snr,
     };
     let agent = Arc::new(ReferenceAgent::new(
         config,

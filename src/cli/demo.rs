@@ -136,6 +136,8 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
         out: args.out.clone(),
         done: Default::default(),
         shard: None,
+        staircases: Default::default(),
+        trials_done: Vec::new(),
     };
     let senses = Senses {
         tts: voice,

@@ -38,6 +38,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run a suite of simulated calls against an agent; judge, record and report them.
     Run(run::RunArgs),
+    /// How much noise the agent takes: per test and noise profile, the SNR at which it does its
+    /// task half the time (--target), found by adaptive staircases of calls, with a 95% interval.
+    Threshold(run::ThresholdArgs),
     /// Put the suite's calls on the agent many at once (ramp, hold, spike, soak, or an arrival
     /// rate) and follow its answers second by second.
     Load(load::LoadArgs),
@@ -151,6 +154,7 @@ pub fn main() -> ExitCode {
         #[cfg(feature = "devices")]
         Command::Listen(args) => live::listen(args),
         Command::Run(args) => run::run(args),
+        Command::Threshold(args) => run::threshold(args),
         Command::Load(args) => load::load(args),
         Command::Validate(args) => run::validate(args),
         Command::Diff(args) => results::diff(args),

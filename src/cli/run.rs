@@ -8,10 +8,12 @@ use clap::Args;
 
 use super::{CliError, Exit};
 use crate::llm::{self, Chat, Engine, LlmError};
+use crate::psychometric::{Rule, Settings};
 use crate::report::diff::{self, Diff, Thresholds};
 use crate::report::folder::{self, ResultsFile, Reuse, RunPlan, Shard};
 use crate::report::html::HtmlOptions;
 use crate::report::{self, Outcome, RunResult};
+use crate::sim::adaptive::Staircases;
 use crate::sim::gate::Gate;
 use crate::sim::run::{self, Plan, Target};
 use crate::sim::Senses;
@@ -64,6 +66,100 @@ pub struct RunArgs {
     embed_audio: bool,
     #[command(flatten)]
     pub llm: LlmArgs,
+    #[command(flatten)]
+    staircase: StaircaseArgs,
+}
+
+/// How the staircases of `snr: adaptive` profiles (and of `voicesim threshold`) go.
+#[derive(Args, Clone)]
+pub struct StaircaseArgs {
+    /// The pass rate the threshold is at, in percent: 50 (1-down-1-up), 70.7 (2-down-1-up) or
+    /// 79.4 (3-down-1-up).
+    #[arg(long, default_value_t = 50.0, value_name = "PERCENT", value_parser = target,
+          help_heading = "Threshold")]
+    target: f64,
+    /// Calls per test and noise profile, all its staircases together.
+    #[arg(long, default_value_t = 40, value_name = "CALLS",
+          value_parser = clap::value_parser!(u32).range(4..=1000), help_heading = "Threshold")]
+    budget: u32,
+    /// Where the staircases start, one per SNR (dB, comma-separated): above and below the
+    /// threshold, so they close in from both sides.
+    #[arg(long, value_delimiter = ',', default_values_t = [25.0, 0.0], value_name = "DB",
+          allow_negative_numbers = true, help_heading = "Threshold")]
+    start_db: Vec<f64>,
+    /// The step before the first two reversals and after them, in dB.
+    #[arg(long, value_delimiter = ',', default_values_t = [6.0, 2.0], value_name = "COARSE,FINE",
+          num_args = 1, help_heading = "Threshold")]
+    step_db: Vec<f64>,
+    /// A staircase stops after this many reversals.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(2..=100),
+          help_heading = "Threshold")]
+    reversals: u32,
+    /// The SNRs a staircase may try, in dB.
+    #[arg(long, value_delimiter = ',', default_values_t = [-10.0, 40.0], value_name = "LOW,HIGH",
+          allow_negative_numbers = true, help_heading = "Threshold")]
+    snr_range: Vec<f64>,
+}
+
+fn target(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|p| Rule::for_percent(*p).is_some())
+        .ok_or_else(|| format!("{s:?}: the up-down rules reach 50, 70.7 or 79.4 (percent)"))
+}
+
+impl StaircaseArgs {
+    pub fn staircases(&self) -> Result<Staircases, CliError> {
+        let pair = |v: &[f64], flag: &str, what: &str| match v {
+            [a, b] => Ok((*a, *b)),
+            _ => Err(CliError::bad_input(format!(
+                "--{flag}: give two numbers, {what} (e.g. --{flag} {})",
+                if flag == "step-db" { "6,2" } else { "-10,40" }
+            ))),
+        };
+        let (coarse_db, fine_db) = pair(&self.step_db, "step-db", "the coarse and the fine step")?;
+        let (lowest_db, highest_db) =
+            pair(&self.snr_range, "snr-range", "the lowest and highest SNR")?;
+        if !(coarse_db > 0.0 && fine_db > 0.0) {
+            return Err(CliError::bad_input("--step-db: steps must be above 0 dB"));
+        }
+        if lowest_db >= highest_db {
+            return Err(CliError::bad_input("--snr-range: LOW must be below HIGH"));
+        }
+        if let Some(s) = self
+            .start_db
+            .iter()
+            .find(|s| !(lowest_db..=highest_db).contains(*s))
+        {
+            return Err(CliError::bad_input(format!(
+                "--start-db {s}: outside --snr-range {lowest_db},{highest_db}"
+            )));
+        }
+        Ok(Staircases {
+            settings: Settings {
+                rule: Rule::for_percent(self.target).unwrap_or(Rule::OneDown),
+                coarse_db,
+                fine_db,
+                coarse_reversals: 2,
+                reversals: self.reversals,
+                lowest_db,
+                highest_db,
+            },
+            starts_db: self.start_db.clone(),
+            budget: self.budget,
+        })
+    }
+}
+
+/// `voicesim threshold`: the run's arguments, and which profiles to measure.
+#[derive(Args)]
+pub struct ThresholdArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Measure under these profiles (comma-separated or repeated) [default: every noisy
+    /// profile of the suite].
+    #[arg(long, value_delimiter = ',', value_name = "PROFILE")]
+    noise: Vec<String>,
 }
 
 /// The language model of an LLM-played caller and an LLM judge.
@@ -331,9 +427,38 @@ const AUTO_MAX: u64 = 64;
 
 pub fn run(args: RunArgs) -> Result<Exit, CliError> {
     let suite = load(&args.suite)?;
+    run_suite(args, suite)
+}
+
+/// `voicesim threshold`: `run` with every noisy profile (or those named) adaptive.
+pub fn threshold(args: ThresholdArgs) -> Result<Exit, CliError> {
+    let mut suite = load(&args.run.suite)?;
+    args.run.staircase.staircases()?;
+    for profile in &args.noise {
+        if profile == "clean" {
+            return Err(CliError::bad_input(
+                "--noise clean: a threshold needs noise to vary; name a profile such as cafe",
+            ));
+        }
+        crate::noise::NoiseProfile::find(&suite.resolve_profile(profile))?;
+    }
+    suite.all_adaptive(&args.noise);
+    if crate::sim::adaptive::groups(&suite, &args.run.tags, None).is_empty() {
+        return Err(CliError::bad_input(format!(
+            "{}: no test runs under noise, so there is no threshold to find; add a noise \
+             profile to the suite or pass --noise cafe",
+            args.run.suite.display()
+        )));
+    }
+    run_suite(args.run, suite)
+}
+
+fn run_suite(args: RunArgs, suite: Suite) -> Result<Exit, CliError> {
     let target = args.target.target(&args.suite, &suite, args.fast)?;
+    let staircases = args.staircase.staircases()?;
     // Never more at once than there are calls.
-    let calls = run::count(&suite, &args.tags, args.runs, args.shard) as u64;
+    let calls = (run::count(&suite, &args.tags, args.runs, args.shard)
+        + run::most_trials(&suite, &args.tags, &staircases, args.shard)) as u64;
     let at_most = match args.parallel {
         Parallel::Fixed(n) => n,
         Parallel::Auto => AUTO_MAX,
@@ -353,6 +478,8 @@ pub fn run(args: RunArgs) -> Result<Exit, CliError> {
         out: args.out.clone(),
         done: Default::default(),
         shard: args.shard,
+        staircases: staircases.clone(),
+        trials_done: Vec::new(),
     };
     let suite_bytes = crate::file::read(&args.suite, crate::file::TEXT_LIMIT)
         .map_err(|e| CliError::bad_input(format!("{}: {e}", args.suite.display())))?;
@@ -370,7 +497,8 @@ pub fn run(args: RunArgs) -> Result<Exit, CliError> {
             tts: args.target.engines().0,
             stt: args.target.engines().1,
             fast: args.fast,
-            calls: run::count(&suite, &args.tags, args.runs, None),
+            calls: run::count(&suite, &args.tags, args.runs, None)
+                + run::most_trials(&suite, &args.tags, &staircases, None),
             shard: args.shard,
         },
         reuse: match (args.resume, args.overwrite) {
@@ -499,7 +627,8 @@ pub fn execute(
     llm: Option<Arc<dyn Chat>>,
     output: Output,
 ) -> Result<(Vec<RunResult>, Exit), CliError> {
-    let total = run::count(&suite, &plan.tags, plan.runs, plan.shard);
+    let total = run::count(&suite, &plan.tags, plan.runs, plan.shard)
+        + run::most_trials(&suite, &plan.tags, &plan.staircases, plan.shard);
     if total == 0 && plan.shard.is_some() {
         return Err(CliError::bad_input(format!(
             "shard {} holds no calls: the run has only {} calls; use fewer shards",
@@ -523,7 +652,13 @@ pub fn execute(
     let mut plan = plan;
     plan.done = previous
         .iter()
+        .filter(|r| r.trial.is_none())
         .map(|r| (r.test.clone(), r.condition.label(), r.run))
+        .collect();
+    plan.trials_done = previous
+        .iter()
+        .filter(|r| r.trial.is_some())
+        .cloned()
         .collect();
     let total = total.saturating_sub(previous.len());
     if !previous.is_empty() {
@@ -591,7 +726,17 @@ pub fn execute(
         let condition = suite
             .tests
             .get(test)
-            .and_then(|t| suite.conditions(t).iter().position(|c| *c == r.condition))
+            .and_then(|t| {
+                let fixed = suite.conditions(t);
+                match r.trial {
+                    None => fixed.iter().position(|c| *c == r.condition),
+                    Some(_) => suite
+                        .adaptive(t)
+                        .iter()
+                        .position(|p| *p == r.condition.profile)
+                        .map(|p| fixed.len() + p),
+                }
+            })
             .unwrap_or(usize::MAX);
         (test, condition, r.run)
     };
@@ -629,8 +774,26 @@ pub fn conclude(
         |e| CliError::bad_input(format!("{}: cannot write: {e}", report_path.display())),
     )?;
 
-    println!("\n{}", report::summary(ordered));
-    for r in ordered.iter().filter(|r| r.outcome != Outcome::Passed) {
+    let thresholds = report::threshold::of(ordered);
+    if !thresholds.is_empty() {
+        let path = out.join(folder::THRESHOLD);
+        let file = report::threshold::ThresholdFile {
+            thresholds: thresholds.clone(),
+        };
+        serde_json::to_vec_pretty(&file)
+            .map_err(|e| e.to_string())
+            .and_then(|json| std::fs::write(&path, json).map_err(|e| e.to_string()))
+            .map_err(|e| CliError::bad_input(format!("{}: cannot write: {e}", path.display())))?;
+    }
+    // A staircase's trials fail by design: the fixed calls pass or fail the run.
+    let fixed: Vec<&RunResult> = ordered.iter().filter(|r| r.trial.is_none()).collect();
+    if !fixed.is_empty() {
+        println!("\n{}", report::summary(ordered));
+    }
+    if !thresholds.is_empty() {
+        println!("\n{}", report::threshold::table(&thresholds));
+    }
+    for r in fixed.iter().filter(|r| r.outcome != Outcome::Passed) {
         println!(
             "{} {} [{}] #{}: {}",
             label(r.outcome),
@@ -640,13 +803,31 @@ pub fn conclude(
             r.why()
         );
     }
-    let passed = ordered
+    let passed = fixed
         .iter()
         .filter(|r| r.outcome == Outcome::Passed)
         .count();
+    let trials = ordered.len() - fixed.len();
+    let made = if trials == 0 {
+        String::new()
+    } else if fixed.is_empty() {
+        format!(
+            "{trials} staircase calls; threshold: {}; ",
+            out.join(folder::THRESHOLD).display()
+        )
+    } else {
+        format!(
+            "and {trials} staircase calls; threshold: {}; ",
+            out.join(folder::THRESHOLD).display()
+        )
+    };
+    let counted = if fixed.is_empty() {
+        String::new()
+    } else {
+        format!("{passed}/{} calls passed ", fixed.len())
+    };
     println!(
-        "\n{passed}/{} calls passed; results: {}, {}, calls in {}\nreport: {}",
-        ordered.len(),
+        "\n{counted}{made}results: {}, {}, calls in {}\nreport: {}",
         out.join(folder::RESULTS).display(),
         junit_path.display(),
         out.join(folder::CALLS).display(),
@@ -669,7 +850,7 @@ pub fn conclude(
         } else {
             Exit::Ok
         }
-    } else if passed < ordered.len() {
+    } else if passed < fixed.len() {
         Exit::Failed
     } else {
         Exit::Ok

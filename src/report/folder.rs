@@ -22,6 +22,8 @@ pub const PLAN: &str = "run.json";
 pub const JUNIT: &str = "junit.xml";
 pub const REPORT: &str = "report.html";
 pub const CALLS: &str = "calls";
+/// The task thresholds of a run with staircases.
+pub const THRESHOLD: &str = "threshold.json";
 /// A load run's plan, in place of run.json.
 pub const LOAD_PLAN: &str = "load.json";
 /// A load run's figures, one line per second.
@@ -295,7 +297,7 @@ pub fn holds_a_run(dir: &Path) -> bool {
 
 /// Deletes what a run writes in `dir` (and nothing else a user may keep there).
 pub fn clear(dir: &Path) -> std::io::Result<()> {
-    for name in [RESULTS, PLAN, JUNIT, REPORT, LOAD_PLAN, SERIES] {
+    for name in [RESULTS, PLAN, JUNIT, REPORT, THRESHOLD, LOAD_PLAN, SERIES] {
         match std::fs::remove_file(dir.join(name)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
             _ => {}

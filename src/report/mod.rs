@@ -9,6 +9,7 @@ pub mod html;
 pub mod merge;
 mod opus;
 mod stats;
+pub mod threshold;
 
 use std::path::PathBuf;
 
@@ -56,6 +57,17 @@ pub struct Origin {
     pub seed: u64,
 }
 
+/// A call made as one trial of a staircase (see [`crate::psychometric`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Trial {
+    /// 1-based: which of the test and profile's staircases.
+    pub staircase: u32,
+    /// 1-based: which of its trials.
+    pub n: u32,
+    /// The pass share its staircase converges on (0.5 for 1-down-1-up).
+    pub target: f64,
+}
+
 /// One finished call: a line of `results.jsonl`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResult {
@@ -63,8 +75,12 @@ pub struct RunResult {
     pub test: String,
     pub tags: Vec<String>,
     pub condition: Condition,
-    /// 1-based run number within the test and condition.
+    /// 1-based run number within the test and condition; for a staircase's trial, its place
+    /// among the trials of the test and profile.
     pub run: u32,
+    /// Set on the trials of an adaptive staircase: which staircase, which of its trials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial: Option<Trial>,
     pub seed: u64,
     /// Sent to the agent as the `voicesim_call` session parameter, to find the call in its logs.
     pub call_id: String,
@@ -107,6 +123,7 @@ impl RunResult {
             tags: test.tags.clone(),
             condition: condition.clone(),
             run,
+            trial: None,
             seed,
             call_id: format!("{seed:016x}"),
             origin: Origin::default(),
@@ -249,7 +266,8 @@ pub struct Row {
 /// Results grouped by test and condition label, in the order each group first appears.
 pub fn groups(results: &[RunResult]) -> Vec<((String, String), Vec<&RunResult>)> {
     let mut groups: Vec<((String, String), Vec<&RunResult>)> = Vec::new();
-    for r in results {
+    // A staircase's trials are one threshold each (`threshold`), not a row per SNR.
+    for r in results.iter().filter(|r| r.trial.is_none()) {
         let key = (r.test.clone(), r.condition.label());
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, group)) => group.push(r),

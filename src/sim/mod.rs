@@ -2,6 +2,7 @@
 //! the noisy microphone, the call streams it to the agent in real time, each agent turn the
 //! caller hears is transcribed and handed back to the caller for its next line.
 
+pub mod adaptive;
 pub mod gate;
 mod hearing;
 pub mod run;

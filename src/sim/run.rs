@@ -9,6 +9,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
+use super::adaptive::Staircases;
 use super::gate::Gate;
 use super::{converse, Senses, SimError, StepCaller};
 use crate::guard;
@@ -17,7 +18,7 @@ use crate::llm::Chat;
 use crate::noise::{LoadedNoise, MicTimeline, NoiseProfile};
 use crate::record::CallRecord;
 use crate::report::folder::{self, ResultsFile, Shard};
-use crate::report::{ExpectationResult, Origin, Outcome, RunResult};
+use crate::report::{ExpectationResult, Origin, Outcome, RunResult, Trial};
 use crate::suite::{Condition, Suite, TestCase};
 use crate::transport::call::CallOptions;
 use crate::transport::pacer::Metronome;
@@ -54,6 +55,10 @@ pub struct Plan {
     pub done: HashSet<(String, String, u32)>,
     /// Only this slice of the calls.
     pub shard: Option<Shard>,
+    /// How the staircases of `snr: adaptive` profiles go.
+    pub staircases: Staircases,
+    /// Staircase trials already made: a resumed run replays them and goes on from there.
+    pub trials_done: Vec<RunResult>,
 }
 
 /// One call to make.
@@ -103,6 +108,16 @@ pub fn count(suite: &Suite, tags: &[String], runs: Option<u32>, shard: Option<Sh
     jobs(suite, tags, runs, 0, shard).len()
 }
 
+/// The most calls the staircases of the tests carrying `tags` make, of `shard` when given.
+pub fn most_trials(
+    suite: &Suite,
+    tags: &[String],
+    staircases: &Staircases,
+    shard: Option<Shard>,
+) -> usize {
+    super::adaptive::groups(suite, tags, shard).len() * staircases.budget as usize
+}
+
 /// A seed per call from the run's seed and the call's identity (FNV-1a): the same call gets the
 /// same noise in every run of the suite, different calls get different noise.
 pub(crate) fn mix(seed: u64, parts: &[&str]) -> u64 {
@@ -133,55 +148,99 @@ pub async fn run_suite(
         protocol: target.protocol.name().into(),
         seed: plan.seed,
     };
-    let calls = jobs(&suite, &plan.tags, plan.runs, plan.seed, plan.shard)
+    let fixed = jobs(&suite, &plan.tags, plan.runs, plan.seed, plan.shard)
         .into_iter()
         .filter(|job| {
             !plan
                 .done
                 .contains(&(job.test.name.clone(), job.condition.label(), job.run))
         })
-        .map(|job| {
-            let (suite, target, plan, senses, llm, results, done, origin, gate) = (
-                suite.clone(),
-                target.clone(),
-                plan.clone(),
-                senses.clone(),
-                llm.clone(),
-                results.clone(),
-                done.clone(),
-                origin.clone(),
-                gate.clone(),
-            );
-            async move {
-                let blank = || {
-                    let mut r =
-                        RunResult::new(&suite.name, &job.test, &job.condition, job.run, job.seed);
-                    r.origin = origin.clone();
-                    r
-                };
-                gate.enter().await;
-                let call = one_call(blank(), &suite, &job, &target, &plan, &senses, llm);
-                // The last guard: a bug inside one call is that call's error, not the run's end.
-                let mut result = match guard::catch_async(call).await {
-                    Ok(result) => result,
-                    Err(panic) => blank().crashed(panic),
-                };
-                gate.ended(Gate::kept_time(&result.metrics));
-                result.decide();
-                if let Err(e) = results.append(&result) {
-                    result
-                        .error
-                        .get_or_insert(format!("{}: cannot write: {e}", results.path().display()));
-                    result.outcome = Outcome::Error;
-                }
-                let _ = done.send(result.clone());
-                result
-            }
-        });
-    futures_util::stream::iter(calls)
+        .collect::<Vec<_>>();
+    let climbs = super::adaptive::climbs(&suite, &plan);
+    let cx = Arc::new(Context {
+        suite,
+        target,
+        plan,
+        senses,
+        llm,
+        results,
+        done,
+        origin,
+        gate: gate.clone(),
+    });
+    let calls = fixed.into_iter().map(|job| {
+        let cx = cx.clone();
+        async move { cx.call(job, None).await }
+    });
+    let fixed = futures_util::stream::iter(calls)
         .buffer_unordered(gate.max())
-        .collect()
-        .await
+        .collect::<Vec<_>>();
+    let adaptive = futures_util::future::join_all(
+        climbs
+            .into_iter()
+            .map(|climb| super::adaptive::climb(cx.clone(), climb)),
+    );
+    let (mut all, trials) = futures_util::future::join(fixed, adaptive).await;
+    all.extend(trials.into_iter().flatten());
+    all
+}
+
+/// What every call of a run shares.
+pub(crate) struct Context {
+    pub suite: Arc<Suite>,
+    pub target: Target,
+    pub plan: Plan,
+    pub senses: Senses,
+    pub llm: Option<Arc<dyn Chat>>,
+    pub results: Arc<ResultsFile>,
+    pub done: mpsc::UnboundedSender<RunResult>,
+    pub origin: Origin,
+    pub gate: Gate,
+}
+
+impl Context {
+    /// Makes one call when the gate lets it, judges it and appends it to the results the moment
+    /// it ends.
+    pub async fn call(&self, job: Job, trial: Option<Trial>) -> RunResult {
+        let blank = || {
+            let mut r = RunResult::new(
+                &self.suite.name,
+                &job.test,
+                &job.condition,
+                job.run,
+                job.seed,
+            );
+            r.origin = self.origin.clone();
+            r.trial = trial;
+            r
+        };
+        self.gate.enter().await;
+        let call = one_call(
+            blank(),
+            &self.suite,
+            &job,
+            &self.target,
+            &self.plan,
+            &self.senses,
+            self.llm.clone(),
+        );
+        // The last guard: a bug inside one call is that call's error, not the run's end.
+        let mut result = match guard::catch_async(call).await {
+            Ok(result) => result,
+            Err(panic) => blank().crashed(panic),
+        };
+        self.gate.ended(Gate::kept_time(&result.metrics));
+        result.decide();
+        if let Err(e) = self.results.append(&result) {
+            result.error.get_or_insert(format!(
+                "{}: cannot write: {e}",
+                self.results.path().display()
+            ));
+            result.outcome = Outcome::Error;
+        }
+        let _ = self.done.send(result.clone());
+        result
+    }
 }
 
 /// What a call of a job needs before it dials.

@@ -193,6 +193,14 @@ pub struct NoiseCondition {
 pub enum SnrSweep {
     One(Snr),
     Sweep(Vec<Snr>),
+    /// `snr: adaptive`: a staircase finds the agent's threshold under this profile.
+    Adaptive(Adaptive),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Adaptive {
+    Adaptive,
 }
 
 /// An SNR in dB, -30..=60.
@@ -483,6 +491,17 @@ impl Suite {
                         crate::noise::NoiseProfile::bundled_names().join(", ")
                     )));
                 }
+                if condition.profile == "clean"
+                    && matches!(condition.snr, Some(SnrSweep::Adaptive(_)))
+                {
+                    return Err(places.error(
+                        at,
+                        "snr",
+                        "snr: adaptive needs a noise profile to vary (clean has none); name \
+                         one, e.g. {profile: cafe, snr: adaptive}"
+                            .into(),
+                    ));
+                }
             }
             // Every template must render with the test's inputs and the variables its steps inject.
             let mut vars = test.inputs.clone();
@@ -543,7 +562,8 @@ impl Suite {
         }
     }
 
-    /// Every (condition) a test runs under, sweeps expanded.
+    /// Every fixed condition a test runs under, sweeps expanded (adaptive profiles are
+    /// [`Suite::adaptive`]).
     pub fn conditions(&self, test: &TestCase) -> Vec<Condition> {
         let list = test.noise.as_ref().unwrap_or(&self.noise);
         if list.is_empty() {
@@ -558,6 +578,7 @@ impl Suite {
                     None => vec![None],
                     Some(SnrSweep::One(s)) => vec![Some(s.0)],
                     Some(SnrSweep::Sweep(v)) => v.iter().map(|s| Some(s.0)).collect(),
+                    Some(SnrSweep::Adaptive(_)) => vec![],
                 }
                 .into_iter()
                 .map(|snr| Condition {
@@ -566,6 +587,46 @@ impl Suite {
                 })
             })
             .collect()
+    }
+
+    /// The profiles under which a staircase finds the test's threshold (`snr: adaptive`).
+    pub fn adaptive(&self, test: &TestCase) -> Vec<String> {
+        let mut profiles: Vec<String> = Vec::new();
+        for c in test.noise.as_ref().unwrap_or(&self.noise) {
+            if matches!(c.snr, Some(SnrSweep::Adaptive(_))) && !profiles.contains(&c.profile) {
+                profiles.push(c.profile.clone());
+            }
+        }
+        profiles
+    }
+
+    /// Every noisy profile becomes adaptive (or `only` these, replacing the suite's noise):
+    /// what `voicesim threshold` measures.
+    pub fn all_adaptive(&mut self, only: &[String]) {
+        let adapt = |list: &[NoiseCondition]| -> Vec<NoiseCondition> {
+            let mut profiles: Vec<String> = list
+                .iter()
+                .map(|c| c.profile.clone())
+                .filter(|p| p != "clean")
+                .collect();
+            if !only.is_empty() {
+                profiles = only.to_vec();
+            }
+            profiles.dedup();
+            profiles
+                .into_iter()
+                .map(|profile| NoiseCondition {
+                    profile,
+                    snr: Some(SnrSweep::Adaptive(Adaptive::Adaptive)),
+                })
+                .collect()
+        };
+        self.noise = adapt(&self.noise);
+        for test in &mut self.tests {
+            if let Some(list) = &test.noise {
+                test.noise = Some(adapt(list));
+            }
+        }
     }
 
     /// Tests carrying any of `tags` (all tests when `tags` is empty).

@@ -73,6 +73,8 @@ pub async fn run_at(
         out: out.path().to_path_buf(),
         done: Default::default(),
         shard: None,
+        staircases: Default::default(),
+        trials_done: Vec::new(),
     };
     let senses = Senses {
         tts,

@@ -1,0 +1,164 @@
+//! The staircases of `snr: adaptive`: for each test and adaptive profile, a few interleaved
+//! staircases over the SNR, started above and below, each trial a whole call made like any
+//! other (same caller, judge, recording and results line), so `--parallel` keeps the agent busy
+//! and no staircase waits on another's call.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use super::run::{mix, Context, Job, Plan};
+use crate::psychometric::{Settings, Staircase};
+use crate::report::folder::Shard;
+use crate::report::threshold::evidence;
+use crate::report::{Outcome, RunResult, Trial};
+use crate::suite::{Condition, Suite, TestCase};
+
+/// How the staircases go: how they move, where they start, how many calls a test and profile
+/// may take in all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Staircases {
+    pub settings: Settings,
+    /// One staircase starts at each.
+    pub starts_db: Vec<f64>,
+    /// Calls per test and profile, all its staircases together.
+    pub budget: u32,
+}
+
+impl Default for Staircases {
+    /// Chosen on simulated agents (`cargo bench --bench threshold`): one start well above and
+    /// one well below where most agents' cafe thresholds lie, 40 calls in all.
+    fn default() -> Self {
+        Staircases {
+            settings: Settings::default(),
+            starts_db: vec![25.0, 0.0],
+            budget: 40,
+        }
+    }
+}
+
+/// Calls after which a staircase that got no pass or fail gives up (the agent is down).
+const ERRORS_IN_A_ROW: u32 = 3;
+
+/// Each test carrying `tags` with each of its adaptive profiles, those of `shard` when given.
+pub fn groups(suite: &Suite, tags: &[String], shard: Option<Shard>) -> Vec<(TestCase, String)> {
+    suite
+        .selected(tags)
+        .into_iter()
+        .flat_map(|test| {
+            suite
+                .adaptive(test)
+                .into_iter()
+                .map(move |profile| (test.clone(), profile))
+        })
+        .enumerate()
+        .filter(|(position, _)| shard.is_none_or(|s| s.holds(*position)))
+        .map(|(_, group)| group)
+        .collect()
+}
+
+/// One staircase to climb.
+pub(crate) struct Climb {
+    test: TestCase,
+    profile: String,
+    /// 0-based.
+    index: u32,
+    start_db: f64,
+    /// The calls its test and profile may still make, shared with its sibling staircases.
+    budget: Arc<AtomicU32>,
+    /// Its trials of an earlier, resumed run, in order.
+    earlier: Vec<RunResult>,
+}
+
+/// Every staircase of the plan.
+pub(crate) fn climbs(suite: &Suite, plan: &Plan) -> Vec<Climb> {
+    let stairs = &plan.staircases;
+    let mut climbs = Vec::new();
+    for (test, profile) in groups(suite, &plan.tags, plan.shard) {
+        let ours = |r: &&RunResult| r.test == test.name && r.condition.profile == profile;
+        let spent = plan.trials_done.iter().filter(ours).count() as u32;
+        let budget = Arc::new(AtomicU32::new(stairs.budget.saturating_sub(spent)));
+        for (index, &start_db) in stairs.starts_db.iter().enumerate() {
+            let index = index as u32;
+            let mut earlier: Vec<RunResult> = plan
+                .trials_done
+                .iter()
+                .filter(ours)
+                .filter(|r| r.trial.is_some_and(|t| t.staircase == index + 1))
+                .cloned()
+                .collect();
+            earlier.sort_by_key(|r| r.trial.map(|t| t.n));
+            climbs.push(Climb {
+                test: test.clone(),
+                profile: profile.clone(),
+                index,
+                start_db,
+                budget: budget.clone(),
+                earlier,
+            });
+        }
+    }
+    climbs
+}
+
+/// Climbs one staircase to its end (its reversals, or the budget spent): its trials.
+pub(crate) async fn climb(cx: Arc<Context>, climb: Climb) -> Vec<RunResult> {
+    let stairs = &cx.plan.staircases;
+    let count = stairs.starts_db.len() as u32;
+    let target = stairs.settings.rule.target();
+    let mut staircase = Staircase::new(stairs.settings, climb.start_db);
+    let mut n = 0;
+    for r in &climb.earlier {
+        n = r.trial.map_or(n, |t| t.n);
+        if let Some(passed) = evidence(r.outcome) {
+            staircase.record(passed);
+        }
+    }
+    let mut made = Vec::new();
+    let mut errors = 0;
+    while !staircase.done() && errors < ERRORS_IN_A_ROW {
+        let spend = climb
+            .budget
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            });
+        if spend.is_err() {
+            break;
+        }
+        n += 1;
+        let job = Job {
+            test: climb.test.clone(),
+            condition: Condition {
+                profile: climb.profile.clone(),
+                snr: Some(staircase.level()),
+            },
+            // Unique in the test and profile, and the same in every run of the plan.
+            run: (n - 1) * count + climb.index + 1,
+            seed: mix(
+                cx.plan.seed,
+                &[
+                    &climb.test.name,
+                    &climb.profile,
+                    "staircase",
+                    &climb.index.to_string(),
+                    &n.to_string(),
+                ],
+            ),
+        };
+        let trial = Trial {
+            staircase: climb.index + 1,
+            n,
+            target,
+        };
+        let result = cx.call(job, Some(trial)).await;
+        match evidence(result.outcome) {
+            Some(passed) => {
+                staircase.record(passed);
+                errors = 0;
+            }
+            None if result.outcome == Outcome::Error => errors += 1,
+            None => {}
+        }
+        made.push(result);
+    }
+    made
+}
