@@ -157,6 +157,21 @@ fn the_staircase_finds_an_agent_deaf_below_a_set_snr() {
         "{found}"
     );
     assert!(found["calls"].as_u64().unwrap() <= 24, "{found}");
+    // The report draws the curve; export has the threshold as a row.
+    let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(page.contains("<h2>Task thresholds</h2>"), "no threshold section");
+    assert!(page.contains("order-status under car noise: "), "no caption");
+    let o = voicesim(&["export", out.to_str().unwrap(), "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "threshold")
+        .expect("a threshold row");
+    assert_eq!(row["condition"], "car", "{row}");
+    let exported: f64 = row["result"].as_str().unwrap().parse().unwrap();
+    assert!((exported - threshold).abs() <= 0.051, "{row}");
     // Every trial is a whole call in results.jsonl, with the SNR it was made at.
     let results = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
     let trials: Vec<serde_json::Value> = results

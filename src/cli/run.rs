@@ -350,6 +350,10 @@ pub struct GateArgs {
     /// Milliseconds a test's median response latency may grow under a condition.
     #[arg(long, default_value_t = 250.0, value_name = "MS")]
     max_latency_increase_ms: f64,
+    /// dB a test's task threshold (`voicesim threshold`, `snr: adaptive`) may rise under a
+    /// profile [default: a rise counts only beyond both runs' 95% intervals].
+    #[arg(long, value_name = "DB")]
+    max_threshold_rise_db: Option<f64>,
 }
 
 impl GateArgs {
@@ -357,6 +361,7 @@ impl GateArgs {
         Thresholds {
             max_pass_drop: self.max_pass_drop,
             max_latency_increase_ms: self.max_latency_increase_ms,
+            max_threshold_rise_db: self.max_threshold_rise_db,
             ..Thresholds::default()
         }
     }

@@ -10,7 +10,9 @@ use std::collections::{BTreeSet, HashMap};
 use serde::Serialize;
 
 use super::stats::{fisher_drop, wilson};
+use super::threshold::{self, TaskThreshold};
 use super::{Outcome, RunResult};
+use crate::psychometric::Estimate;
 
 /// When a change fails the comparison (exit 1).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -22,6 +24,8 @@ pub struct Thresholds {
     pub max_latency_increase_ms: f64,
     /// The p-value below which a drop in passes is more than chance.
     pub confidence: f64,
+    /// dB a task threshold may rise; `None`: only a rise beyond both 95 % intervals counts.
+    pub max_threshold_rise_db: Option<f64>,
 }
 
 impl Default for Thresholds {
@@ -30,6 +34,7 @@ impl Default for Thresholds {
             max_pass_drop: 0.0,
             max_latency_increase_ms: 250.0,
             confidence: 0.05,
+            max_threshold_rise_db: None,
         }
     }
 }
@@ -97,6 +102,50 @@ pub struct RowDiff {
     pub reasons: Vec<String>,
 }
 
+/// One test's task threshold under one profile, before and after.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ThresholdDiff {
+    pub test: String,
+    pub profile: String,
+    pub base: Option<TaskThreshold>,
+    pub new: Option<TaskThreshold>,
+    /// New minus base, where both were found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rise_db: Option<f64>,
+    pub regressed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Whether the agent now needs a quieter line to do its task: a rise past the limit, or past
+/// both intervals when there is none; a threshold now above everything tried; one found now
+/// where before the agent passed at everything tried, above all it passed at then.
+fn threshold_change(base: &TaskThreshold, new: &TaskThreshold, t: &Thresholds) -> (Option<f64>, Option<String>) {
+    let (b, n) = (base.describe(), new.describe());
+    match (&base.estimate, &new.estimate) {
+        (Estimate::Found(before), Estimate::Found(after)) => {
+            let rise = after.threshold_db - before.threshold_db;
+            let regressed = match t.max_threshold_rise_db {
+                Some(limit) => rise > limit,
+                None => matches!((after.low_db, before.high_db), (Some(low), Some(high)) if low > high),
+            };
+            (
+                Some(rise),
+                regressed.then(|| format!("task threshold {b} → {n}: {rise:+.1} dB")),
+            )
+        }
+        (Estimate::Found(_) | Estimate::Below { .. }, Estimate::Above { .. }) => {
+            (None, Some(format!("task threshold {b} → {n}")))
+        }
+        (Estimate::Below { lowest_db }, Estimate::Found(after))
+            if after.low_db.is_some_and(|low| low > *lowest_db) =>
+        {
+            (None, Some(format!("task threshold {b} → {n}")))
+        }
+        _ => (None, None),
+    }
+}
+
 /// A matched call whose outcome changed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CallChange {
@@ -121,12 +170,16 @@ pub struct Diff {
     pub fixes: Vec<CallChange>,
     pub tests_added: Vec<String>,
     pub tests_removed: Vec<String>,
+    /// Task thresholds of the staircases of either run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub thresholds_compared: Vec<ThresholdDiff>,
 }
 
 impl Diff {
     pub fn regressed(&self) -> bool {
         self.overall.change == Change::Regressed
             || self.rows.iter().any(|r| r.change == Change::Regressed)
+            || self.thresholds_compared.iter().any(|t| t.regressed)
     }
 
     /// The row of `test` under `condition`, if either run had it.
@@ -209,7 +262,10 @@ pub fn diff(base: &[RunResult], new: &[RunResult], thresholds: Thresholds) -> Di
             compare(key.0, key.1, b, n, &thresholds)
         })
         .collect();
-    let everything = |results: &[RunResult]| Side::of(&results.iter().collect::<Vec<_>>());
+    // A staircase's trials fail by design: they count in thresholds, not pass rates.
+    let everything = |results: &[RunResult]| {
+        Side::of(&results.iter().filter(|r| r.trial.is_none()).collect::<Vec<_>>())
+    };
     let mut overall = compare(
         "all tests".into(),
         "all conditions".into(),
@@ -226,7 +282,7 @@ pub fn diff(base: &[RunResult], new: &[RunResult], thresholds: Thresholds) -> Di
     let key = |r: &RunResult| (r.test.clone(), r.condition.label(), r.run, r.seed);
     let before: HashMap<_, &RunResult> = base.iter().map(|r| (key(r), r)).collect();
     let (mut new_failures, mut fixes) = (Vec::new(), Vec::new());
-    for r in new {
+    for r in new.iter().filter(|r| r.trial.is_none()) {
         let Some(b) = before.get(&key(r)) else {
             continue;
         };
@@ -250,8 +306,42 @@ pub fn diff(base: &[RunResult], new: &[RunResult], thresholds: Thresholds) -> Di
         results.iter().map(|r| r.test.clone()).collect()
     };
     let (base_tests, new_tests) = (tests(base), tests(new));
+    let (base_found, new_found) = (threshold::of(base), threshold::of(new));
+    let mut pairs: Vec<(String, String)> = new_found
+        .iter()
+        .chain(&base_found)
+        .map(|t| (t.test.clone(), t.profile.clone()))
+        .collect();
+    pairs.dedup();
+    let mut seen = BTreeSet::new();
+    pairs.retain(|p| seen.insert(p.clone()));
+    let thresholds_compared = pairs
+        .into_iter()
+        .map(|(test, profile)| {
+            let find = |list: &[TaskThreshold]| {
+                list.iter()
+                    .find(|t| t.test == test && t.profile == profile)
+                    .cloned()
+            };
+            let (b, n) = (find(&base_found), find(&new_found));
+            let (rise_db, reason) = match (&b, &n) {
+                (Some(b), Some(n)) => threshold_change(b, n, &thresholds),
+                _ => (None, None),
+            };
+            ThresholdDiff {
+                regressed: reason.is_some(),
+                test,
+                profile,
+                base: b,
+                new: n,
+                rise_db,
+                reason,
+            }
+        })
+        .collect();
     Diff {
         thresholds,
+        thresholds_compared,
         rows,
         overall,
         new_failures,
@@ -328,6 +418,18 @@ fn calls_text(d: &Diff, line: impl Fn(&str, &CallChange) -> String) -> Vec<Strin
     for t in &d.tests_removed {
         out.push(format!("test removed: {t}"));
     }
+    let said = |t: &Option<TaskThreshold>| t.as_ref().map_or("not measured".into(), |t| t.describe());
+    for t in &d.thresholds_compared {
+        out.push(format!(
+            "task threshold {} [{}]: {} → {}{}{}",
+            t.test,
+            t.profile,
+            said(&t.base),
+            said(&t.new),
+            t.rise_db.map_or(String::new(), |r| format!(" ({r:+.1} dB)")),
+            if t.regressed { ": REGRESSED" } else { "" }
+        ));
+    }
     out
 }
 
@@ -339,6 +441,9 @@ fn verdict(d: &Diff) -> String {
             .chain([&d.overall])
             .filter(|r| r.change == Change::Regressed)
             .map(|r| format!("{} [{}]: {}", r.test, r.condition, r.reasons.join("; ")))
+            .chain(d.thresholds_compared.iter().filter_map(|t| {
+                Some(format!("{} [{}]: {}", t.test, t.profile, t.reason.as_ref()?))
+            }))
             .collect();
         format!("REGRESSED: {}", why.join("; "))
     } else {
@@ -425,6 +530,8 @@ pub fn markdown(d: &Diff) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::psychometric::{Settings, Staircase};
+    use crate::report::Trial;
     use super::*;
     use crate::suite::{Condition, TestCase};
 
@@ -446,6 +553,48 @@ mod tests {
         };
         r.latencies_ms = vec![latency];
         r
+    }
+
+    /// A staircase's trials against an agent that passes at `threshold` dB and above.
+    fn staircase(threshold: f64) -> Vec<RunResult> {
+        let mut stairs = Staircase::new(Settings::default(), 30.0);
+        let mut out = Vec::new();
+        let mut n = 0;
+        while !stairs.done() {
+            n += 1;
+            let snr = stairs.level();
+            let passed = snr >= threshold;
+            let mut r = call("order", n, passed, 500.0);
+            r.condition.snr = Some(snr);
+            r.trial = Some(Trial {
+                staircase: 1,
+                n,
+                target: 0.5,
+            });
+            out.push(r);
+            stairs.record(passed);
+        }
+        out
+    }
+
+    #[test]
+    fn a_task_threshold_that_rose_beyond_both_intervals_is_a_regression() {
+        let (before, after) = (staircase(10.0), staircase(20.0));
+        let d = diff(&before, &after, Thresholds::default());
+        assert!(d.regressed(), "{}", text(&d));
+        let t = &d.thresholds_compared[0];
+        assert!((t.rise_db.unwrap() - 10.0).abs() < 1.0, "{t:?}");
+        assert!(text(&d).contains("task threshold order [cafe]"), "{}", text(&d));
+        // Trials are not calls to pass: no pass-rate row, no new failures from them.
+        assert!(d.rows.is_empty() && d.new_failures.is_empty(), "{d:?}");
+        let lenient = Thresholds {
+            max_threshold_rise_db: Some(12.0),
+            ..Thresholds::default()
+        };
+        assert!(!diff(&before, &after, lenient).regressed());
+        // Better hearing, or the same, is no regression.
+        assert!(!diff(&after, &before, Thresholds::default()).regressed());
+        assert!(!diff(&before, &staircase(10.0), Thresholds::default()).regressed());
     }
 
     fn runs(test: &str, passes: &[bool], latency: f64) -> Vec<RunResult> {

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::RunResult;
 use crate::judge::Verdict;
+use crate::psychometric::Estimate;
 
 /// One row of the table. A call's row carries its outcome and metrics; its steps' and
 /// expectations' rows carry their verdict and justification.
@@ -16,7 +17,9 @@ pub struct ExportRow {
     pub run: u32,
     pub seed: u64,
     pub call_id: String,
-    /// `call`, `step` or `expectation`.
+    /// `call`, `step`, `expectation`, or `threshold` (a test's task threshold under a profile:
+    /// its condition is the profile, its result the threshold in dB, or `below`/`above` the
+    /// range tried, its justification the interval).
     pub kind: &'static str,
     /// The step's goal or the expectation's name; empty for a call.
     pub name: String,
@@ -94,6 +97,32 @@ pub fn rows(results: &[RunResult]) -> Vec<ExportRow> {
                 e.judgement.justification.clone(),
             ));
         }
+    }
+    for t in super::threshold::of(results) {
+        let result = match &t.estimate {
+            Estimate::Found(f) => format!("{:.1}", f.threshold_db),
+            Estimate::Below { .. } => "below".into(),
+            Estimate::Above { .. } => "above".into(),
+            Estimate::Nothing => "not_measured".into(),
+        };
+        out.push(ExportRow {
+            suite: results.first().map(|r| r.suite.clone()).unwrap_or_default(),
+            test: t.test.clone(),
+            condition: t.profile.clone(),
+            run: 0,
+            seed: 0,
+            call_id: String::new(),
+            kind: "threshold",
+            name: format!("task threshold at {:.0}%", t.target * 100.0),
+            result,
+            justification: format!("{} over {} calls", t.describe(), t.calls),
+            latency_p50_ms: None,
+            latency_p95_ms: None,
+            wer: None,
+            hearing_drift: None,
+            duration_s: None,
+            turns: Some(t.calls),
+        });
     }
     out
 }

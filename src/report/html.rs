@@ -484,7 +484,108 @@ struct SweepPoint {
 
 /// Pass rate, latency p50 and hearing WER against SNR, for every profile run at two or more
 /// SNRs (with the clean line as the first point when the run has one).
+/// Each test's task threshold under each adaptive profile: the staircase's trials as passes
+/// (top) and fails (bottom) against the SNR, the fitted curve, the threshold and its interval.
+fn thresholds(results: &[RunResult]) -> String {
+    let mut out = String::new();
+    for t in super::threshold::of(results) {
+        let _ = write!(
+            out,
+            "<figure class=\"sweep threshold\"><figcaption>{} under {} noise: {}, {} calls</figcaption>{}</figure>",
+            esc(&t.test),
+            esc(&t.profile),
+            esc(&t.describe()),
+            t.calls,
+            curve(&t)
+        );
+    }
+    out
+}
+
+/// The SVG of one threshold: x is the SNR (quieter noise to the right), y the share of calls
+/// passed.
+fn curve(t: &super::threshold::TaskThreshold) -> String {
+    use crate::psychometric::Estimate;
+    let (w, h, left, right, up, down) = (420.0, 190.0, 40.0, 16.0, 14.0, 30.0);
+    let snrs: Vec<f64> = t.trials.iter().map(|p| p.snr_db).collect();
+    let lo = snrs.iter().copied().fold(f64::INFINITY, f64::min).floor() - 2.0;
+    let hi = snrs.iter().copied().fold(f64::NEG_INFINITY, f64::max).ceil() + 2.0;
+    if !(lo.is_finite() && hi > lo) {
+        return String::new();
+    }
+    let x = |db: f64| left + (w - left - right) * (db - lo) / (hi - lo);
+    let y = |p: f64| up + (h - up - down) * (1.0 - p);
+    let mut svg = format!(
+        "<svg class=\"chart\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"{}\">",
+        esc(&t.describe())
+    );
+    for p in [0.0, 0.5, 1.0] {
+        let _ = write!(
+            svg,
+            "<line x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" class=\"grid\"/><text x=\"{}\" y=\"{:.1}\" class=\"axis\" text-anchor=\"end\">{:.0}%</text>",
+            w - right,
+            left - 4.0,
+            y(p) + 4.0,
+            p * 100.0,
+            y = y(p)
+        );
+    }
+    let ticks = ((hi - lo) / 5.0).ceil().max(1.0) as usize;
+    for k in 0..=ticks {
+        let db = lo + (hi - lo) * k as f64 / ticks as f64;
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{}\" class=\"axis\" text-anchor=\"middle\">{db:.0} dB</text>",
+            x(db),
+            h - 8.0
+        );
+    }
+    if let Estimate::Found(f) = &t.estimate {
+        let (a, b) = (f.low_db.unwrap_or(lo).max(lo), f.high_db.unwrap_or(hi).min(hi));
+        let _ = write!(
+            svg,
+            "<rect x=\"{:.1}\" y=\"{up}\" width=\"{:.1}\" height=\"{:.1}\" class=\"interval\"><title>95% interval</title></rect><line x1=\"{x0:.1}\" x2=\"{x0:.1}\" y1=\"{up}\" y2=\"{:.1}\" class=\"threshold\"/>",
+            x(a),
+            (x(b) - x(a)).max(1.0),
+            h - up - down,
+            h - down,
+            x0 = x(f.threshold_db)
+        );
+        let odds = (t.target / (1.0 - t.target)).ln();
+        let points: Vec<String> = (0..=80)
+            .map(|i| {
+                let db = lo + (hi - lo) * i as f64 / 80.0;
+                let p = 1.0 / (1.0 + (-(odds + f.slope_per_db * (db - f.threshold_db))).exp());
+                format!("{:.1},{:.1}", x(db), y(p))
+            })
+            .collect();
+        let _ = write!(svg, "<polyline points=\"{}\" class=\"line\"/>", points.join(" "));
+    }
+    for (i, p) in t.trials.iter().enumerate() {
+        // Trials at one SNR spread a little, so each shows.
+        let jitter = (i % 5) as f64 * 0.012;
+        let (level, class) = if p.passed {
+            (1.0 - jitter, "dot")
+        } else {
+            (jitter, "dot failed")
+        };
+        let _ = write!(
+            svg,
+            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3.5\" class=\"{class}\"><title>{} dB: {}</title></circle>",
+            x(p.snr_db),
+            y(level),
+            p.snr_db,
+            if p.passed { "passed" } else { "failed" }
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
 fn sweep(results: &[RunResult]) -> String {
+    // A staircase's trials are drawn as its threshold's curve, not as a sweep.
+    let results: Vec<RunResult> = results.iter().filter(|r| r.trial.is_none()).cloned().collect();
+    let results = &results[..];
     let profiles = distinct(
         results
             .iter()
@@ -892,14 +993,29 @@ pub fn render(
     let mut page = String::with_capacity(4096 + results.len() * 4096);
     let _ = write!(
         page,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>voicesim: {s}</title><style>{STYLE}</style></head><body><header><h1>voicesim <span>{s}</span></h1>{head}</header><main><section><h2>Tests × conditions</h2>{matrix}</section>",
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>voicesim: {s}</title><style>{STYLE}</style></head><body><header><h1>voicesim <span>{s}</span></h1>{head}</header><main>{matrix}",
         s = esc(&suite),
         head = header(results),
-        matrix = matrix(results, baseline),
+        // A run of staircases only has no fixed conditions to tabulate.
+        matrix = if super::rows(results).is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<section><h2>Tests × conditions</h2>{}</section>",
+                matrix(results, baseline)
+            )
+        },
     );
     let sweep = sweep(results);
     if !sweep.is_empty() {
         let _ = write!(page, "<section><h2>Noise sweep</h2>{sweep}</section>");
+    }
+    let thresholds = thresholds(results);
+    if !thresholds.is_empty() {
+        let _ = write!(
+            page,
+            "<section><h2>Task thresholds</h2>{thresholds}</section>"
+        );
     }
     if let Some(load) = load(results_dir) {
         let _ = write!(
