@@ -52,20 +52,48 @@ fn log_odds(p: f64) -> f64 {
     (p / (1.0 - p)).ln()
 }
 
-/// Log-likelihood of the trials for a logistic through (`threshold`, `target`) with `slope`.
-fn likelihood(trials: &[(f64, bool)], target_odds: f64, threshold: f64, slope: f64) -> f64 {
-    trials
-        .iter()
-        .map(|&(x, passed)| {
-            let z = target_odds + slope * (x - threshold);
-            // log sigma(z) and log(1 - sigma(z)), stable for large |z|.
-            let log_pass = -softplus(-z);
-            let log_fail = -softplus(z);
-            if passed {
-                log_pass
-            } else {
-                log_fail
+/// Trials at one SNR: how many passed and failed there. The likelihood is a sum over levels,
+/// so a sweep of hundreds of calls at fifty levels costs fifty terms.
+#[derive(Clone, Copy)]
+struct Level {
+    snr: f64,
+    passed: f64,
+    failed: f64,
+}
+
+fn levels(trials: &[(f64, bool)]) -> Vec<Level> {
+    let mut levels: Vec<Level> = Vec::new();
+    for &(snr, passed) in trials {
+        let i = match levels.iter().position(|l| l.snr == snr) {
+            Some(i) => i,
+            None => {
+                levels.push(Level {
+                    snr,
+                    passed: 0.0,
+                    failed: 0.0,
+                });
+                levels.len() - 1
             }
+        };
+        if let Some(l) = levels.get_mut(i) {
+            if passed {
+                l.passed += 1.0;
+            } else {
+                l.failed += 1.0;
+            }
+        }
+    }
+    levels
+}
+
+/// Log-likelihood of the trials for a logistic through (`threshold`, `target`) with `slope`.
+fn likelihood(levels: &[Level], target_odds: f64, threshold: f64, slope: f64) -> f64 {
+    levels
+        .iter()
+        .map(|l| {
+            let z = target_odds + slope * (l.snr - threshold);
+            // log sigma(z) and log(1 - sigma(z)), stable for large |z|.
+            -l.passed * softplus(-z) - l.failed * softplus(z)
         })
         .sum()
 }
@@ -80,8 +108,8 @@ fn softplus(z: f64) -> f64 {
 
 /// The best slope for a threshold: the likelihood is concave in the slope, so a golden-section
 /// search finds it.
-fn best_slope(trials: &[(f64, bool)], target_odds: f64, threshold: f64) -> (f64, f64) {
-    let f = |s: f64| likelihood(trials, target_odds, threshold, s);
+fn best_slope(levels: &[Level], target_odds: f64, threshold: f64) -> (f64, f64) {
+    let f = |s: f64| likelihood(levels, target_odds, threshold, s);
     let (mut a, mut b) = (SLOPE_MIN.ln(), SLOPE_MAX.ln());
     let g = (5f64.sqrt() - 1.0) / 2.0;
     // Searched in log slope: the interesting slopes span two decades.
@@ -132,12 +160,13 @@ pub fn fit(trials: &[(f64, bool)], target: f64) -> Estimate {
         };
     }
     let odds = log_odds(target);
+    let levels = levels(trials);
     let (from, to) = (lowest - MARGIN_DB, highest + MARGIN_DB);
     let steps = ((to - from) / GRID_DB).round() as usize;
     let profile: Vec<(f64, f64, f64)> = (0..=steps)
         .map(|i| {
             let threshold = from + i as f64 * GRID_DB;
-            let (slope, ll) = best_slope(trials, odds, threshold);
+            let (slope, ll) = best_slope(&levels, odds, threshold);
             (threshold, slope, ll)
         })
         .collect();
