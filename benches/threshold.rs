@@ -104,7 +104,11 @@ fn main() {
             }
         }
         let (sweep_calls, sweep_width, ratio) = match found {
-            Some((c, w)) => (c.to_string(), format!("{w:.1} dB"), format!("{:.1}×", c as f64 / calls)),
+            Some((c, w)) => (
+                c.to_string(),
+                format!("{w:.1} dB"),
+                format!("{:.1}×", c as f64 / calls),
+            ),
             None => ("more than tried".into(), "-".into(), "-".into()),
         };
         println!(

@@ -159,8 +159,14 @@ fn the_staircase_finds_an_agent_deaf_below_a_set_snr() {
     assert!(found["calls"].as_u64().unwrap() <= 24, "{found}");
     // The report draws the curve; export has the threshold as a row.
     let page = std::fs::read_to_string(out.join("report.html")).unwrap();
-    assert!(page.contains("<h2>Task thresholds</h2>"), "no threshold section");
-    assert!(page.contains("order-status under car noise: "), "no caption");
+    assert!(
+        page.contains("<h2>Task thresholds</h2>"),
+        "no threshold section"
+    );
+    assert!(
+        page.contains("order-status under car noise: "),
+        "no caption"
+    );
     let o = voicesim(&["export", out.to_str().unwrap(), "--format", "json"]);
     let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let row = rows

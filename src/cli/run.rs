@@ -813,26 +813,19 @@ pub fn conclude(
         .filter(|r| r.outcome == Outcome::Passed)
         .count();
     let trials = ordered.len() - fixed.len();
-    let made = if trials == 0 {
-        String::new()
-    } else if fixed.is_empty() {
-        format!(
-            "{trials} staircase calls; threshold: {}; ",
+    let mut made = Vec::new();
+    if !fixed.is_empty() {
+        made.push(format!("{passed}/{} calls passed", fixed.len()));
+    }
+    if trials > 0 {
+        made.push(format!(
+            "{trials} staircase calls, thresholds in {}",
             out.join(folder::THRESHOLD).display()
-        )
-    } else {
-        format!(
-            "and {trials} staircase calls; threshold: {}; ",
-            out.join(folder::THRESHOLD).display()
-        )
-    };
-    let counted = if fixed.is_empty() {
-        String::new()
-    } else {
-        format!("{passed}/{} calls passed ", fixed.len())
-    };
+        ));
+    }
     println!(
-        "\n{counted}{made}results: {}, {}, calls in {}\nreport: {}",
+        "\n{}; results: {}, {}, calls in {}\nreport: {}",
+        made.join("; "),
         out.join(folder::RESULTS).display(),
         junit_path.display(),
         out.join(folder::CALLS).display(),

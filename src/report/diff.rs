@@ -120,14 +120,20 @@ pub struct ThresholdDiff {
 /// Whether the agent now needs a quieter line to do its task: a rise past the limit, or past
 /// both intervals when there is none; a threshold now above everything tried; one found now
 /// where before the agent passed at everything tried, above all it passed at then.
-fn threshold_change(base: &TaskThreshold, new: &TaskThreshold, t: &Thresholds) -> (Option<f64>, Option<String>) {
+fn threshold_change(
+    base: &TaskThreshold,
+    new: &TaskThreshold,
+    t: &Thresholds,
+) -> (Option<f64>, Option<String>) {
     let (b, n) = (base.describe(), new.describe());
     match (&base.estimate, &new.estimate) {
         (Estimate::Found(before), Estimate::Found(after)) => {
             let rise = after.threshold_db - before.threshold_db;
             let regressed = match t.max_threshold_rise_db {
                 Some(limit) => rise > limit,
-                None => matches!((after.low_db, before.high_db), (Some(low), Some(high)) if low > high),
+                None => {
+                    matches!((after.low_db, before.high_db), (Some(low), Some(high)) if low > high)
+                }
             };
             (
                 Some(rise),
@@ -264,7 +270,12 @@ pub fn diff(base: &[RunResult], new: &[RunResult], thresholds: Thresholds) -> Di
         .collect();
     // A staircase's trials fail by design: they count in thresholds, not pass rates.
     let everything = |results: &[RunResult]| {
-        Side::of(&results.iter().filter(|r| r.trial.is_none()).collect::<Vec<_>>())
+        Side::of(
+            &results
+                .iter()
+                .filter(|r| r.trial.is_none())
+                .collect::<Vec<_>>(),
+        )
     };
     let mut overall = compare(
         "all tests".into(),
@@ -418,7 +429,8 @@ fn calls_text(d: &Diff, line: impl Fn(&str, &CallChange) -> String) -> Vec<Strin
     for t in &d.tests_removed {
         out.push(format!("test removed: {t}"));
     }
-    let said = |t: &Option<TaskThreshold>| t.as_ref().map_or("not measured".into(), |t| t.describe());
+    let said =
+        |t: &Option<TaskThreshold>| t.as_ref().map_or("not measured".into(), |t| t.describe());
     for t in &d.thresholds_compared {
         out.push(format!(
             "task threshold {} [{}]: {} → {}{}{}",
@@ -426,7 +438,8 @@ fn calls_text(d: &Diff, line: impl Fn(&str, &CallChange) -> String) -> Vec<Strin
             t.profile,
             said(&t.base),
             said(&t.new),
-            t.rise_db.map_or(String::new(), |r| format!(" ({r:+.1} dB)")),
+            t.rise_db
+                .map_or(String::new(), |r| format!(" ({r:+.1} dB)")),
             if t.regressed { ": REGRESSED" } else { "" }
         ));
     }
@@ -442,7 +455,12 @@ fn verdict(d: &Diff) -> String {
             .filter(|r| r.change == Change::Regressed)
             .map(|r| format!("{} [{}]: {}", r.test, r.condition, r.reasons.join("; ")))
             .chain(d.thresholds_compared.iter().filter_map(|t| {
-                Some(format!("{} [{}]: {}", t.test, t.profile, t.reason.as_ref()?))
+                Some(format!(
+                    "{} [{}]: {}",
+                    t.test,
+                    t.profile,
+                    t.reason.as_ref()?
+                ))
             }))
             .collect();
         format!("REGRESSED: {}", why.join("; "))
@@ -530,9 +548,9 @@ pub fn markdown(d: &Diff) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::psychometric::{Settings, Staircase};
     use crate::report::Trial;
-    use super::*;
     use crate::suite::{Condition, TestCase};
 
     fn call(test: &str, run: u32, passed: bool, latency: f64) -> RunResult {
@@ -584,7 +602,11 @@ mod tests {
         assert!(d.regressed(), "{}", text(&d));
         let t = &d.thresholds_compared[0];
         assert!((t.rise_db.unwrap() - 10.0).abs() < 1.0, "{t:?}");
-        assert!(text(&d).contains("task threshold order [cafe]"), "{}", text(&d));
+        assert!(
+            text(&d).contains("task threshold order [cafe]"),
+            "{}",
+            text(&d)
+        );
         // Trials are not calls to pass: no pass-rate row, no new failures from them.
         assert!(d.rows.is_empty() && d.new_failures.is_empty(), "{d:?}");
         let lenient = Thresholds {

@@ -509,7 +509,12 @@ fn curve(t: &super::threshold::TaskThreshold) -> String {
     let (w, h, left, right, up, down) = (420.0, 190.0, 40.0, 16.0, 14.0, 30.0);
     let snrs: Vec<f64> = t.trials.iter().map(|p| p.snr_db).collect();
     let lo = snrs.iter().copied().fold(f64::INFINITY, f64::min).floor() - 2.0;
-    let hi = snrs.iter().copied().fold(f64::NEG_INFINITY, f64::max).ceil() + 2.0;
+    let hi = snrs
+        .iter()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max)
+        .ceil()
+        + 2.0;
     if !(lo.is_finite() && hi > lo) {
         return String::new();
     }
@@ -541,7 +546,10 @@ fn curve(t: &super::threshold::TaskThreshold) -> String {
         );
     }
     if let Estimate::Found(f) = &t.estimate {
-        let (a, b) = (f.low_db.unwrap_or(lo).max(lo), f.high_db.unwrap_or(hi).min(hi));
+        let (a, b) = (
+            f.low_db.unwrap_or(lo).max(lo),
+            f.high_db.unwrap_or(hi).min(hi),
+        );
         let _ = write!(
             svg,
             "<rect x=\"{:.1}\" y=\"{up}\" width=\"{:.1}\" height=\"{:.1}\" class=\"interval\"><title>95% interval</title></rect><line x1=\"{x0:.1}\" x2=\"{x0:.1}\" y1=\"{up}\" y2=\"{:.1}\" class=\"threshold\"/>",
@@ -559,7 +567,11 @@ fn curve(t: &super::threshold::TaskThreshold) -> String {
                 format!("{:.1},{:.1}", x(db), y(p))
             })
             .collect();
-        let _ = write!(svg, "<polyline points=\"{}\" class=\"line\"/>", points.join(" "));
+        let _ = write!(
+            svg,
+            "<polyline points=\"{}\" class=\"line\"/>",
+            points.join(" ")
+        );
     }
     for (i, p) in t.trials.iter().enumerate() {
         // Trials at one SNR spread a little, so each shows.
@@ -584,7 +596,11 @@ fn curve(t: &super::threshold::TaskThreshold) -> String {
 
 fn sweep(results: &[RunResult]) -> String {
     // A staircase's trials are drawn as its threshold's curve, not as a sweep.
-    let results: Vec<RunResult> = results.iter().filter(|r| r.trial.is_none()).cloned().collect();
+    let results: Vec<RunResult> = results
+        .iter()
+        .filter(|r| r.trial.is_none())
+        .cloned()
+        .collect();
     let results = &results[..];
     let profiles = distinct(
         results
