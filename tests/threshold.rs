@@ -157,6 +157,10 @@ fn the_staircase_finds_an_agent_deaf_below_a_set_snr() {
         "{found}"
     );
     assert!(found["calls"].as_u64().unwrap() <= 24, "{found}");
+    // JUnit has the threshold as its one test case: the trials failed by design.
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    assert!(junit.contains("order-status [car threshold]"), "{junit}");
+    assert!(!junit.contains("<failure"), "{junit}");
     // The report draws the curve; export has the threshold as a row.
     let page = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(
@@ -230,6 +234,18 @@ fn threshold_refuses_what_it_cannot_measure() {
         assert_eq!(o.status.code(), Some(2), "{flag} {value}: {}", text(&o));
         assert!(text(&o).contains(says), "{flag} {value}: {}", text(&o));
     }
+    let adaptive = suite_file(
+        dir.path(),
+        "adaptive",
+        "name: c\nnoise: [{profile: clean}, {profile: cafe, snr: adaptive}]\ntests:\n  - name: t\n    steps: [{goal: g, static_utterance: hi}]\n",
+    );
+    let o = voicesim(&["validate", &adaptive]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("1 calls per run and up to 40 staircase calls"),
+        "{}",
+        text(&o)
+    );
     let adaptive_clean = suite_file(
         dir.path(),
         "bad",

@@ -390,8 +390,14 @@ pub fn load(path: &Path) -> Result<Suite, CliError> {
 pub fn validate(args: ValidateArgs) -> Result<Exit, CliError> {
     let suite = load(&args.suite)?;
     let calls = run::count(&suite, &[], None, None);
+    let trials = run::most_trials(&suite, &[], &Staircases::default(), None);
+    let staircases = if trials > 0 {
+        format!(" and up to {trials} staircase calls (snr: adaptive, the default --budget)")
+    } else {
+        String::new()
+    };
     println!(
-        "{}: ok: {} tests, {} calls per run",
+        "{}: ok: {} tests, {} calls per run{staircases}",
         args.suite.display(),
         suite.tests.len(),
         calls

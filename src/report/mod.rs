@@ -414,7 +414,8 @@ pub fn junit(suite: &str, results: &[RunResult]) -> String {
     use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
     let mut report = Report::new("voicesim");
     let mut tests = TestSuite::new(suite);
-    for r in results {
+    // A staircase's trials fail by design: its threshold is the test case, not each call.
+    for r in results.iter().filter(|r| r.trial.is_none()) {
         let status = match r.outcome {
             Outcome::Passed => TestCaseStatus::success(),
             Outcome::Failed | Outcome::NotJudged => {
@@ -442,6 +443,25 @@ pub fn junit(suite: &str, results: &[RunResult]) -> String {
             .map(|l| format!("{:?}: {}", l.speaker, l.text))
             .collect();
         case.set_system_out(transcript.join("\n"));
+        tests.add_test_case(case);
+    }
+    for t in threshold::of(results) {
+        let status = match t.estimate {
+            crate::psychometric::Estimate::Nothing => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+                s.set_message(t.describe());
+                s
+            }
+            _ => TestCaseStatus::success(),
+        };
+        let mut case = TestCase::new(format!("{} [{} threshold]", t.test, t.profile), status);
+        case.set_classname(t.test.clone());
+        case.set_system_out(format!(
+            "task threshold at {:.0}%: {} over {} calls",
+            t.target * 100.0,
+            t.describe(),
+            t.calls
+        ));
         tests.add_test_case(case);
     }
     report.add_test_suite(tests);
