@@ -3,10 +3,11 @@
 //! other (same caller, judge, recording and results line), so `--parallel` keeps the agent busy
 //! and no staircase waits on another's call.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use super::run::{mix, Context, Job, Plan};
+use super::job::{mix, Job};
 use crate::psychometric::{Settings, Staircase};
 use crate::report::folder::Shard;
 use crate::report::threshold::evidence;
@@ -69,18 +70,23 @@ pub(crate) struct Climb {
     earlier: Vec<RunResult>,
 }
 
-/// Every staircase of the plan.
-pub(crate) fn climbs(suite: &Suite, plan: &Plan) -> Vec<Climb> {
-    let stairs = &plan.staircases;
+/// Every staircase of the tests carrying `tags` (of `shard`), each with its trials among
+/// `done` (an earlier run being resumed).
+pub(crate) fn climbs(
+    suite: &Suite,
+    tags: &[String],
+    shard: Option<Shard>,
+    stairs: &Staircases,
+    done: &[RunResult],
+) -> Vec<Climb> {
     let mut climbs = Vec::new();
-    for (test, profile) in groups(suite, &plan.tags, plan.shard) {
+    for (test, profile) in groups(suite, tags, shard) {
         let ours = |r: &&RunResult| r.test == test.name && r.condition.profile == profile;
-        let spent = plan.trials_done.iter().filter(ours).count() as u32;
+        let spent = done.iter().filter(ours).count() as u32;
         let budget = Arc::new(AtomicU32::new(stairs.budget.saturating_sub(spent)));
         for (index, &start_db) in stairs.starts_db.iter().enumerate() {
             let index = index as u32;
-            let mut earlier: Vec<RunResult> = plan
-                .trials_done
+            let mut earlier: Vec<RunResult> = done
                 .iter()
                 .filter(ours)
                 .filter(|r| r.trial.is_some_and(|t| t.staircase == index + 1))
@@ -100,9 +106,18 @@ pub(crate) fn climbs(suite: &Suite, plan: &Plan) -> Vec<Climb> {
     climbs
 }
 
-/// Climbs one staircase to its end (its reversals, or the budget spent): its trials.
-pub(crate) async fn climb(cx: Arc<Context>, climb: Climb) -> Vec<RunResult> {
-    let stairs = &cx.plan.staircases;
+/// Climbs one staircase to its end (its reversals, or the budget spent), each trial made by
+/// `call` (which judges it and writes it down): its trials.
+pub(crate) async fn climb<F, Fut>(
+    climb: Climb,
+    stairs: &Staircases,
+    seed: u64,
+    call: F,
+) -> Vec<RunResult>
+where
+    F: Fn(Job, Trial) -> Fut,
+    Fut: Future<Output = RunResult>,
+{
     let count = stairs.starts_db.len() as u32;
     let target = stairs.settings.rule.target();
     let mut staircase = Staircase::new(stairs.settings, climb.start_db);
@@ -134,7 +149,7 @@ pub(crate) async fn climb(cx: Arc<Context>, climb: Climb) -> Vec<RunResult> {
             // Unique in the test and profile, and the same in every run of the plan.
             run: (n - 1) * count + climb.index + 1,
             seed: mix(
-                cx.plan.seed,
+                seed,
                 &[
                     &climb.test.name,
                     &climb.profile,
@@ -149,7 +164,7 @@ pub(crate) async fn climb(cx: Arc<Context>, climb: Climb) -> Vec<RunResult> {
             n,
             target,
         };
-        let result = cx.call(job, Some(trial)).await;
+        let result = call(job, trial).await;
         match evidence(result.outcome) {
             Some(passed) => {
                 staircase.record(passed);

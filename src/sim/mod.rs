@@ -5,6 +5,7 @@
 pub mod adaptive;
 pub mod gate;
 mod hearing;
+pub(crate) mod job;
 pub mod run;
 mod script;
 mod steps;

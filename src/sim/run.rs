@@ -9,8 +9,9 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use super::adaptive::Staircases;
+use super::adaptive::{self, Staircases};
 use super::gate::Gate;
+use super::job::{jobs, Job};
 use super::{converse, Senses, SimError, StepCaller};
 use crate::guard;
 use crate::judge::{self, Judgement, Metrics};
@@ -19,7 +20,7 @@ use crate::noise::{LoadedNoise, MicTimeline, NoiseProfile};
 use crate::record::CallRecord;
 use crate::report::folder::{self, ResultsFile, Shard};
 use crate::report::{ExpectationResult, Origin, Outcome, RunResult, Trial};
-use crate::suite::{Condition, Suite, TestCase};
+use crate::suite::Suite;
 use crate::transport::call::CallOptions;
 use crate::transport::pacer::Metronome;
 use crate::transport::stalls::StallWatch;
@@ -61,47 +62,6 @@ pub struct Plan {
     pub trials_done: Vec<RunResult>,
 }
 
-/// One call to make.
-#[derive(Debug, Clone)]
-pub(crate) struct Job {
-    pub test: TestCase,
-    pub condition: Condition,
-    pub run: u32,
-    pub seed: u64,
-}
-
-/// The calls of the tests carrying `tags`, in order, those of `shard` when given; `runs`
-/// overrides the suite's. Seeds come from each call's identity, so a shard's calls are the very
-/// calls the whole run makes.
-pub(crate) fn jobs(
-    suite: &Suite,
-    tags: &[String],
-    runs: Option<u32>,
-    seed: u64,
-    shard: Option<Shard>,
-) -> Vec<Job> {
-    let mut jobs = Vec::new();
-    for test in suite.selected(tags) {
-        let runs = runs.unwrap_or(test.runs.unwrap_or(suite.runs).0);
-        for condition in suite.conditions(test) {
-            for run in 1..=runs {
-                let seed = mix(seed, &[&test.name, &condition.label(), &run.to_string()]);
-                jobs.push(Job {
-                    test: test.clone(),
-                    condition: condition.clone(),
-                    run,
-                    seed,
-                });
-            }
-        }
-    }
-    jobs.into_iter()
-        .enumerate()
-        .filter(|(position, _)| shard.is_none_or(|s| s.holds(*position)))
-        .map(|(_, job)| job)
-        .collect()
-}
-
 /// Number of calls of the tests carrying `tags` (all when empty), of `shard` when given; `runs`
 /// overrides the suite's.
 pub fn count(suite: &Suite, tags: &[String], runs: Option<u32>, shard: Option<Shard>) -> usize {
@@ -115,20 +75,7 @@ pub fn most_trials(
     staircases: &Staircases,
     shard: Option<Shard>,
 ) -> usize {
-    super::adaptive::groups(suite, tags, shard).len() * staircases.budget as usize
-}
-
-/// A seed per call from the run's seed and the call's identity (FNV-1a): the same call gets the
-/// same noise in every run of the suite, different calls get different noise.
-pub(crate) fn mix(seed: u64, parts: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
-    for part in parts {
-        for b in part.bytes().chain([0]) {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    h
+    adaptive::groups(suite, tags, shard).len() * staircases.budget as usize
 }
 
 /// Runs the plan; each result goes to `results` and `done` as its call ends.
@@ -156,7 +103,13 @@ pub async fn run_suite(
                 .contains(&(job.test.name.clone(), job.condition.label(), job.run))
         })
         .collect::<Vec<_>>();
-    let climbs = super::adaptive::climbs(&suite, &plan);
+    let climbs = adaptive::climbs(
+        &suite,
+        &plan.tags,
+        plan.shard,
+        &plan.staircases,
+        &plan.trials_done,
+    );
     let cx = Arc::new(Context {
         suite,
         target,
@@ -175,18 +128,23 @@ pub async fn run_suite(
     let fixed = futures_util::stream::iter(calls)
         .buffer_unordered(gate.max())
         .collect::<Vec<_>>();
-    let adaptive = futures_util::future::join_all(
-        climbs
-            .into_iter()
-            .map(|climb| super::adaptive::climb(cx.clone(), climb)),
-    );
-    let (mut all, trials) = futures_util::future::join(fixed, adaptive).await;
+    let staircases = futures_util::future::join_all(climbs.into_iter().map(|climb| {
+        let cx = cx.clone();
+        async move {
+            let call = |job, trial| {
+                let cx = cx.clone();
+                async move { cx.call(job, Some(trial)).await }
+            };
+            adaptive::climb(climb, &cx.plan.staircases, cx.plan.seed, call).await
+        }
+    }));
+    let (mut all, trials) = futures_util::future::join(fixed, staircases).await;
     all.extend(trials.into_iter().flatten());
     all
 }
 
 /// What every call of a run shares.
-pub(crate) struct Context {
+struct Context {
     pub suite: Arc<Suite>,
     pub target: Target,
     pub plan: Plan,
@@ -201,7 +159,7 @@ pub(crate) struct Context {
 impl Context {
     /// Makes one call when the gate lets it, judges it and appends it to the results the moment
     /// it ends.
-    pub async fn call(&self, job: Job, trial: Option<Trial>) -> RunResult {
+    async fn call(&self, job: Job, trial: Option<Trial>) -> RunResult {
         let blank = || {
             let mut r = RunResult::new(
                 &self.suite.name,
