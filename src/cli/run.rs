@@ -84,20 +84,38 @@ pub struct StaircaseArgs {
     budget: u32,
     /// Where the staircases start, one per SNR (dB, comma-separated): above and below the
     /// threshold, so they close in from both sides.
-    #[arg(long, value_delimiter = ',', default_values_t = [25.0, 0.0], value_name = "DB",
-          allow_negative_numbers = true, help_heading = "Threshold")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "25,0",
+        value_name = "DB",
+        allow_negative_numbers = true,
+        help_heading = "Threshold"
+    )]
     start_db: Vec<f64>,
     /// The step before the first two reversals and after them, in dB.
-    #[arg(long, value_delimiter = ',', default_values_t = [6.0, 2.0], value_name = "COARSE,FINE",
-          num_args = 1, help_heading = "Threshold")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "6,2",
+        value_name = "COARSE,FINE",
+        num_args = 1,
+        help_heading = "Threshold"
+    )]
     step_db: Vec<f64>,
     /// A staircase stops after this many reversals.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(2..=100),
           help_heading = "Threshold")]
     reversals: u32,
     /// The SNRs a staircase may try, in dB.
-    #[arg(long, value_delimiter = ',', default_values_t = [-10.0, 40.0], value_name = "LOW,HIGH",
-          allow_negative_numbers = true, help_heading = "Threshold")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "-10,40",
+        value_name = "LOW,HIGH",
+        allow_negative_numbers = true,
+        help_heading = "Threshold"
+    )]
     snr_range: Vec<f64>,
 }
 
@@ -804,7 +822,12 @@ pub fn conclude(
     if !thresholds.is_empty() {
         println!("\n{}", report::threshold::table(&thresholds));
     }
-    for r in fixed.iter().filter(|r| r.outcome != Outcome::Passed) {
+    // A trial that failed is the staircase at work; one that erred is worth saying.
+    let said = ordered.iter().filter(|r| match r.trial {
+        None => r.outcome != Outcome::Passed,
+        Some(_) => r.outcome == Outcome::Error,
+    });
+    for r in said {
         println!(
             "{} {} [{}] #{}: {}",
             label(r.outcome),
