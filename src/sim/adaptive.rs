@@ -177,3 +177,61 @@ where
     }
     made
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every trial of every staircase against an agent that passes at 10 dB and up, starting
+    /// from the trials in `done`: (staircase, n, snr).
+    fn climb_all(suite: &Suite, done: &[RunResult]) -> Vec<RunResult> {
+        let stairs = Staircases::default();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        let mut made: Vec<RunResult> = done.to_vec();
+        for c in climbs(suite, &[], None, &stairs, done) {
+            let call = |job: Job, trial: Trial| async move {
+                let mut r = RunResult::new("s", &job.test, &job.condition, job.run, job.seed);
+                r.trial = Some(trial);
+                r.error = None;
+                r.outcome = if job.condition.snr.is_some_and(|snr| snr >= 10.0) {
+                    Outcome::Passed
+                } else {
+                    Outcome::Failed
+                };
+                r
+            };
+            made.extend(runtime.block_on(climb(c, &stairs, 7, call)));
+        }
+        made
+    }
+
+    fn key(r: &RunResult) -> (u32, u32, u64, Option<f64>, u32) {
+        let t = r.trial.expect("a trial");
+        (t.staircase, t.n, r.seed, r.condition.snr, r.run)
+    }
+
+    #[test]
+    fn a_resumed_staircase_goes_on_where_it_stopped_and_keeps_the_budget() {
+        let suite = Suite::parse(
+            "name: s\nnoise: [{profile: car, snr: adaptive}]\ntests:\n  - name: t\n    steps: [{goal: g, static_utterance: hi}]\n",
+            "s.yaml",
+            std::path::Path::new("."),
+        )
+        .expect("a suite");
+        let whole = climb_all(&suite, &[]);
+        assert!(whole.len() <= 40 && whole.len() > 10, "{}", whole.len());
+        let mut expected: Vec<_> = whole.iter().map(key).collect();
+        expected.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+        // Cut short after some of each staircase's trials, then resumed.
+        let done: Vec<RunResult> = whole
+            .iter()
+            .filter(|r| r.trial.is_some_and(|t| t.n <= 5))
+            .cloned()
+            .collect();
+        let mut resumed: Vec<_> = climb_all(&suite, &done).iter().map(key).collect();
+        resumed.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+        assert_eq!(resumed, expected);
+    }
+}
