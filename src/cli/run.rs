@@ -892,3 +892,26 @@ fn label(outcome: Outcome) -> &'static str {
         Outcome::Error => "ERROR",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        staircase: StaircaseArgs,
+    }
+
+    /// The flags spell their defaults out for `--help`; they must be the library's.
+    #[test]
+    fn no_staircase_flag_means_the_library_s_staircases() {
+        let flags = Flags::try_parse_from(["voicesim"]).expect("no flags parse");
+        let staircases = flags
+            .staircase
+            .staircases()
+            .expect("the defaults are valid");
+        assert_eq!(staircases, Staircases::default());
+    }
+}

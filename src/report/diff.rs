@@ -323,7 +323,6 @@ pub fn diff(base: &[RunResult], new: &[RunResult], thresholds: Thresholds) -> Di
         .chain(&base_found)
         .map(|t| (t.test.clone(), t.profile.clone()))
         .collect();
-    pairs.dedup();
     let mut seen = BTreeSet::new();
     pairs.retain(|p| seen.insert(p.clone()));
     let thresholds_compared = pairs

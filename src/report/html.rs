@@ -596,12 +596,7 @@ fn curve(t: &super::threshold::TaskThreshold) -> String {
 
 fn sweep(results: &[RunResult]) -> String {
     // A staircase's trials are drawn as its threshold's curve, not as a sweep.
-    let results: Vec<RunResult> = results
-        .iter()
-        .filter(|r| r.trial.is_none())
-        .cloned()
-        .collect();
-    let results = &results[..];
+    let results: Vec<&RunResult> = results.iter().filter(|r| r.trial.is_none()).collect();
     let profiles = distinct(
         results
             .iter()
@@ -633,6 +628,7 @@ fn sweep(results: &[RunResult]) -> String {
         let mut points = Vec::new();
         let clean: Vec<&RunResult> = results
             .iter()
+            .copied()
             .filter(|r| r.condition.profile == "clean")
             .collect();
         if !clean.is_empty() {
@@ -641,6 +637,7 @@ fn sweep(results: &[RunResult]) -> String {
         for snr in snrs {
             let group = results
                 .iter()
+                .copied()
                 .filter(|r| r.condition.profile == profile && r.condition.snr == Some(snr))
                 .collect();
             points.push(point(format!("{snr} dB"), group));
