@@ -126,6 +126,12 @@ fn folder() -> (PathBuf, Vec<RunResult>) {
             reaction_p50_ms: Some(450.0),
             reaction_p95_ms: Some(760.0),
             reaction_late_max_ms: Some(0.0),
+            no_answers: Some(0),
+            false_barge_ins: Some(u32::from(i % 7 == 0)),
+            bursts: Some(2),
+            asked_to_repeat: Some(u32::from(i % 5 == 0)),
+            caller_repeats: Some(u32::from(i % 5 == 0)),
+            abandoned: Some(false),
         };
         r.latencies_ms = vec![600.0, 650.0, 700.0, 900.0, 950.0];
         let call = dir.join(call_dir(name, &condition.label(), run));

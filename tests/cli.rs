@@ -322,7 +322,14 @@ fn demo_runs_the_example_suite_through_a_noise_sweep() {
     assert!(results.contains("\"wer\":"), "{results}");
     let page = std::fs::read_to_string(&report).unwrap();
     assert!(page.contains("agent&#39;s hearing WER") && page.contains("<polyline"));
-    // The sweep table: a row per condition, clean first, each with its pass count and WER.
+    // The run's summary sets each test's noisy calls against its clean ones.
+    assert!(
+        out.contains("noise KPIs (vs clean: against the same test's clean calls):"),
+        "{out}"
+    );
+    assert!(page.contains("<h2>Noise KPIs</h2>"), "no KPI section");
+    // The sweep table: a row per condition, clean first, each with its pass count, WER and
+    // noise KPIs.
     let table: Vec<&str> = out
         .lines()
         .skip_while(|l| !l.starts_with("condition "))
@@ -340,9 +347,33 @@ fn demo_runs_the_example_suite_through_a_noise_sweep() {
     );
     for (i, row) in table.iter().enumerate() {
         let cells: Vec<&str> = row.split_whitespace().collect();
-        assert!(cells[1].ends_with(if i < 2 { "/4" } else { "/3" }), "{row}");
-        assert!(cells[3].ends_with('%') && cells[4].ends_with('%'), "{row}");
+        let calls = if i < 2 { "/4" } else { "/3" };
+        assert!(
+            cells[1].ends_with(calls) && cells[8].ends_with(calls),
+            "{row}"
+        );
+        assert!(cells[2].ends_with('%'), "{row}");
+        // Its WER over clean's, unless clean heard every word.
+        assert!(cells[3].ends_with('×') || cells[3] == "-", "{row}");
+        // Each burst of the profile is one a false barge-in can be out of.
+        assert!(cells[5].contains('/'), "{row}");
     }
+    // The export has a row per test and condition with the KPIs beside clean.
+    let exported = voicesim(&["export", dir.path().to_str().unwrap(), "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&exported.stdout).unwrap();
+    let conditions: Vec<&serde_json::Value> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "condition")
+        .collect();
+    assert_eq!(conditions.len(), 17, "{rows}");
+    assert!(
+        conditions
+            .iter()
+            .all(|r| r["no_answers"].is_u64() && r["abandoned"].is_u64()),
+        "{rows}"
+    );
     // On a clean line the agent meets every step, and the caller heard every agent turn as
     // it played just as it heard the whole turn. (Whether each call passes also depends on
     // this build keeping a person's reaction time on a shared machine: a debug build beside
@@ -1507,8 +1538,14 @@ fn diff_gates_on_real_regressions_and_export_writes_the_golden_table() {
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(
         rows.len(),
-        1 + 3 * 2,
-        "a header, then per call its row and its step's: {csv}"
+        1 + 3 * 2 + 1,
+        "a header, then per call its row and its step's, then the condition's: {csv}"
+    );
+    // Results from before the noise KPIs were counted leave them empty, not zero.
+    assert!(
+        rows[7].starts_with("s,greet,cafe@10dB,0,0,,condition,,2/3,")
+            && rows[7].ends_with(",,,,,,,,"),
+        "{csv}"
     );
     assert!(rows[0].starts_with("suite,test,condition,run,seed,call_id,kind,name,result"));
     assert!(rows[3].contains(",call,,failed,"), "{csv}");
@@ -1518,5 +1555,5 @@ fn diff_gates_on_real_regressions_and_export_writes_the_golden_table() {
     );
     let o = voicesim(&["export", &one_flip, "--format", "json"]);
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(json.as_array().unwrap().len(), 6);
+    assert_eq!(json.as_array().unwrap().len(), 7);
 }

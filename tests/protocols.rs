@@ -588,6 +588,7 @@ mod turns {
                 20.0,
                 MicEvent::Burst {
                     at_ms: 12.5,
+                    ms: 600.0,
                     file: "door.wav".into(),
                     snr_db: 5.0,
                 },
@@ -607,7 +608,7 @@ mod turns {
         assert_eq!(lines[1]["event"], "mic");
         assert_eq!(
             lines[1]["detail"],
-            serde_json::json!({"event":"burst","at_ms":12.5,"file":"door.wav","snr_db":5.0})
+            serde_json::json!({"event":"burst","at_ms":12.5,"ms":600.0,"file":"door.wav","snr_db":5.0})
         );
         assert_eq!(
             lines[2],

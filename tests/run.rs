@@ -106,6 +106,18 @@ async fn a_suite_passes_against_the_agent_and_fails_where_the_agent_is_faulted()
         );
     }
     assert_eq!(lines[0]["reactions"].as_array().map(Vec::len), Some(2));
+    // A clean call that went as it should: every noise KPI zero, in results.jsonl too.
+    let m = &lines[0]["metrics"];
+    for kpi in [
+        "no_answers",
+        "false_barge_ins",
+        "bursts",
+        "asked_to_repeat",
+        "caller_repeats",
+    ] {
+        assert_eq!(m[kpi], 0, "{kpi}: {m}");
+    }
+    assert_eq!(m["abandoned"], false, "{m}");
 
     // Misheard: the agent answers about another order, twice; the step fails, the call stops.
     let (results, _) = run(
@@ -127,6 +139,12 @@ async fn a_suite_passes_against_the_agent_and_fails_where_the_agent_is_faulted()
         r.steps[0].justification
     );
     assert_eq!(r.steps[1].justification, "not reached");
+    // 4512 is no order: the agent asked for the number again each time, the caller said it
+    // again once, then gave up with its turns spent.
+    assert_eq!(r.metrics.asked_to_repeat, Some(2), "{:?}", r.transcript);
+    assert_eq!(r.metrics.caller_repeats, Some(1));
+    assert_eq!(r.metrics.abandoned, Some(true));
+    assert_eq!(r.metrics.no_answers, Some(0));
 
     // Silent: no answer is a fault, and nothing is met.
     let (results, _) = run(
@@ -144,6 +162,41 @@ async fn a_suite_passes_against_the_agent_and_fails_where_the_agent_is_faulted()
         matches!(r.faults[..], [Fault::NoAnswer { .. }]),
         "{:?}",
         r.faults
+    );
+    assert_eq!(r.metrics.no_answers, Some(1));
+    assert_eq!(
+        r.metrics.abandoned,
+        Some(false),
+        "the agent's silence ended it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_door_slam_that_stops_the_agent_mid_greeting_is_a_false_barge_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("door.yaml");
+    std::fs::write(
+        &profile,
+        format!(
+            "name: door\nbursts:\n  - file: {}/fixtures/noise/door.wav\n    snr: -5\n    at: [1.0]\n",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+    )
+    .unwrap();
+    let yaml = STATUS.replace(
+        "tests:",
+        &format!("noise: [{{ profile: {} }}]\ntests:", profile.display()),
+    );
+    let (results, _) = run(&yaml, Faults::default(), None).await;
+    let r = &results[0];
+    assert_eq!(r.metrics.bursts, Some(1));
+    // The agent's endpointer takes the slam for the caller and it stops its greeting (and may
+    // answer it too); the caller had said nothing yet.
+    assert!(
+        r.metrics.false_barge_ins >= Some(1),
+        "{:?} {:?}",
+        r.metrics,
+        r.transcript
     );
 }
 

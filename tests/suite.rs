@@ -112,6 +112,11 @@ fn mistakes_are_reported_at_their_place_with_the_fix() {
             "must be [from, to] ms with 0 <= from <= to <= 10000, not [900, 300]",
         ),
         (
+            "name: x\nasked_to_repeat: [\"say ... again\", \"...\"]\ntests:\n  - name: a\n    steps: [ { goal: g } ]\n",
+            "s.yaml:2:",
+            "asked_to_repeat phrase \"...\" has no words on one side of `...`",
+        ),
+        (
             "name: x\ntests:\n  - name: a\n    stepz: []\n",
             "s.yaml:4:5",
             "unknown field `stepz`",

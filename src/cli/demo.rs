@@ -13,7 +13,7 @@ use crate::agent::{AgentCallLog, AgentConfig, ReferenceAgent};
 use crate::record::{words, Speaker};
 use crate::report::folder::{self, Reuse, RunPlan};
 use crate::report::html::HtmlOptions;
-use crate::report::{self, Row, RunResult};
+use crate::report::{self, RunResult};
 use crate::sim::run::{Plan, Target};
 use crate::sim::Senses;
 use crate::speech::wer::wer;
@@ -194,9 +194,10 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
         })
         .map_err(|e| CliError::bad_input(format!("{}: cannot write: {e}", out.display())))?;
     println!(
-        "\nas the {} noise gets louder (the agent's hearing: WER of what its Whisper heard against what the caller said):\n{}",
+        "\nas the {} noise gets louder, every test together (WER: the agent's hearing, what its \
+         Whisper heard against what the caller said; the KPIs are defined in the README):\n{}",
         args.noise,
-        sweep_table(&results, &heard)
+        sweep_table(&results)
     );
     println!(
         "listen: {}/calls/<test>/<condition>/run-1/call.wav (caller left, agent right)\nopen the report: {}",
@@ -223,64 +224,8 @@ fn rewrite_results(path: &Path, results: &[RunResult]) -> std::io::Result<()> {
     std::fs::rename(tmp, path)
 }
 
-/// Per condition: calls passed, steps met, how well the agent heard the caller (WER of what
-/// its STT heard against what the caller said), median response latency.
-fn sweep_table(results: &[RunResult], heard: &HashMap<String, AgentCallLog>) -> String {
-    // Results come in the suite's order, conditions from clean to the loudest noise.
-    let mut labels: Vec<String> = Vec::new();
-    for r in results {
-        if !labels.contains(&r.condition.label()) {
-            labels.push(r.condition.label());
-        }
-    }
-    let mut out = format!(
-        "{:<14} {:>12} {:>10} {:>20} {:>15} {:>12}\n",
-        "condition",
-        "calls passed",
-        "steps met",
-        "agent's hearing WER",
-        "caller's drift",
-        "latency p50"
-    );
-    for label in labels {
-        let group: Vec<&RunResult> = results
-            .iter()
-            .filter(|r| r.condition.label() == label)
-            .collect();
-        let row = Row::of("all tests".into(), label.clone(), &group);
-        let (mut said, mut understood) = (Vec::new(), Vec::new());
-        for r in &group {
-            if let Some(log) = heard.get(&r.call_id) {
-                said.push(words(&r.transcript, Speaker::Caller));
-                understood.extend(log.turns.iter().map(|t| t.heard.clone()));
-            }
-        }
-        let hearing = if said.is_empty() {
-            "-".to_string()
-        } else {
-            format!(
-                "{:.0}%",
-                wer(&said.join(" "), &understood.join(" ")) * 100.0
-            )
-        };
-        let p50 = row
-            .latency_p50_ms
-            .map_or("-".into(), |v| format!("{v:.0} ms"));
-        // The worst of the calls: what the caller heard as turns played against the whole.
-        let drift = group
-            .iter()
-            .filter_map(|r| r.metrics.hearing_drift)
-            .reduce(f64::max)
-            .map_or("-".into(), |d| format!("{:.0}%", d * 100.0));
-        out.push_str(&format!(
-            "{:<14} {:>12} {:>10} {:>20} {:>15} {:>12}\n",
-            label,
-            format!("{}/{}", row.passed, row.runs),
-            format!("{}/{}", row.steps_met, row.steps),
-            hearing,
-            drift,
-            p50
-        ));
-    }
-    out
+/// Per condition, every test together: the noise KPIs, the agent's hearing among them (WER of
+/// what its STT heard against what the caller said), each set against the clean calls.
+fn sweep_table(results: &[RunResult]) -> String {
+    report::kpi::table(&report::kpi::by_condition(results))
 }

@@ -238,6 +238,7 @@ fn placed_bursts(mic: &mut MicTimeline) -> Vec<(f64, String, f64)> {
                 at_ms,
                 file,
                 snr_db,
+                ..
             } => Some((at_ms / 1000.0, file, snr_db)),
             _ => None,
         })

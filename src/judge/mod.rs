@@ -3,6 +3,7 @@
 //! words describe. With neither, the verdict is "not judged" — never a silent pass.
 
 pub mod eval;
+pub mod kpi;
 
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +80,20 @@ pub struct Metrics {
     pub reaction_p95_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reaction_late_max_ms: Option<f64>,
+    /// The noise KPIs (see [`kpi`]); none on a call that could not be made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_answers: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub false_barge_ins: Option<u32>,
+    /// Bursts that sounded on the call: what false barge-ins are out of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bursts: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asked_to_repeat: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller_repeats: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub abandoned: Option<bool>,
 }
 
 impl Metrics {
@@ -131,6 +146,13 @@ impl Metrics {
             send_slip_max_ms: (record.outcome.slip.frames() > 0)
                 .then(|| record.outcome.slip.max_ms()),
             loop_stall_max_ms: record.outcome.stall_ms,
+            no_answers: Some(kpi::no_answers(record)),
+            false_barge_ins: Some(kpi::false_barge_ins(record)),
+            bursts: Some(kpi::burst_count(record)),
+            // These need the suite and the steps: see `kpi`'s callers.
+            asked_to_repeat: None,
+            caller_repeats: None,
+            abandoned: None,
         }
     }
 
@@ -164,6 +186,10 @@ impl Metrics {
             Metric::Underruns => Some(self.underruns as f64),
             Metric::Wer => self.wer,
             Metric::HearingDrift => self.hearing_drift,
+            Metric::NoAnswers => self.no_answers.map(f64::from),
+            Metric::FalseBargeIns => self.false_barge_ins.map(f64::from),
+            Metric::AskedToRepeat => self.asked_to_repeat.map(f64::from),
+            Metric::CallerRepeats => self.caller_repeats.map(f64::from),
         }
     }
 }

@@ -315,7 +315,7 @@ async fn talk(
     let record = match conversation {
         Ok(record) => record,
         Err(SimError::Broke { error, record }) => {
-            keep(&record, result, &shared.out, job);
+            keep(&record, result, &shared.suite, &shared.out, job);
             result.error = Some(error.to_string());
             return None;
         }
@@ -324,7 +324,7 @@ async fn talk(
             return None;
         }
     };
-    keep(&record, result, &shared.out, job);
+    keep(&record, result, &shared.suite, &shared.out, job);
     Some(record)
 }
 

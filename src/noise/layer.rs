@@ -140,6 +140,11 @@ impl BurstTrack {
         }
     }
 
+    /// The burst's length in samples.
+    pub(super) fn len(&self) -> usize {
+        self.samples.len()
+    }
+
     /// Adds the burst for the span starting at sample `t0`; returns the start times that fell
     /// in this span.
     pub(super) fn add_to(&mut self, out: &mut [f32], t0: u64) -> Vec<u64> {

@@ -101,6 +101,8 @@ pub enum MicEvent {
     },
     Burst {
         at_ms: f64,
+        /// How long it sounds.
+        ms: f64,
         file: String,
         snr_db: f64,
     },
@@ -293,6 +295,7 @@ impl MicTimeline {
             for start in burst.add_to(&mut samples, t0) {
                 self.events.push(MicEvent::Burst {
                     at_ms: ms(start),
+                    ms: ms(burst.len() as u64),
                     file: burst.label.clone(),
                     snr_db: burst.snr,
                 });

@@ -9,6 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
 
+use super::kpi::ConditionKpis;
 use super::stats::{fisher_drop, wilson};
 use super::threshold::{self, TaskThreshold};
 use super::{Outcome, RunResult};
@@ -48,19 +49,41 @@ pub struct Side {
     pub latency_p95_ms: Option<f64>,
     /// Mean of the calls' hearing WER (what the agent reported hearing), where reported.
     pub wer: Option<f64>,
+    /// The noise KPIs, summed over the calls that counted them (abandoned: calls).
+    pub no_answers: Option<u32>,
+    pub false_barge_ins: Option<u32>,
+    pub asked_to_repeat: Option<u32>,
+    pub caller_repeats: Option<u32>,
+    pub abandoned: Option<u32>,
 }
 
 impl Side {
     fn of(group: &[&RunResult]) -> Side {
         let row = super::Row::of(String::new(), String::new(), group);
-        let wers: Vec<f64> = group.iter().filter_map(|r| r.metrics.wer).collect();
+        let kpis = ConditionKpis::of(String::new(), String::new(), group);
         Side {
             runs: row.runs,
             passed: row.passed,
             latency_p50_ms: row.latency_p50_ms,
             latency_p95_ms: row.latency_p95_ms,
-            wer: (!wers.is_empty()).then(|| wers.iter().sum::<f64>() / wers.len() as f64),
+            wer: kpis.wer,
+            no_answers: kpis.no_answers,
+            false_barge_ins: kpis.false_barge_ins,
+            asked_to_repeat: kpis.asked_to_repeat,
+            caller_repeats: kpis.caller_repeats,
+            abandoned: kpis.abandoned,
         }
+    }
+
+    /// The noise KPIs by name, as the console says them.
+    fn kpis(&self) -> [(&'static str, Option<u32>); 5] {
+        [
+            ("no answers", self.no_answers),
+            ("false barge-ins", self.false_barge_ins),
+            ("asked to repeat", self.asked_to_repeat),
+            ("caller repeats", self.caller_repeats),
+            ("abandoned", self.abandoned),
+        ]
     }
 
     pub fn rate(&self) -> Option<f64> {
@@ -422,6 +445,28 @@ fn calls_text(d: &Diff, line: impl Fn(&str, &CallChange) -> String) -> Vec<Strin
         .map(|c| line("new failure", c))
         .collect();
     out.extend(d.fixes.iter().map(|c| line("fixed", c)));
+    for r in d.rows.iter().filter(|r| r.base.runs > 0 && r.new.runs > 0) {
+        let moved: Vec<String> = r
+            .base
+            .kpis()
+            .into_iter()
+            .zip(r.new.kpis())
+            .filter_map(|((name, b), (_, n))| match (b, n) {
+                (Some(b), Some(n)) if b != n => Some(format!("{name} {b} → {n}")),
+                _ => None,
+            })
+            .collect();
+        if !moved.is_empty() {
+            out.push(format!(
+                "noise KPIs {} [{}] over {} → {} calls: {}",
+                r.test,
+                r.condition,
+                r.base.runs,
+                r.new.runs,
+                moved.join(", ")
+            ));
+        }
+    }
     for t in &d.tests_added {
         out.push(format!("test added: {t}"));
     }
@@ -673,5 +718,29 @@ mod tests {
         assert_eq!(d.rows[1].change, Change::Removed);
         assert!(!d.regressed());
         assert!(markdown(&d).contains("| fresh | cafe@10dB | - → 1/1 |"));
+    }
+
+    #[test]
+    fn noise_kpis_that_moved_are_said_per_row() {
+        let mut base = runs("a", &[true, true], 500.0);
+        let mut new = runs("a", &[true, false], 500.0);
+        for r in base.iter_mut().chain(new.iter_mut()) {
+            r.metrics.no_answers = Some(0);
+            r.metrics.asked_to_repeat = Some(1);
+            r.metrics.abandoned = Some(false);
+        }
+        new[1].metrics.no_answers = Some(1);
+        new[1].metrics.abandoned = Some(true);
+        let d = diff(&base, &new, Thresholds::default());
+        assert!(
+            text(&d).contains(
+                "noise KPIs a [cafe@10dB] over 2 → 2 calls: no answers 0 → 1, abandoned 0 → 1"
+            ),
+            "{}",
+            text(&d)
+        );
+        // What did not move is not said.
+        assert!(!text(&d).contains("asked to repeat"), "{}", text(&d));
+        assert!(!text(&diff(&base, &base, Thresholds::default())).contains("noise KPIs"));
     }
 }

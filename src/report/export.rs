@@ -9,7 +9,7 @@ use crate::psychometric::Estimate;
 
 /// One row of the table. A call's row carries its outcome and metrics; its steps' and
 /// expectations' rows carry their verdict and justification.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ExportRow {
     pub suite: String,
     pub test: String,
@@ -17,9 +17,10 @@ pub struct ExportRow {
     pub run: u32,
     pub seed: u64,
     pub call_id: String,
-    /// `call`, `step`, `expectation`, or `threshold` (a test's task threshold under a profile:
-    /// its condition is the profile, its result the threshold in dB, or `below`/`above` the
-    /// range tried, its justification the interval).
+    /// `call`, `step`, `expectation`, `condition` (a test's calls under one condition: its run
+    /// is 0, its result the calls passed as `n/m`, its figures the noise KPIs), or `threshold`
+    /// (a test's task threshold under a profile: its condition is the profile, its result the
+    /// threshold in dB, or `below`/`above` the range tried, its justification the interval).
     pub kind: &'static str,
     /// The step's goal or the expectation's name; empty for a call.
     pub name: String,
@@ -32,6 +33,18 @@ pub struct ExportRow {
     pub hearing_drift: Option<f64>,
     pub duration_s: Option<f64>,
     pub turns: Option<u32>,
+    /// The noise KPIs: a call's own counts, or a `condition` row's sums over its calls.
+    pub no_answers: Option<u32>,
+    pub false_barge_ins: Option<u32>,
+    pub bursts: Option<u32>,
+    pub asked_to_repeat: Option<u32>,
+    pub caller_repeats: Option<u32>,
+    /// A call's: 1 when abandoned; a `condition` row's: the calls abandoned.
+    pub abandoned: Option<u32>,
+    /// A `condition` row's WER over the same test's clean calls', and its median latency minus
+    /// theirs.
+    pub wer_vs_clean: Option<f64>,
+    pub latency_p50_vs_clean_ms: Option<f64>,
 }
 
 fn verdict(v: Verdict) -> String {
@@ -56,12 +69,7 @@ pub fn rows(results: &[RunResult]) -> Vec<ExportRow> {
             name,
             result,
             justification,
-            latency_p50_ms: None,
-            latency_p95_ms: None,
-            wer: None,
-            hearing_drift: None,
-            duration_s: None,
-            turns: None,
+            ..ExportRow::default()
         };
         let outcome = serde_json::to_value(r.outcome)
             .ok()
@@ -79,6 +87,12 @@ pub fn rows(results: &[RunResult]) -> Vec<ExportRow> {
             hearing_drift: r.metrics.hearing_drift,
             duration_s: Some(r.metrics.duration_s),
             turns: Some(r.metrics.turns),
+            no_answers: r.metrics.no_answers,
+            false_barge_ins: r.metrics.false_barge_ins,
+            bursts: r.metrics.bursts,
+            asked_to_repeat: r.metrics.asked_to_repeat,
+            caller_repeats: r.metrics.caller_repeats,
+            abandoned: r.metrics.abandoned.map(u32::from),
             ..row("call", String::new(), outcome, why)
         });
         for s in &r.steps {
@@ -98,6 +112,29 @@ pub fn rows(results: &[RunResult]) -> Vec<ExportRow> {
             ));
         }
     }
+    let suite = results.first().map(|r| r.suite.clone()).unwrap_or_default();
+    if super::kpi::noisy(results) {
+        for k in super::kpi::by_test(results) {
+            out.push(ExportRow {
+                suite: suite.clone(),
+                test: k.test,
+                condition: k.condition,
+                kind: "condition",
+                result: format!("{}/{}", k.passed, k.calls),
+                latency_p50_ms: k.latency_p50_ms,
+                wer: k.wer,
+                no_answers: k.no_answers,
+                false_barge_ins: k.false_barge_ins,
+                bursts: k.bursts,
+                asked_to_repeat: k.asked_to_repeat,
+                caller_repeats: k.caller_repeats,
+                abandoned: k.abandoned,
+                wer_vs_clean: k.wer_vs_clean,
+                latency_p50_vs_clean_ms: k.latency_p50_vs_clean_ms,
+                ..ExportRow::default()
+            });
+        }
+    }
     for t in super::threshold::of(results) {
         let result = match &t.estimate {
             Estimate::Found(f) => format!("{:.1}", f.threshold_db),
@@ -106,22 +143,15 @@ pub fn rows(results: &[RunResult]) -> Vec<ExportRow> {
             Estimate::Nothing => "not_measured".into(),
         };
         out.push(ExportRow {
-            suite: results.first().map(|r| r.suite.clone()).unwrap_or_default(),
+            suite: suite.clone(),
             test: t.test.clone(),
             condition: t.profile.clone(),
-            run: 0,
-            seed: 0,
-            call_id: String::new(),
             kind: "threshold",
             name: format!("task threshold at {:.0}%", t.target * 100.0),
             result,
             justification: format!("{} over {} calls", t.describe(), t.calls),
-            latency_p50_ms: None,
-            latency_p95_ms: None,
-            wer: None,
-            hearing_drift: None,
-            duration_s: None,
             turns: Some(t.calls),
+            ..ExportRow::default()
         });
     }
     out

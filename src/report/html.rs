@@ -474,6 +474,31 @@ fn cell(row: &Row, baseline: Option<&Diff>) -> String {
     )
 }
 
+/// The noise KPIs per test and condition, each against the same test's clean calls.
+fn kpis(results: &[RunResult]) -> String {
+    use super::kpi::HEADS;
+    let mut out =
+        String::from("<table class=\"verdicts kpis\"><thead><tr><th>test</th><th>condition</th>");
+    for (head, title) in HEADS {
+        let _ = write!(out, "<th title=\"{}\">{}</th>", esc(title), esc(head));
+    }
+    out.push_str("</tr></thead><tbody>");
+    for k in super::kpi::by_test(results) {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td>",
+            esc(&k.test),
+            esc(&k.condition)
+        );
+        for c in k.cells() {
+            let _ = write!(out, "<td>{}</td>", esc(&c));
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</tbody></table>");
+    out
+}
+
 /// One point of a noise sweep: all tests under one condition.
 struct SweepPoint {
     label: String,
@@ -1022,6 +1047,13 @@ pub fn render(
     let sweep = sweep(results);
     if !sweep.is_empty() {
         let _ = write!(page, "<section><h2>Noise sweep</h2>{sweep}</section>");
+    }
+    if super::kpi::noisy(results) {
+        let _ = write!(
+            page,
+            "<section><h2>Noise KPIs</h2>{}</section>",
+            kpis(results)
+        );
     }
     let thresholds = thresholds(results);
     if !thresholds.is_empty() {

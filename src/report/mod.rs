@@ -6,6 +6,7 @@ pub mod diff;
 pub mod export;
 pub mod folder;
 pub mod html;
+pub mod kpi;
 pub mod merge;
 mod opus;
 mod stats;
@@ -360,6 +361,10 @@ pub fn summary(results: &[RunResult]) -> String {
             ms(r.latency_p50_ms),
             ms(r.latency_p95_ms),
         ));
+    }
+    if kpi::noisy(results) {
+        out.push_str("\nnoise KPIs (vs clean: against the same test's clean calls):\n");
+        out.push_str(&kpi::table(&kpi::by_test(results)));
     }
     out.push_str(&drift_line(results));
     let reactions: Vec<&Reaction> = results.iter().flat_map(|r| &r.reactions).collect();

@@ -14,7 +14,7 @@ use super::gate::Gate;
 use super::job::{jobs, Job};
 use super::{converse, Senses, SimError, StepCaller};
 use crate::guard;
-use crate::judge::{self, Judgement, Metrics};
+use crate::judge::{self, kpi, Judgement, Metrics};
 use crate::llm::Chat;
 use crate::noise::{LoadedNoise, MicTimeline, NoiseProfile};
 use crate::record::CallRecord;
@@ -316,7 +316,7 @@ async fn one_call(
         Ok(record) => record,
         Err(SimError::Broke { error, record }) => {
             // What led up to the failure is worth a listen.
-            keep(&record, &mut result, &plan.out, job);
+            keep(&record, &mut result, suite, &plan.out, job);
             return match *error {
                 SimError::Panic(panic) => result.crashed(panic),
                 error => {
@@ -331,8 +331,8 @@ async fn one_call(
             return result;
         }
     };
-    keep(&record, &mut result, &plan.out, job);
     result.stopped_by = stopped_by;
+    keep(&record, &mut result, suite, &plan.out, job);
     let agent_text = record.agent_text();
     for expectation in &job.test.expectations {
         let judgement = match (&expectation.check, &expectation.description, &llm) {
@@ -366,8 +366,15 @@ async fn one_call(
 }
 
 /// Saves the call's recording in its folder under `out` and puts what the record says into the
-/// result: faults, how it ended, the transcript, the metrics and each answer's latency.
-pub(crate) fn keep(record: &CallRecord, result: &mut RunResult, out: &std::path::Path, job: &Job) {
+/// result: faults, how it ended, the transcript, the metrics (the noise KPIs among them, from the
+/// steps already judged) and each answer's latency.
+pub(crate) fn keep(
+    record: &CallRecord,
+    result: &mut RunResult,
+    suite: &Suite,
+    out: &std::path::Path,
+    job: &Job,
+) {
     let dir = out.join(folder::call_dir(
         &job.test.name,
         &job.condition.label(),
@@ -386,6 +393,17 @@ pub(crate) fn keep(record: &CallRecord, result: &mut RunResult, out: &std::path:
     result.ended = Some(record.ended.clone());
     result.transcript = record.transcript.clone();
     result.metrics = Metrics::of(record);
+    result.metrics.asked_to_repeat = Some(kpi::asked_to_repeat(
+        &record.transcript,
+        &suite.asked_to_repeat,
+    ));
+    result.metrics.caller_repeats = Some(kpi::caller_repeats(&result.steps));
+    result.metrics.abandoned = Some(kpi::abandoned(
+        &job.test,
+        &result.steps,
+        &record.ended,
+        result.stopped_by.as_deref(),
+    ));
     result.latencies_ms = record
         .turns
         .iter()

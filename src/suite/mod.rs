@@ -20,9 +20,11 @@
 //! ```
 
 pub mod load;
+mod repeat;
 mod rule;
 mod template;
 
+pub use repeat::{AskedToRepeat, DEFAULT_PHRASES};
 pub use rule::{Comparison, Metric, Rule, Threshold};
 pub use template::render;
 
@@ -66,6 +68,10 @@ pub struct Suite {
     pub runs: Runs,
     #[serde(default)]
     pub stop: StopRules,
+    /// What the agent says when it asks the caller to say something again (the "asked to
+    /// repeat" KPI); English defaults when absent.
+    #[serde(default)]
+    pub asked_to_repeat: AskedToRepeat,
     pub tests: Vec<TestCase>,
     /// How `voicesim load` puts these tests on the agent (the command line may override it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -434,6 +440,9 @@ impl Suite {
         let places = Places { yaml, origin };
         if self.tests.is_empty() {
             return Err(places.error(None, "tests", "a suite needs at least one test".into()));
+        }
+        if let Err(e) = self.asked_to_repeat.check() {
+            return Err(places.error(None, "asked_to_repeat", e));
         }
         let mut names = std::collections::HashSet::new();
         for test in &self.tests {

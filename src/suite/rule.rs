@@ -153,10 +153,17 @@ pub enum Metric {
     /// WER between what voicesim's caller heard as each agent turn played and the whole turn
     /// heard once it ended: how far its reactions rest on mishearing.
     HearingDrift,
+    /// The noise KPIs: caller turns the agent never answered, its reactions to burst noises
+    /// as to speech, its turns asking the caller to say it again, the caller's lines said
+    /// again for a step.
+    NoAnswers,
+    FalseBargeIns,
+    AskedToRepeat,
+    CallerRepeats,
 }
 
 impl Metric {
-    pub const NAMES: [(&'static str, Metric); 8] = [
+    pub const NAMES: [(&'static str, Metric); 12] = [
         ("latency_p50_ms", Metric::LatencyP50Ms),
         ("latency_p95_ms", Metric::LatencyP95Ms),
         ("latency_max_ms", Metric::LatencyMaxMs),
@@ -165,11 +172,22 @@ impl Metric {
         ("underruns", Metric::Underruns),
         ("wer", Metric::Wer),
         ("hearing_drift", Metric::HearingDrift),
+        ("no_answers", Metric::NoAnswers),
+        ("false_barge_ins", Metric::FalseBargeIns),
+        ("asked_to_repeat", Metric::AskedToRepeat),
+        ("caller_repeats", Metric::CallerRepeats),
     ];
 
     /// Whether it measures time, which voicesim's own lateness moves.
     pub fn is_timing(self) -> bool {
-        !matches!(self, Metric::Turns | Metric::Wer | Metric::HearingDrift)
+        !matches!(
+            self,
+            Metric::Turns
+                | Metric::Wer
+                | Metric::HearingDrift
+                | Metric::AskedToRepeat
+                | Metric::CallerRepeats
+        )
     }
 
     pub fn name(self) -> &'static str {
