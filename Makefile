@@ -1,5 +1,5 @@
 # The two commands of the README. Everything else is cargo.
-CARGO ?= cargo
+CARGO ?= $(CURDIR)/scripts/cargo
 
 .PHONY: demo test test-busy bench setup setup-test build fuzz
 
@@ -13,8 +13,13 @@ setup:
 setup-test:
 	@scripts/setup.sh --test
 
-build: setup
-	$(CARGO) build --release --locked
+# The models download while cargo builds: on a fresh machine half a minute sooner.
+build:
+	@scripts/setup.sh --packages
+	@mkdir -p target; scripts/setup.sh --models > target/setup-models.log 2>&1 & models=$$!; \
+	$(CARGO) build --release --locked; built=$$?; \
+	if ! wait $$models; then cat target/setup-models.log >&2; exit 1; fi; \
+	cat target/setup-models.log; exit $$built
 
 ## Run the example suite against the built-in reference agent on a clean line and in a cafe at 20/10/5/0 dB.
 demo: build
@@ -27,7 +32,7 @@ test: setup-test
 	$(CARGO) test --locked --all-targets --features test-hooks
 	$(CARGO) test --locked --doc
 	$(CARGO) check --locked --no-default-features
-	fuzz/run.sh --smoke $(FUZZ_SMOKE_SECONDS)
+	CARGO="$(CARGO)" fuzz/run.sh --smoke $(FUZZ_SMOKE_SECONDS)
 
 ## The tests beside BUSY_LOOPS busy processes (two: both cores of a small CI machine taken),
 ## as voicesim often runs: no test may pass or fail on speed. Use it when you touch timing.
@@ -37,7 +42,7 @@ test-busy: setup-test
 
 ## Every fuzz target for FUZZ_SECONDS each (their corpora grow in fuzz/target/work).
 fuzz: setup
-	fuzz/run.sh $(FUZZ_SECONDS)
+	CARGO="$(CARGO)" fuzz/run.sh $(FUZZ_SECONDS)
 
 ## Criterion benchmarks (timing lives here, never in tests).
 bench: setup
