@@ -1,5 +1,5 @@
 # The two commands of the README. Everything else is cargo.
-CARGO ?= $(CURDIR)/scripts/cargo
+CARGO ?= cargo
 
 .PHONY: demo test test-busy bench setup setup-test build fuzz
 
@@ -32,7 +32,7 @@ test: setup-test
 	$(CARGO) test --locked --all-targets --features test-hooks
 	$(CARGO) test --locked --doc
 	$(CARGO) check --locked --no-default-features
-	CARGO="$(CARGO)" fuzz/run.sh --smoke $(FUZZ_SMOKE_SECONDS)
+	fuzz/run.sh --smoke $(FUZZ_SMOKE_SECONDS)
 
 ## The tests beside BUSY_LOOPS busy processes (two: both cores of a small CI machine taken),
 ## as voicesim often runs: no test may pass or fail on speed. Use it when you touch timing.
@@ -42,7 +42,7 @@ test-busy: setup-test
 
 ## Every fuzz target for FUZZ_SECONDS each (their corpora grow in fuzz/target/work).
 fuzz: setup
-	CARGO="$(CARGO)" fuzz/run.sh $(FUZZ_SECONDS)
+	fuzz/run.sh $(FUZZ_SECONDS)
 
 ## Criterion benchmarks (timing lives here, never in tests).
 bench: setup

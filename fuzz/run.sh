@@ -7,8 +7,6 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-# The Makefile passes its cargo (scripts/cargo); on its own, cargo.
-cargo="${CARGO:-cargo}"
 profile=()
 if [ "${1:-}" = "--smoke" ]; then
   profile=(--dev)
@@ -34,7 +32,7 @@ mkdir -p "$work"
 fuzz/seeds.sh "$work/seeds" >/dev/null
 # Safe Rust: what the fuzzer hunts is panics (and overflows: debug assertions are on), which
 # need no sanitizer; without one it runs several times faster.
-if ! "$cargo" +nightly fuzz build -s none "${profile[@]}" >"$work/build.log" 2>&1; then
+if ! cargo +nightly fuzz build -s none "${profile[@]}" >"$work/build.log" 2>&1; then
   tail -40 "$work/build.log" >&2
   echo "error: the fuzz targets did not build (full log: $work/build.log)" >&2
   exit 1
@@ -44,7 +42,7 @@ for t in "${targets[@]}"; do
   dirs=("$work/corpus/$t" "$work/seeds/$t")
   [ -d "$root/fuzz/regressions/$t" ] && dirs+=("$root/fuzz/regressions/$t")
   log="$work/$t.log"
-  if ! "$cargo" +nightly fuzz run -s none "${profile[@]}" "$t" "${dirs[@]}" -- \
+  if ! cargo +nightly fuzz run -s none "${profile[@]}" "$t" "${dirs[@]}" -- \
       -max_total_time="$seconds" -seed=1 -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
       -artifact_prefix="$root/fuzz/artifacts/$t/" >"$log" 2>&1; then
     grep -E "panicked|overflow|ERROR|SUMMARY|Test unit written|timeout" "$log" | cut -c1-300 | head -20 >&2

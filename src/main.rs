@@ -1,9 +1,7 @@
 // glibc's malloc locks an arena when one thread frees what another allocated: a thousand
 // calls moving between tokio's workers and handing buffers to the recording thread spent
 // their time waiting on those locks, and frames went late (`cargo bench --bench paced`).
-// jemalloc's per-thread caches take those frees without a lock. It is the process's malloc
-// (unprefixed, Cargo.toml), so the C libraries beside ours allocate from it too; `make` links
-// Debian's build of it instead of compiling one (scripts/cargo).
+// jemalloc's per-thread caches take those frees without a lock.
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
