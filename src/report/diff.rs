@@ -60,7 +60,7 @@ pub struct Side {
 impl Side {
     fn of(group: &[&RunResult]) -> Side {
         let row = super::Row::of(String::new(), String::new(), group);
-        let kpis = ConditionKpis::of(String::new(), String::new(), group);
+        let kpis = ConditionKpis::of(&row, group);
         Side {
             runs: row.runs,
             passed: row.passed,

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{groups, Outcome, Row, RunResult};
+use super::{groups, Row, RunResult};
 
 /// What a test's (or every test's) calls under one condition add up to.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -36,8 +36,8 @@ const CLEAN: &str = "clean";
 const ALL: &str = "all tests";
 
 impl ConditionKpis {
-    pub(super) fn of(test: String, condition: String, group: &[&RunResult]) -> Self {
-        let row = Row::of(test.clone(), condition.clone(), group);
+    /// `row` is the group's [`Row`], whose counts and latency it shares.
+    pub(super) fn of(row: &Row, group: &[&RunResult]) -> Self {
         // Summed over the calls that counted it: none where no call did (results from before
         // a KPI was counted, calls that could not be made).
         let sum = |f: fn(&RunResult) -> Option<u32>| {
@@ -45,13 +45,10 @@ impl ConditionKpis {
         };
         let wers: Vec<f64> = group.iter().filter_map(|r| r.metrics.wer).collect();
         ConditionKpis {
-            test,
-            condition,
-            calls: group.len() as u32,
-            passed: group
-                .iter()
-                .filter(|r| r.outcome == Outcome::Passed)
-                .count() as u32,
+            test: row.test.clone(),
+            condition: row.condition.clone(),
+            calls: row.runs,
+            passed: row.passed,
             wer: (!wers.is_empty()).then(|| wers.iter().sum::<f64>() / wers.len() as f64),
             wer_vs_clean: None,
             no_answers: sum(|r| r.metrics.no_answers),
@@ -118,7 +115,9 @@ pub fn by_test(results: &[RunResult]) -> Vec<ConditionKpis> {
     compared(
         groups(results)
             .into_iter()
-            .map(|((test, condition), group)| ConditionKpis::of(test, condition, &group))
+            .map(|((test, condition), group)| {
+                ConditionKpis::of(&Row::of(test, condition, &group), &group)
+            })
             .collect(),
     )
 }
@@ -135,7 +134,9 @@ pub fn by_condition(results: &[RunResult]) -> Vec<ConditionKpis> {
     compared(
         conditions
             .into_iter()
-            .map(|(condition, group)| ConditionKpis::of(ALL.into(), condition, &group))
+            .map(|(condition, group)| {
+                ConditionKpis::of(&Row::of(ALL.into(), condition, &group), &group)
+            })
             .collect(),
     )
 }
@@ -219,7 +220,7 @@ pub fn table(rows: &[ConditionKpis]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::summary;
+    use crate::report::{summary, Outcome};
     use crate::suite::{Condition, Suite};
 
     fn call(test: &str, profile: &str, snr: Option<f64>, wer: f64, latency: f64) -> RunResult {
