@@ -27,9 +27,8 @@ use voicesim::transport::slip::Slip;
 use voicesim::transport::Protocol;
 
 // The sender allocates as the voicesim binary does (src/main.rs).
-#[cfg(not(target_env = "msvc"))]
 #[global_allocator]
-static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     match std::env::var("PACED_ROLE").as_deref() {
