@@ -101,7 +101,7 @@ pub fn load(args: LoadArgs) -> Result<Exit, CliError> {
     }
     for test in suite.selected(&args.tags) {
         for (i, step) in test.steps.iter().enumerate() {
-            if step.static_utterance.is_none() && step.audio.is_none() && step.dtmf.is_none() {
+            if !step.scripted() {
                 return Err(named(format!(
                     "test {:?} steps[{i}]: a load run's caller says scripted lines only \
                      (static_utterance, audio or dtmf); leave LLM-played tests out with --tags",

@@ -239,9 +239,7 @@ pub fn llm_error(e: LlmError) -> CliError {
 pub fn needs_llm(suite: &Suite) -> bool {
     suite.tests.iter().any(|test| {
         test.steps.iter().any(|step| {
-            let scripted =
-                step.static_utterance.is_some() || step.audio.is_some() || step.dtmf.is_some();
-            !scripted || (step.check.is_none() && step.success_criteria.is_some())
+            !step.scripted() || (step.check.is_none() && step.success_criteria.is_some())
         }) || test
             .expectations
             .iter()

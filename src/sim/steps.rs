@@ -114,9 +114,7 @@ impl StepCaller {
             judged_steps: Vec::new(),
         };
         // The model reads who the caller is while the agent greets, not after.
-        let played =
-            |s: &Step| s.static_utterance.is_none() && s.audio.is_none() && s.dtmf.is_none();
-        if let (Some(llm), true) = (&caller.llm, caller.steps.iter().any(played)) {
+        if let (Some(llm), true) = (&caller.llm, caller.steps.iter().any(|s| !s.scripted())) {
             if let Ok(system) = caller.caller_system(&caller.vars) {
                 let llm = llm.clone();
                 std::thread::spawn(move || llm.prepare(&system));
@@ -254,10 +252,10 @@ impl StepCaller {
             .iter()
             .enumerate()
             .map(|(i, step)| {
-                if step.static_utterance.is_none() && step.audio.is_none() && step.dtmf.is_none()
-                {
+                if !step.scripted() {
                     return Err(SimError::Caller(format!(
-                        "test {:?} steps[{i}]: a load run's caller says scripted lines only                          (static_utterance, audio or dtmf), not an LLM's",
+                        "test {:?} steps[{i}]: a load run's caller says scripted lines only \
+                         (static_utterance, audio or dtmf), not an LLM's",
                         self.test
                     )));
                 }

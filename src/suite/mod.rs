@@ -405,6 +405,13 @@ fn three() -> Turns {
     Turns(3)
 }
 
+impl Step {
+    /// Said or played as written (a line, a recording, keys): no LLM speaks it.
+    pub fn scripted(&self) -> bool {
+        self.static_utterance.is_some() || self.audio.is_some() || self.dtmf.is_some()
+    }
+}
+
 /// Judged once, after the call.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
