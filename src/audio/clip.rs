@@ -34,6 +34,19 @@ impl Clip {
         Clip::decode(bytes, path)
     }
 
+    /// Reads any file [`Clip::open`] reads, one clip per channel (a call recording's caller
+    /// and agent sides).
+    pub fn open_channels(path: impl AsRef<Path>) -> Result<Vec<Clip>, AudioError> {
+        let path = path.as_ref();
+        let bytes = crate::file::read(path, crate::file::AUDIO_LIMIT).map_err(|source| {
+            AudioError::Read {
+                path: path.into(),
+                source,
+            }
+        })?;
+        super::decode::decode_channels(bytes, path)
+    }
+
     /// Decodes an in-memory file; `name` is used for the format hint and in errors.
     pub fn decode(bytes: Vec<u8>, name: impl AsRef<Path>) -> Result<Clip, AudioError> {
         super::decode::decode(bytes, name.as_ref())

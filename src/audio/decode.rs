@@ -10,9 +10,26 @@ use symphonia::core::meta::MetadataOptions;
 
 use super::{AudioError, Clip};
 
-/// Decodes a whole file. A decoder that panics on a malformed file (symphonia's RIFF reader
-/// overflows on some chunk sizes, found by fuzzing) has met a corrupt file, not a bug of ours.
+/// Decodes a whole file, downmixed to mono.
 pub(super) fn decode(bytes: Vec<u8>, path: &Path) -> Result<Clip, AudioError> {
+    let mut channels = decode_channels(bytes, path)?;
+    if channels.len() == 1 {
+        return Ok(channels.remove(0));
+    }
+    let rate = channels.first().map_or(8_000, |c| c.rate);
+    let n = channels.len().max(1);
+    let len = channels.iter().map(Clip::len).max().unwrap_or(0);
+    let scale = 1.0 / n as f32;
+    let mono = (0..len)
+        .map(|i| channels.iter().filter_map(|c| c.samples.get(i)).sum::<f32>() * scale)
+        .collect();
+    Ok(Clip::new(mono, rate))
+}
+
+/// Decodes a whole file, one clip per channel. A decoder that panics on a malformed file
+/// (symphonia's RIFF reader overflows on some chunk sizes, found by fuzzing) has met a corrupt
+/// file, not a bug of ours.
+pub(super) fn decode_channels(bytes: Vec<u8>, path: &Path) -> Result<Vec<Clip>, AudioError> {
     crate::guard::catch(|| decode_unguarded(bytes, path)).unwrap_or_else(|panic| {
         Err(AudioError::Corrupt {
             path: path.into(),
@@ -21,7 +38,7 @@ pub(super) fn decode(bytes: Vec<u8>, path: &Path) -> Result<Clip, AudioError> {
     })
 }
 
-fn decode_unguarded(bytes: Vec<u8>, path: &Path) -> Result<Clip, AudioError> {
+fn decode_unguarded(bytes: Vec<u8>, path: &Path) -> Result<Vec<Clip>, AudioError> {
     let unsupported = |reason: String| AudioError::Unsupported {
         path: path.into(),
         reason,
@@ -60,7 +77,7 @@ fn decode_unguarded(bytes: Vec<u8>, path: &Path) -> Result<Clip, AudioError> {
         .make_audio_decoder(params, &AudioDecoderOptions::default())
         .map_err(|e| unsupported(e.to_string()))?;
 
-    let mut mono = Vec::new();
+    let mut channels: Vec<Vec<f32>> = Vec::new();
     let mut interleaved: Vec<f32> = Vec::new();
     let mut rate = None;
     loop {
@@ -81,16 +98,19 @@ fn decode_unguarded(bytes: Vec<u8>, path: &Path) -> Result<Clip, AudioError> {
             Err(e) => return Err(corrupt(e.to_string())),
         };
         let spec = buf.spec();
-        let channels = spec.channels().count().max(1);
+        let n = spec.channels().count().max(1);
         rate.get_or_insert(spec.rate());
         interleaved.resize(buf.samples_interleaved(), 0.0);
         buf.copy_to_slice_interleaved(&mut interleaved);
-        let scale = 1.0 / channels as f32;
-        mono.extend(
-            interleaved
-                .chunks_exact(channels)
-                .map(|f| f.iter().sum::<f32>() * scale),
-        );
+        // A stream whose channel count changes midway keeps the channels it began with.
+        if channels.is_empty() {
+            channels = vec![Vec::new(); n];
+        }
+        for frame in interleaved.chunks_exact(n) {
+            for (channel, s) in channels.iter_mut().zip(frame) {
+                channel.push(*s);
+            }
+        }
     }
 
     match rate {
@@ -99,7 +119,10 @@ fn decode_unguarded(bytes: Vec<u8>, path: &Path) -> Result<Clip, AudioError> {
             super::RATES.start(),
             super::RATES.end()
         ))),
-        Some(rate) if !mono.is_empty() => Ok(Clip::new(mono, rate)),
+        Some(rate) if channels.first().is_some_and(|c| !c.is_empty()) => Ok(channels
+            .into_iter()
+            .map(|samples| Clip::new(samples, rate))
+            .collect()),
         _ => Err(AudioError::Empty { path: path.into() }),
     }
 }
