@@ -132,6 +132,7 @@ fn folder() -> (PathBuf, Vec<RunResult>) {
             asked_to_repeat: Some(u32::from(i % 5 == 0)),
             caller_repeats: Some(u32::from(i % 5 == 0)),
             abandoned: Some(false),
+            ..Metrics::default()
         };
         r.latencies_ms = vec![600.0, 650.0, 700.0, 900.0, 950.0];
         let call = dir.join(call_dir(name, &condition.label(), run));

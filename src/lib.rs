@@ -30,6 +30,7 @@
 )]
 
 pub mod agent;
+pub mod analyze;
 pub mod audio;
 pub mod cli;
 #[cfg(feature = "devices")]

@@ -21,7 +21,13 @@ pub(super) fn decode(bytes: Vec<u8>, path: &Path) -> Result<Clip, AudioError> {
     let len = channels.iter().map(Clip::len).max().unwrap_or(0);
     let scale = 1.0 / n as f32;
     let mono = (0..len)
-        .map(|i| channels.iter().filter_map(|c| c.samples.get(i)).sum::<f32>() * scale)
+        .map(|i| {
+            channels
+                .iter()
+                .filter_map(|c| c.samples.get(i))
+                .sum::<f32>()
+                * scale
+        })
         .collect();
     Ok(Clip::new(mono, rate))
 }

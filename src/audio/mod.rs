@@ -9,10 +9,12 @@ mod envelope;
 mod frame;
 pub mod level;
 mod resample;
+pub mod spectrum;
 pub mod tape;
 mod wav;
 
 pub use clip::Clip;
+pub(crate) use codec::to_i16;
 pub use codec::{quantize_i16, Encoding};
 pub use endpoint::{Endpointer, Heard, SnrMeter};
 pub use envelope::Envelope;

@@ -1,5 +1,6 @@
 //! The command line: the only place that prints for humans and maps errors to exit codes.
 
+mod analyze;
 mod call;
 mod demo;
 mod judge;
@@ -31,6 +32,10 @@ struct Cli {
 enum Command {
     /// Run the built-in reference voice agent (an order-status line) with optional faults.
     Agent(call::AgentArgs),
+    /// Work out recorded calls (production calls, two channels or two files) as voicesim
+    /// works out its own: turns, latency, cut-ins, silences, talk ratio, levels, the caller's
+    /// SNR and a transcript, into a results folder a report and `diff` read like a run's.
+    Analyze(analyze::AnalyzeArgs),
     /// Call an agent with a scripted caller; record and transcribe the call.
     Call(call::CallArgs),
     /// Run the example suite against the built-in reference agent, clean and in a cafe at
@@ -146,6 +151,7 @@ pub fn main() -> ExitCode {
     };
     let result = crate::guard::catch(|| match cli.command {
         Command::Agent(args) => call::agent(args),
+        Command::Analyze(args) => analyze::analyze(args),
         Command::Call(args) => call::call(args),
         Command::Demo(args) => demo::run(args),
         Command::Noise(cmd) => noise::run(cmd),

@@ -20,6 +20,23 @@ pub enum NoiseCommand {
     /// Play a profile (background and bursts, nobody speaking) on the speakers.
     #[cfg(feature = "devices")]
     Play(super::live::PlayArgs),
+    /// Take a noise profile from a real call: the caller's side with its speech cut out,
+    /// looped, its loud non-speech sounds as bursts, at the SNR the caller had. Refused if
+    /// words are still heard in what it would keep.
+    Extract(ExtractArgs),
+}
+
+#[derive(Args)]
+pub struct ExtractArgs {
+    /// The call: a two-channel recording (see --caller), or the caller's side alone.
+    call: PathBuf,
+    /// Which channel of a two-channel recording is the caller.
+    #[arg(long, value_enum, default_value = "left")]
+    caller: crate::analyze::Channel,
+    /// The profile to write; its recordings go beside it (NAME-background.wav,
+    /// NAME-burst-N.wav).
+    #[arg(long, short)]
+    output: PathBuf,
 }
 
 #[derive(Args)]
@@ -73,7 +90,120 @@ pub fn run(cmd: NoiseCommand) -> Result<Exit, CliError> {
         NoiseCommand::Record(args) => super::live::record(args),
         #[cfg(feature = "devices")]
         NoiseCommand::Play(args) => super::live::play(args),
+        NoiseCommand::Extract(args) => extract(args),
     }
+}
+
+fn extract(args: ExtractArgs) -> Result<Exit, CliError> {
+    use crate::analyze::extract::{self, ExtractError};
+    if args.output.extension().and_then(|e| e.to_str()) != Some("yaml") {
+        return Err(CliError::bad_input(format!(
+            "{}: the profile is a .yaml file; name one ending in .yaml",
+            args.output.display()
+        )));
+    }
+    let mut channels = Clip::open_channels(&args.call)?;
+    let caller = match (args.caller, channels.len()) {
+        (_, 1) => channels.remove(0),
+        (crate::analyze::Channel::Left, _) => channels.remove(0),
+        (crate::analyze::Channel::Right, _) => channels.remove(1),
+    };
+    let stt = crate::speech::Whisper::load_default()?;
+    let taken = extract::extract(&caller, &stt).map_err(|e| match e {
+        ExtractError::Speech(e) => CliError::from(e),
+        e => CliError::bad_input(format!("{}: {e}", args.call.display())),
+    })?;
+    let dir = args.output.parent().unwrap_or(std::path::Path::new(""));
+    let stem = args
+        .output
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("field")
+        .to_string();
+    let cannot = |e: std::io::Error| {
+        CliError::bad_input(format!("{}: cannot write: {e}", args.output.display()))
+    };
+    if !dir.as_os_str().is_empty() {
+        std::fs::create_dir_all(dir).map_err(cannot)?;
+    }
+    let background_file = format!("{stem}-background.wav");
+    write_wav(dir.join(&background_file), &[&taken.background])?;
+    // A line too clean to measure gets a room 40 dB under the voice, the cleanest worth a file.
+    let snr = taken.snr_db.unwrap_or(40.0).clamp(-30.0, 60.0);
+    let mut yaml = format!(
+        "# Taken from {} by `voicesim noise extract`: the caller's speech cut out\n\
+         # ({} turns), {:.1} s of room left at {:.1} dBFS, {} bursts.\n\
+         name: {stem}\n\
+         description: The room of a recorded call, looped.\n\
+         background:\n  - file: {background_file}\n    snr: {snr:.1}\n",
+        args.call.display(),
+        taken.speech.len(),
+        taken.background.duration(),
+        taken.background_dbfs,
+        taken.bursts.len(),
+    );
+    if !taken.bursts.is_empty() {
+        yaml.push_str("bursts:\n");
+    }
+    for (i, burst) in taken.bursts.iter().enumerate() {
+        let file = format!("{stem}-burst-{}.wav", i + 1);
+        write_wav(dir.join(&file), &[&burst.clip])?;
+        yaml.push_str(&format!(
+            "  - file: {file}\n    snr: {:.1}\n    at: [{:.2}]\n",
+            burst.snr_db.unwrap_or(snr).clamp(-30.0, 60.0),
+            burst.at_ms / 1000.0
+        ));
+    }
+    std::fs::write(&args.output, yaml).map_err(cannot)?;
+    // The profile must load as any other does.
+    let profile = NoiseProfile::load(&args.output)?;
+    println!("wrote {} ({})", args.output.display(), profile.name);
+    println!(
+        "  background  {background_file}: {:.1} s of room at {:.1} dBFS, SNR {}",
+        taken.background.duration(),
+        taken.background_dbfs,
+        taken
+            .snr_db
+            .map_or("not measured (no caller speech found)".into(), |s| format!(
+                "{s:.1} dB"
+            )),
+    );
+    println!("  speech cut  {} caller turns", taken.speech.len());
+    for (i, burst) in taken.bursts.iter().enumerate() {
+        println!(
+            "  burst {}     at {:.2} s, {:.0} ms, {:.1} dBFS",
+            i + 1,
+            burst.at_ms / 1000.0,
+            burst.clip.duration() * 1000.0,
+            burst.dbfs
+        );
+    }
+    let bands = crate::audio::spectrum::third_octaves(&taken.background);
+    if !bands.is_empty() {
+        println!(
+            "  spectrum    {}",
+            bands
+                .iter()
+                .step_by(3)
+                .map(|b| format!("{:.0} Hz {:.0} dB", b.centre_hz, b.db))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if taken.background.duration() < extract::SHORT_NOISE_S {
+        eprintln!(
+            "warning: only {:.1} s of room was left; a loop this short has a seam a listener \
+             hears. A longer call, or one where the caller talks less, gives a better profile.",
+            taken.background.duration()
+        );
+    }
+    if taken.snr_db.is_some_and(|s| s > extract::CLEAN_SNR_DB) {
+        eprintln!(
+            "warning: the line was clean ({:.1} dB SNR); replaying it adds next to no noise",
+            snr
+        );
+    }
+    Ok(Exit::Ok)
 }
 
 fn seconds(name: &str, value: f64, max: f64) -> Result<f64, CliError> {

@@ -94,6 +94,33 @@ pub struct Metrics {
     pub caller_repeats: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub abandoned: Option<bool>,
+    /// From a call's recording (`voicesim analyze`): how long both sides talked at once, how
+    /// often each started while the other talked, and how long the one cut into went on after
+    /// (median over cut-ins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlap_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_cut_ins: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_cut_ins: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yield_p50_ms: Option<f64>,
+    /// The longest stretch neither side spoke, between the first speech and the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silence_max_ms: Option<f64>,
+    /// The caller's share of the talking, 0 to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub talk_ratio: Option<f64>,
+    /// The caller's speech and room levels, and the SNR between them as voicesim mixes it
+    /// (speech RMS against noise RMS), and the agent's speech level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_speech_dbfs: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_noise_dbfs: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_snr_db: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_speech_dbfs: Option<f64>,
 }
 
 impl Metrics {
@@ -153,6 +180,7 @@ impl Metrics {
             asked_to_repeat: None,
             caller_repeats: None,
             abandoned: None,
+            ..Metrics::default()
         }
     }
 
