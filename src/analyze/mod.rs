@@ -7,12 +7,20 @@
 //! ```
 //! use voicesim::analyze::{analyze, Sides};
 //! use voicesim::audio::Clip;
+//! use std::f32::consts::TAU;
 //!
-//! let speech = |ms: usize| (0..ms * 16).map(|i| (i as f32 * 0.3).sin() * 0.2);
+//! // A voice as a detector hears one: a 120 Hz buzz and its harmonics, syllables 4 a second.
+//! let voice = |ms: usize| {
+//!     (0..ms * 16).map(|i| {
+//!         let t = i as f32 / 16_000.0;
+//!         let buzz: f32 = (1..=25).map(|k| (TAU * 120.0 * k as f32 * t).sin() / k as f32).sum();
+//!         buzz * 0.2 * (0.6 + 0.4 * (TAU * 4.0 * t).sin())
+//!     })
+//! };
 //! let quiet = |ms: usize| std::iter::repeat(0.0f32).take(ms * 16);
 //! // The caller speaks from 0.5 s to 1.5 s; the agent answers 600 ms later, for a second.
-//! let caller: Vec<f32> = quiet(500).chain(speech(1_000)).chain(quiet(2_600)).collect();
-//! let agent: Vec<f32> = quiet(2_100).chain(speech(1_000)).chain(quiet(1_000)).collect();
+//! let caller: Vec<f32> = quiet(500).chain(voice(1_000)).chain(quiet(2_600)).collect();
+//! let agent: Vec<f32> = quiet(2_100).chain(voice(1_000)).chain(quiet(1_000)).collect();
 //! let sides = Sides::new(Clip::new(caller, 16_000), Clip::new(agent, 16_000));
 //! let call = analyze(&sides, None).unwrap(); // None: no speech recognizer, no transcript
 //! let latency = call.metrics.latency_p50_ms.unwrap();

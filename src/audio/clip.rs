@@ -12,6 +12,13 @@ pub struct Clip {
     pub rate: u32,
 }
 
+fn read(path: &Path) -> Result<Vec<u8>, AudioError> {
+    crate::file::read(path, crate::file::AUDIO_LIMIT).map_err(|source| AudioError::Read {
+        path: path.into(),
+        source,
+    })
+}
+
 impl Clip {
     pub fn new(samples: Vec<f32>, rate: u32) -> Self {
         Clip { samples, rate }
@@ -25,26 +32,14 @@ impl Clip {
     /// Reads any WAV, FLAC, MP3 or OGG Vorbis file, downmixed to mono.
     pub fn open(path: impl AsRef<Path>) -> Result<Clip, AudioError> {
         let path = path.as_ref();
-        let bytes = crate::file::read(path, crate::file::AUDIO_LIMIT).map_err(|source| {
-            AudioError::Read {
-                path: path.into(),
-                source,
-            }
-        })?;
-        Clip::decode(bytes, path)
+        Clip::decode(read(path)?, path)
     }
 
     /// Reads any file [`Clip::open`] reads, one clip per channel (a call recording's caller
     /// and agent sides).
     pub fn open_channels(path: impl AsRef<Path>) -> Result<Vec<Clip>, AudioError> {
         let path = path.as_ref();
-        let bytes = crate::file::read(path, crate::file::AUDIO_LIMIT).map_err(|source| {
-            AudioError::Read {
-                path: path.into(),
-                source,
-            }
-        })?;
-        super::decode::decode_channels(bytes, path)
+        super::decode::decode_channels(read(path)?, path)
     }
 
     /// Decodes an in-memory file; `name` is used for the format hint and in errors.
