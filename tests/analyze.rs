@@ -335,26 +335,10 @@ fn analyze_and_extract_from_the_command_line() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn analyze_of_a_run_s_own_recording_agrees_with_the_run() {
     use std::sync::Arc;
-    use voicesim::agent::{AgentConfig, ReferenceAgent};
     use voicesim::transport::Protocol;
-    let whole =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/orders.yaml"))
-            .unwrap();
-    let yaml = whole
-        .split("\n  # Played by an LLM")
-        .next()
-        .unwrap()
-        .to_string();
+    let yaml = common::scripted_examples();
     let voice: Arc<dyn Tts> = Arc::new(Piper::load_default().expect("run `make setup`"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}/", listener.local_addr().unwrap());
-    let agent = Arc::new(ReferenceAgent::new(
-        AgentConfig::new(Protocol::Twilio),
-        voice.clone(),
-        common::whisper(),
-    ));
-    let (logs, _keep) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(agent.serve(listener, logs));
+    let url = common::reference_agent(Protocol::Twilio, voice.clone()).await;
     let ran = common::run_at(
         &yaml,
         url,

@@ -463,30 +463,14 @@ tests:
 /// call's recording.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_suite_passes_on_a_clean_line_in_either_agent_voice_heard_turn_by_turn() {
-    let whole =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/orders.yaml"))
-            .unwrap();
-    // The scripted tests; tests/llm.rs has an LLM play the last one.
-    let yaml = whole
-        .split("\n  # Played by an LLM")
-        .next()
-        .unwrap()
-        .to_string();
+    let yaml = common::scripted_examples();
     let piper: Arc<dyn voicesim::speech::Tts> = Arc::new(
         voicesim::speech::Piper::load_default()
             .expect("the Piper voice is fetched by `make setup`"),
     );
     let espeak: Arc<dyn voicesim::speech::Tts> = common::espeak();
     for (name, agent_voice) in [("espeak", espeak), ("piper", piper.clone())] {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("ws://{}/", listener.local_addr().unwrap());
-        let agent = Arc::new(ReferenceAgent::new(
-            AgentConfig::new(Protocol::Twilio),
-            agent_voice,
-            whisper(),
-        ));
-        let (logs, _keep) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(agent.serve(listener, logs));
+        let url = common::reference_agent(Protocol::Twilio, agent_voice).await;
         let ran = common::run_at(
             &yaml,
             url,

@@ -29,6 +29,34 @@ pub fn whisper() -> Arc<dyn Stt> {
         .clone()
 }
 
+/// The example suite's scripted tests (tests/llm.rs has an LLM play the last one).
+pub fn scripted_examples() -> String {
+    let whole =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/orders.yaml"))
+            .unwrap();
+    whole
+        .split("\n  # Played by an LLM")
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// The reference agent in process, over `protocol`, speaking with `voice` and hearing with
+/// Whisper; its URL. Its call logs are dropped.
+pub async fn reference_agent(protocol: Protocol, voice: Arc<dyn Tts>) -> String {
+    use voicesim::agent::{AgentConfig, ReferenceAgent};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let agent = Arc::new(ReferenceAgent::new(
+        AgentConfig::new(protocol),
+        voice,
+        whisper(),
+    ));
+    let (logs, _) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(agent.serve(listener, logs));
+    url
+}
+
 pub fn espeak() -> Arc<Espeak> {
     Arc::new(Espeak::new().expect("espeak-ng is installed by `make setup`"))
 }
