@@ -7,7 +7,7 @@ use crate::audio::{level, Clip};
 use crate::speech::{SpeechError, Stt};
 
 use super::activity::{self, Span};
-use super::{words, Levels};
+use super::{listen, words, Levels};
 
 /// Speech fades in before and out after what the detector marks: this much more goes too.
 const SPEECH_MARGIN_MS: f64 = 300.0;
@@ -35,7 +35,6 @@ pub struct Extracted {
     pub bursts: Vec<ExtractedBurst>,
     /// The caller's speech against the room, as voicesim mixes it.
     pub snr_db: Option<f64>,
-    pub speech_dbfs: Option<f64>,
     pub background_dbfs: f64,
     /// The caller's speech turns that were cut out.
     pub speech: Vec<Span>,
@@ -65,7 +64,8 @@ pub enum ExtractError {
     Speech(#[from] SpeechError),
 }
 
-/// Spans of `side` louder than `threshold_dbfs`, 20 ms at a time, within `len`.
+/// Stretches of `side` louder than `threshold_dbfs`, 20 ms frame by frame; frames up to 60 ms
+/// apart are one stretch.
 fn loud_runs(side: &Clip, threshold_dbfs: f64) -> Vec<Span> {
     let frame = crate::audio::Frame::samples_per_frame(side.rate).max(1);
     let ms = |i: usize| i as f64 * 1000.0 / side.rate as f64;
@@ -101,8 +101,7 @@ pub fn extract(caller: &Clip, stt: &dyn Stt) -> Result<Extracted, ExtractError> 
     let mut speech = Vec::new();
     let mut wordless = Vec::new();
     for span in found.spans {
-        let heard = stt.transcribe(&caller.between(span.start_ms - 100.0, span.end_ms + 100.0))?;
-        if words(&heard.text) > 0 || span.ms() > BURST_MAX_MS {
+        if words(&listen(caller, &span, stt)?) > 0 || span.ms() > BURST_MAX_MS {
             speech.push(span);
         } else {
             wordless.push(span);
@@ -192,7 +191,6 @@ pub fn extract(caller: &Clip, stt: &dyn Stt) -> Result<Extracted, ExtractError> 
     }
     Ok(Extracted {
         snr_db: levels.speech_dbfs.map(|s| s - background_dbfs),
-        speech_dbfs: levels.speech_dbfs,
         background_dbfs,
         background,
         bursts,

@@ -193,11 +193,7 @@ fn heard(
 ) -> Result<Vec<Span>, SpeechError> {
     let mut kept = Vec::new();
     for span in spans {
-        let text = stt
-            .transcribe(&side.between(span.start_ms - 100.0, span.end_ms + 100.0))?
-            .text
-            .trim()
-            .to_string();
+        let text = listen(side, &span, stt)?;
         if words(&text) > 0 {
             transcript.push(Line {
                 speaker,
@@ -209,6 +205,13 @@ fn heard(
         }
     }
     Ok(kept)
+}
+
+/// What `stt` hears in `span` of `side`, with 100 ms of air either side so a soft first or
+/// last sound is not cut.
+pub(crate) fn listen(side: &Clip, span: &Span, stt: &dyn Stt) -> Result<String, SpeechError> {
+    let heard = stt.transcribe(&side.between(span.start_ms - 100.0, span.end_ms + 100.0))?;
+    Ok(heard.text.trim().to_string())
 }
 
 /// Words in a transcript, leaving out what a recognizer writes for sounds that are not

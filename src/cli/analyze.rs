@@ -142,8 +142,7 @@ fn name(file: &Path, under: Option<&Path>) -> String {
 pub fn analyze(args: AnalyzeArgs) -> Result<Exit, CliError> {
     let calls = calls(&args)?;
     let out = &args.out;
-    let cannot =
-        |e: std::io::Error| CliError::bad_input(format!("{}: cannot write: {e}", out.display()));
+    let cannot = cannot_write(out);
     if folder::holds_a_run(out) {
         if !args.force {
             return Err(CliError::bad_input(format!(
@@ -209,6 +208,10 @@ pub fn analyze(args: AnalyzeArgs) -> Result<Exit, CliError> {
     }
 }
 
+fn cannot_write(out: &Path) -> impl Fn(std::io::Error) -> CliError + Copy + '_ {
+    move |e| CliError::bad_input(format!("{}: cannot write: {e}", out.display()))
+}
+
 /// Works out one call and keeps its recording (caller left, agent right) in its folder.
 fn one(
     call: &Call,
@@ -229,9 +232,7 @@ fn one(
     let mut record = analysis.record;
     record.outcome.caller = sides.caller;
     record.outcome.agent = sides.agent;
-    record
-        .save(&out.join(&dir))
-        .map_err(|e| CliError::bad_input(format!("{}: cannot write: {e}", out.display())))?;
+    record.save(&out.join(&dir)).map_err(cannot_write(out))?;
     // In turn order, as a run's.
     let latencies: Vec<f64> = record
         .turns
