@@ -386,3 +386,152 @@ async fn the_agent_stops_talking_when_the_caller_barges_in_and_hears_key_presses
     assert_eq!(agent.barge_ins, 1);
     assert_eq!(agent.keys, "4#");
 }
+
+/// Whisper, made as slow as a busy machine makes it; counts what it was asked to hear.
+struct SlowEar {
+    heard: std::sync::atomic::AtomicUsize,
+    busy: std::sync::atomic::AtomicBool,
+}
+
+impl voicesim::speech::Stt for SlowEar {
+    fn id(&self) -> String {
+        "slow whisper".into()
+    }
+    fn transcribe(
+        &self,
+        clip: &Clip,
+    ) -> Result<voicesim::speech::Transcript, voicesim::speech::SpeechError> {
+        use std::sync::atomic::Ordering;
+        self.busy.store(true, Ordering::SeqCst);
+        self.heard.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(2_000));
+        let heard = whisper().transcribe(clip);
+        self.busy.store(false, Ordering::SeqCst);
+        heard
+    }
+    fn free(&self) -> bool {
+        !self.busy.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// An agent whose stream stutters (a bit of its greeting, then nothing for 440 ms, eight
+/// times) pauses faster than a slow ear hears: the caller drops each pause the agent has
+/// already spoken past, and answers the turn once, when it ends, instead of working through
+/// every pause in turn and answering a backlog later (or, with a recognizer slow enough, never).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_ear_drops_the_pauses_an_agent_has_spoken_past() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use voicesim::audio::Encoding;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let greeting = espeak()
+        .synthesize(
+            "Hello, this is the order line. What is your order number? I am listening.",
+            &Voice::default(),
+        )
+        .unwrap()
+        .resample(16_000)
+        .unwrap()
+        .trim_silence();
+    let agent = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+        let (mut tx, mut rx) = ws.split();
+        // The agent's clock is the caller's stream: 20 ms a frame.
+        let mut frame = async || loop {
+            match rx.next().await {
+                Some(Ok(Message::Binary(b))) => break Some(Encoding::Pcm16.decode(&b)),
+                Some(Ok(_)) => continue,
+                _ => break None,
+            }
+        };
+        for _ in 0..10 {
+            frame().await;
+        }
+        let chunk = greeting.samples.len().div_ceil(8);
+        for part in greeting.samples.chunks(chunk) {
+            tx.send(Message::binary(Encoding::Pcm16.encode(part)))
+                .await
+                .unwrap();
+            for _ in 0..(part.len() / 320 + 22) {
+                frame().await;
+            }
+        }
+        // Then 40 s of call for the caller to answer in.
+        let mut waited = 0;
+        while waited < 2_000 {
+            let Some(samples) = frame().await else { break };
+            waited += 1;
+            if level::rms(&samples) > 0.01 {
+                break;
+            }
+        }
+        let _ = tx.send(Message::text(r#"{"type":"hangup"}"#)).await;
+        waited
+    });
+    let ear = Arc::new(SlowEar {
+        heard: Default::default(),
+        busy: Default::default(),
+    });
+    let senses = Senses {
+        stt: ear.clone(),
+        ..senses()
+    };
+    let adapter = Protocol::RawPcm.adapter(3, Default::default(), 16_000);
+    let mic = MicTimeline::new(
+        &LoadedNoise::load(&NoiseProfile::clean(), 16_000).unwrap(),
+        3,
+    );
+    let mut options = CallOptions::new(&url);
+    options.max_duration = Duration::from_secs(90);
+    // A suite's caller: it hears the turn as it plays and works out its answer in each pause.
+    let suite = voicesim::suite::Suite::parse(
+        "name: s\ntests:\n  - name: bye\n    steps:\n      - goal: Say goodbye\n        static_utterance: That is all, thank you.\n",
+        "suite.yaml",
+        std::path::Path::new("."),
+    )
+    .unwrap();
+    let mut caller = sim::StepCaller::new(
+        &suite.tests[0],
+        Default::default(),
+        Default::default(),
+        suite.stop.clone(),
+        suite.dir.clone(),
+        None,
+        3,
+    );
+    let record = tokio::time::timeout(
+        Duration::from_secs(180),
+        sim::converse(options, adapter, mic, &mut caller, &senses, None),
+    )
+    .await
+    .expect("the call hung")
+    .expect("the call ran");
+    let waited = agent.await.unwrap();
+    let pauses = record
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                voicesim::transport::event::CallEventKind::AgentQuiet { .. }
+            )
+        })
+        .count();
+    let heard = ear.heard.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(pauses >= 7, "the stream stuttered: {pauses} pauses");
+    assert!(
+        waited < 2_000,
+        "the caller answered the turn (within 40 s of call): {:?}",
+        record.transcript
+    );
+    // Each hearing takes 2 s; the turn 8 s with its pauses: a pause or two heard while it
+    // plays, the turn once when it ends, once more whole for the record. Working through
+    // every pause would be eight and more.
+    assert!(
+        heard <= 5,
+        "{heard} hearings for {pauses} pauses: {:?}",
+        record.transcript
+    );
+}

@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{agent, free_port, suite_file, text, voicesim, Child};
+use common::{agent, agent_with_env, free_port, suite_file, text, voicesim, Child};
 
 use voicesim::audio::{write_wav, Clip};
 
@@ -423,7 +423,7 @@ fn demo_runs_the_example_suite_through_a_noise_sweep() {
 
 #[test]
 fn a_scripted_call_to_the_agent_command_is_recorded_and_exits_0() {
-    let (_agent, url) = agent(&["--protocol", "raw-pcm"]);
+    let (the_agent, url) = agent(&["--protocol", "raw-pcm"]);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("call");
     let o = voicesim(&[
@@ -451,13 +451,68 @@ fn a_scripted_call_to_the_agent_command_is_recorded_and_exits_0() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    let t = text(&o);
+    // What the call did, frame by frame, and what the agent heard, for a failure's message.
+    let t = format!(
+        "{}\nevents.jsonl:\n{}\nthe agent:\n{}",
+        text(&o),
+        std::fs::read_to_string(out.join("events.jsonl")).unwrap_or_default(),
+        the_agent.log()
+    );
     assert_eq!(o.status.code(), Some(0), "{t}");
     assert!(t.contains("ended: the agent hung up"), "{t}");
     assert!(t.contains("agent turn 2: answered in"), "{t}");
     for file in ["call.wav", "events.jsonl", "call.json"] {
         assert!(out.join(file).is_file(), "{file}");
     }
+}
+
+/// A bug in the reference agent while it works out a reply ends that call with the bug named,
+/// instead of leaving the caller to wait on an agent that will never answer.
+#[test]
+fn a_panic_in_the_agent_ends_its_call_with_the_bug_named() {
+    let (the_agent, url) = agent_with_env(
+        &["--protocol", "raw-pcm", "--tts", "espeak"],
+        &[("VOICESIM_TEST_AGENT_PANIC", "order")],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let o = voicesim(&[
+        "call",
+        &url,
+        "--protocol",
+        "raw-pcm",
+        "--say",
+        "Where is my order?",
+        "--tts",
+        "espeak",
+        "--max-duration-s",
+        "120",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{t}\nthe agent:\n{}",
+        the_agent.log()
+    );
+    assert!(
+        t.contains("FAULT: the call broke: the agent closed the call as failed (1011: the agent failed to work out a reply)"),
+        "{t}"
+    );
+    // The agent's line for the call comes once the call is over on its side.
+    let log = (0..100)
+        .map(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            the_agent.log()
+        })
+        .find(|log| log.contains("call failed"))
+        .unwrap_or_else(|| the_agent.log());
+    assert!(
+        log.contains("call failed: the reference agent failed inside (a bug; please report it): deliberate panic on hearing")
+            && log.contains("src/agent/mod.rs:"),
+        "needs `--features test-hooks`, which `make test` turns on: {log}"
+    );
 }
 
 #[test]

@@ -24,6 +24,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::audio::{Clip, Frame};
@@ -118,6 +120,9 @@ pub enum AgentError {
     Protocol(#[from] crate::transport::ProtocolError),
     #[error(transparent)]
     Speech(#[from] SpeechError),
+    /// A bug: working out a reply panicked. The call ends with it rather than go silent.
+    #[error("the reference agent failed inside (a bug; please report it): {0}")]
+    Panic(crate::guard::Panic),
 }
 
 /// The reference agent. Share it (`Arc`) across calls: the speech engines load once.
@@ -197,7 +202,7 @@ impl ReferenceAgent {
         for m in wire.opening() {
             tx.send(m).await?;
         }
-        let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<Result<Prepared, SpeechError>>();
+        let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<Result<Prepared, AgentError>>();
         let dialogue = Arc::new(Mutex::new(Dialogue::new(faults.mishear)));
         let mut log = AgentCallLog::default();
         let mut ear: Option<Endpointer> = None;
@@ -233,7 +238,14 @@ impl ReferenceAgent {
                             queue.clear();
                             queue.push_back(p);
                         }
-                        Some(Err(e)) => return Err(e.into()),
+                        Some(Err(e)) => {
+                            // Said as a server that failed says it (1011), not a reset.
+                            let _ = tx.send(Message::Close(Some(CloseFrame {
+                                code: CloseCode::Error,
+                                reason: "the agent failed to work out a reply".into(),
+                            }))).await;
+                            return Err(e);
+                        }
                         _ => {}
                     }
                     continue;
@@ -433,7 +445,7 @@ impl ReferenceAgent {
         log: &mut AgentCallLog,
         wire: &dyn AgentWire,
         parameters: BTreeMap<String, String>,
-        ready: &mpsc::UnboundedSender<Result<Prepared, SpeechError>>,
+        ready: &mpsc::UnboundedSender<Result<Prepared, AgentError>>,
         dialogue: &Arc<Mutex<Dialogue>>,
     ) -> Vec<Message> {
         log.parameters = parameters;
@@ -468,7 +480,7 @@ impl ReferenceAgent {
         utterance: Option<Clip>,
         fixed: Option<Reply>,
         ask: Ask,
-        ready: &mpsc::UnboundedSender<Result<Prepared, SpeechError>>,
+        ready: &mpsc::UnboundedSender<Result<Prepared, AgentError>>,
         dialogue: &Arc<Mutex<Dialogue>>,
     ) {
         if self.config.faults.silent {
@@ -481,11 +493,23 @@ impl ReferenceAgent {
         );
         let (ready, dialogue) = (ready.clone(), dialogue.clone());
         tokio::task::spawn_blocking(move || {
-            let result = (|| {
+            let result = crate::guard::catch(|| -> Result<Option<Prepared>, SpeechError> {
                 let heard = match &utterance {
                     Some(clip) => stt.transcribe(clip)?.text,
                     None => String::new(),
                 };
+                #[cfg(feature = "test-hooks")]
+                if std::env::var("VOICESIM_TEST_AGENT_PANIC")
+                    .is_ok_and(|w| crate::speech::wer::normalize(&heard).contains(&w))
+                {
+                    #[allow(
+                        clippy::panic,
+                        reason = "the deliberate panic the agent's guard is tested with"
+                    )]
+                    {
+                        panic!("deliberate panic on hearing {heard:?} (VOICESIM_TEST_AGENT_PANIC)");
+                    }
+                }
                 let reply = match fixed {
                     Some(reply) => reply,
                     // A noise, not words: no answer.
@@ -499,11 +523,12 @@ impl ReferenceAgent {
                     reply,
                     audio,
                 }))
-            })();
+            });
             match result {
-                Ok(Some(p)) => drop(ready.send(Ok(p))),
-                Ok(None) => {}
-                Err(e) => drop(ready.send(Err(e))),
+                Ok(Ok(Some(p))) => drop(ready.send(Ok(p))),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => drop(ready.send(Err(e.into()))),
+                Err(panic) => drop(ready.send(Err(AgentError::Panic(panic)))),
             }
         });
     }

@@ -5,6 +5,7 @@
 pub mod adaptive;
 pub mod gate;
 mod hearing;
+mod inbox;
 pub(crate) mod job;
 pub mod run;
 mod script;
@@ -29,6 +30,7 @@ use crate::transport::event::{CallEvent, CallEventKind};
 use crate::transport::turns;
 use crate::transport::Adapter;
 use hearing::{Heard, Hearing, WholeTurns};
+use inbox::Inbox;
 
 /// Something the caller says: text to synthesize, or a recording to play.
 #[derive(Debug, Clone, PartialEq)]
@@ -167,7 +169,7 @@ pub async fn converse(
     lines: Option<mpsc::UnboundedSender<Line>>,
 ) -> Result<CallRecord, SimError> {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let call = tokio::spawn(guard::catch_async(call::run(
         options, adapter, mic, cmd_rx, ev_tx,
     )));
@@ -194,11 +196,12 @@ pub async fn converse(
     let mut heard_in_pause: Option<(f64, Heard)> = None;
     let mut hearing = Hearing::default();
     let mut wholes = WholeTurns::default();
-    while let Some(mut event) = ev_rx.recv().await {
+    let mut inbox = Inbox::new(ev_rx);
+    while let Some(mut event) = inbox.next().await {
         let at_ms = event.at_ms;
         let ended = match &mut event.kind {
             CallEventKind::AgentSpeaking { audio } => {
-                if caller.answers_ahead() && !side.hung_up {
+                if caller.answers_ahead() && !side.hung_up && !inbox.overtaken() {
                     hearing.partly(senses, turn_started_ms, take(audio)).await;
                 }
                 // Progress, not something that happened: not in the record.
@@ -223,7 +226,11 @@ pub async fn converse(
                 if let Some(held) = side.held.take() {
                     caller.restore(held.snapshot);
                 }
-                if !side.hung_up && caller.answers_ahead() && side.answering.is_none() {
+                if !side.hung_up
+                    && caller.answers_ahead()
+                    && side.answering.is_none()
+                    && !inbox.overtaken()
+                {
                     let pause = Pause {
                         until,
                         known_ms: at_ms,

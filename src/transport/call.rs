@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::ear::{Ear, EarEvent};
@@ -429,6 +430,9 @@ pub async fn run(
                 Some(CallerCommand::Hangup) | None => break EndReason::CallerHungUp,
             },
             incoming = rx.next() => match incoming {
+                Some(Ok(Message::Close(Some(frame)))) if closed_failing(frame.code) => break EndReason::Error {
+                    message: format!("the agent closed the call as failed ({}: {})", u16::from(frame.code), frame.reason),
+                },
                 None | Some(Ok(Message::Close(_))) => break EndReason::AgentClosed,
                 Some(Err(e)) => break EndReason::Error { message: format!("websocket: {e}") },
                 Some(Ok(message)) => {
@@ -556,6 +560,20 @@ struct TurnState {
     answer: Option<Answer>,
     /// When the turn playing was last handed to the caller so far.
     partial_at_ms: f64,
+}
+
+/// Whether a close code says the server failed (RFC 6455's error codes), not that it is done.
+fn closed_failing(code: CloseCode) -> bool {
+    matches!(
+        code,
+        CloseCode::Protocol
+            | CloseCode::Unsupported
+            | CloseCode::Invalid
+            | CloseCode::Policy
+            | CloseCode::Size
+            | CloseCode::Extension
+            | CloseCode::Error
+    )
 }
 
 /// A cut-in waiting for its moment: `after_ms` into the agent's turn, asked for at

@@ -203,23 +203,58 @@ impl Drop for Child {
     }
 }
 
+/// A running `voicesim agent`, stopped when dropped.
+pub struct Agent {
+    _child: Child,
+    log: Arc<std::sync::Mutex<String>>,
+}
+
+impl Agent {
+    /// What the agent has printed so far (a line per call: what it heard and said, or why the
+    /// call failed).
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 /// Starts `voicesim agent` and waits for its "listening" line.
-pub fn agent(args: &[&str]) -> (Child, String) {
+pub fn agent(args: &[&str]) -> (Agent, String) {
+    agent_with_env(args, &[])
+}
+
+/// As [`agent`], with environment variables set for it. What it prints goes to the test's
+/// output too, so a failing test shows what the agent heard and said.
+pub fn agent_with_env(args: &[&str], env: &[(&str, &str)]) -> (Agent, String) {
     use std::io::BufRead;
     let port = free_port().to_string();
     let listen = format!("127.0.0.1:{port}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_voicesim"))
         .args(["agent", "--listen", &listen])
         .args(args)
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
     assert!(first.contains(&listen), "{first}");
-    (Child(child), format!("ws://{listen}/"))
+    let log = Arc::new(std::sync::Mutex::new(String::new()));
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            println!("agent: {line}");
+            let mut log = kept.lock().unwrap_or_else(|e| e.into_inner());
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    (
+        Agent {
+            _child: Child(child),
+            log,
+        },
+        format!("ws://{listen}/"),
+    )
 }
 
 pub fn suite_file(dir: &Path, name: &str, yaml: &str) -> String {
