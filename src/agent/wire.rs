@@ -90,7 +90,11 @@ pub fn for_protocol(protocol: Protocol, rate: u32) -> Box<dyn AgentWire> {
         Protocol::Plivo => Box::new(telephony::TelephonyAgent::new(Dialect::Plivo)),
         Protocol::Exotel => Box::new(telephony::TelephonyAgent::new(Dialect::Exotel)),
         Protocol::Vonage => Box::new(vonage::VonageAgent { rate, marks: 0 }),
-        Protocol::Pipecat => Box::new(pipecat::PipecatAgent { rate, frames: 0 }),
+        Protocol::Pipecat => Box::new(pipecat::PipecatAgent {
+            rate,
+            frames: 0,
+            caller_rate: None,
+        }),
         Protocol::Genesys => Box::new(audiohook::AudioHookAgent::default()),
         Protocol::RawPcm => Box::new(RawPcmAgent { rate }),
         Protocol::OpenaiRealtime => Box::new(RealtimeAgent::default()),

@@ -101,7 +101,7 @@ pub fn extract(caller: &Clip, stt: &dyn Stt) -> Result<Extracted, ExtractError> 
     let mut speech = Vec::new();
     let mut wordless = Vec::new();
     for span in found.spans {
-        if words(&listen(caller, &span, stt)?) > 0 || span.ms() > BURST_MAX_MS {
+        if words(&listen(caller, &span, stt)?) > 0 {
             speech.push(span);
         } else {
             wordless.push(span);
@@ -128,27 +128,21 @@ pub fn extract(caller: &Clip, stt: &dyn Stt) -> Result<Extracted, ExtractError> 
         })
         .collect();
     bursts.sort_by(|a, b| b.dbfs.total_cmp(&a.dbfs));
-    let cut_bursts: Vec<Span> = bursts
-        .iter()
-        .map(|b| Span {
-            start_ms: b.at_ms,
-            end_ms: b.at_ms + b.clip.duration() * 1000.0,
-        })
-        .collect();
     bursts.truncate(MAX_BURSTS);
     bursts.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
 
-    // The room: everything but speech (with its margin) and loud sounds, joined.
+    // The room: everything but speech (with its margin) and the bursts kept, joined. Loud
+    // sounds that are not words and not kept as bursts (a truck going by, the seventh horn)
+    // stay in it: cut, they would leave a room quieter than the caller's was.
     let mut cut: Vec<Span> = speech
         .iter()
         .map(|s| Span {
             start_ms: s.start_ms - SPEECH_MARGIN_MS,
             end_ms: s.end_ms + SPEECH_MARGIN_MS,
         })
-        .chain(cut_bursts)
-        .chain(wordless.iter().map(|s| Span {
-            start_ms: s.start_ms - BURST_MARGIN_MS,
-            end_ms: s.end_ms + BURST_MARGIN_MS,
+        .chain(bursts.iter().map(|b| Span {
+            start_ms: b.at_ms,
+            end_ms: b.at_ms + b.clip.duration() * 1000.0,
         }))
         .collect();
     cut.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));

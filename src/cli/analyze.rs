@@ -224,10 +224,7 @@ fn one(
         Source::Pair(caller, agent) => Sides::pair(caller, agent)?,
     };
     let analysis = analyze::analyze(&sides, stt)?;
-    let condition = Condition {
-        profile: "recorded".into(),
-        snr: None,
-    };
+    let condition = Condition::recorded();
     let dir = folder::call_dir(&call.name, &condition.label(), 1);
     let mut record = analysis.record;
     record.outcome.caller = sides.caller;

@@ -412,6 +412,16 @@ fn matrix(results: &[RunResult], baseline: Option<&Diff>) -> String {
 }
 
 fn cell(row: &Row, baseline: Option<&Diff>) -> String {
+    // Nothing to pass or fail: a recording analyzed, or calls no verdict could be decided on.
+    if row.not_judged == row.runs {
+        return format!(
+            "<td class=\"nj\" data-test=\"{}\" data-condition=\"{}\"><b>not judged</b>{}</td>",
+            esc(&row.test),
+            esc(&row.condition),
+            row.latency_p50_ms
+                .map_or(String::new(), |v| format!("<small>p50 {v:.0} ms</small>"))
+        );
+    }
     let class = if row.pass_k {
         "pass"
     } else if row.passed > 0 {
@@ -929,6 +939,33 @@ fn call(r: &RunResult, files: &CallFiles, opts: &HtmlOptions, index: usize) -> S
         ("seed", format!("{:016x}", r.seed)),
     ] {
         let _ = write!(out, "<div><dt>{k}</dt><dd>{}</dd></div>", esc(&v));
+    }
+    // The conversation's shape, where it was measured from the recording (`voicesim analyze`).
+    let db = |v: Option<f64>, unit: &str| v.map(|v| format!("{v:.1}{unit}"));
+    for (k, v) in [
+        ("overlap", m.overlap_ms.map(|v| format!("{v:.0} ms"))),
+        ("caller cut-ins", m.caller_cut_ins.map(|n| n.to_string())),
+        ("agent cut-ins", m.agent_cut_ins.map(|n| n.to_string())),
+        (
+            "yielded in p50",
+            m.yield_p50_ms.map(|v| format!("{v:.0} ms")),
+        ),
+        (
+            "longest silence",
+            m.silence_max_ms.map(|v| format!("{v:.0} ms")),
+        ),
+        (
+            "caller's share of talk",
+            m.talk_ratio.map(|v| format!("{:.0}%", v * 100.0)),
+        ),
+        ("caller's speech", db(m.caller_speech_dbfs, " dBFS")),
+        ("caller's noise", db(m.caller_noise_dbfs, " dBFS")),
+        ("caller's SNR", db(m.caller_snr_db, " dB")),
+        ("agent's speech", db(m.agent_speech_dbfs, " dBFS")),
+    ] {
+        if let Some(v) = v {
+            let _ = write!(out, "<div><dt>{k}</dt><dd>{}</dd></div>", esc(&v));
+        }
     }
     out.push_str("</dl></div></div></div></details>\n");
     out

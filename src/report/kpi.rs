@@ -142,11 +142,11 @@ pub fn by_condition(results: &[RunResult]) -> Vec<ConditionKpis> {
 }
 
 /// Whether any fixed call of the run was made under noise: a sweep, whose KPIs are worth a
-/// table.
+/// table. Recorded calls (`voicesim analyze`) have no clean calls to be compared with.
 pub fn noisy(results: &[RunResult]) -> bool {
     results
         .iter()
-        .any(|r| r.trial.is_none() && r.condition.profile != CLEAN)
+        .any(|r| r.trial.is_none() && r.condition.profile != CLEAN && !r.condition.is_recorded())
 }
 
 /// The columns of a KPI table, each with what it counts (the report's tooltips).

@@ -262,6 +262,8 @@ pub struct Row {
     pub latency_p95_ms: Option<f64>,
     /// pass^k: every run passed.
     pub pass_k: bool,
+    /// Runs with nothing judged (recorded calls, or calls whose verdicts could not be decided).
+    pub not_judged: u32,
 }
 
 /// Results grouped by test and condition label, in the order each group first appears.
@@ -320,6 +322,10 @@ impl Row {
             .filter(|r| r.outcome == Outcome::Passed)
             .count() as u32;
         Row {
+            not_judged: group
+                .iter()
+                .filter(|r| r.outcome == Outcome::NotJudged)
+                .count() as u32,
             runs: group.len() as u32,
             pass_k: passed == group.len() as u32,
             passed,

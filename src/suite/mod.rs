@@ -234,6 +234,19 @@ pub struct Condition {
 }
 
 impl Condition {
+    /// The condition of a call voicesim did not make but analyzed from its recording
+    /// (`voicesim analyze`): nothing was judged, and no clean call stands beside it.
+    pub fn recorded() -> Self {
+        Condition {
+            profile: "recorded".into(),
+            snr: None,
+        }
+    }
+
+    pub fn is_recorded(&self) -> bool {
+        *self == Condition::recorded()
+    }
+
     /// `clean`, `cafe`, `cafe@10dB`: short enough for tables and file names.
     pub fn label(&self) -> String {
         match self.snr {
