@@ -541,32 +541,12 @@ async fn a_slow_ear_drops_the_pauses_an_agent_has_spoken_past() {
 /// answered): Whisper hears nothing in it as cut, and the agent hears it again.
 #[test]
 fn the_agent_hears_again_a_sentence_whisper_heard_nothing_in() {
-    use voicesim::audio::{quantize_i16, Endpointer, Heard};
-    let profile = NoiseProfile::find("car")
-        .unwrap()
-        .with_background_snr(20.0)
-        .unwrap();
-    let mut mic = MicTimeline::new(&LoadedNoise::load(&profile, 16_000).unwrap(), 1);
-    // As the caller's mouth makes it: the voice's samples as its cache keeps them, trimmed.
-    let mut line = espeak()
-        .synthesize("That is all, thank you. Goodbye.", &Voice::default())
-        .unwrap();
-    line.samples.iter_mut().for_each(|s| *s = quantize_i16(*s));
-    let line = line.trim_silence();
+    use voicesim::audio::{Endpointer, Heard};
+    let sent = common::espeak_in_a_car("That is all, thank you. Goodbye.", 223, 500);
     let mut ear = Endpointer::new(16_000, 500.0);
     let mut utterances = Vec::new();
-    for frame in 0..500 {
-        if frame == 223 {
-            mic.say(line.clone()).unwrap();
-        }
-        // 16-bit PCM on the wire.
-        let samples: Vec<f32> = mic
-            .next_frame()
-            .samples
-            .iter()
-            .map(|&s| quantize_i16(s))
-            .collect();
-        for heard in ear.push(&samples) {
+    for frame in sent.chunks(Frame::samples_per_frame(16_000)) {
+        for heard in ear.push(frame) {
             if let Heard::Ended { utterance, .. } = heard {
                 utterances.push(utterance);
             }

@@ -514,33 +514,7 @@ fn the_agent_hears_as_well_through_an_extracted_room_as_through_the_original() {
 /// again with more air around it.
 #[test]
 fn a_turn_whisper_hears_nothing_in_at_first_is_heard_again() {
-    use voicesim::noise::{LoadedNoise, MicTimeline, NoiseProfile};
-    let profile = NoiseProfile::find("car")
-        .unwrap()
-        .with_background_snr(20.0)
-        .unwrap();
-    let mut mic = MicTimeline::new(&LoadedNoise::load(&profile, RATE).unwrap(), 1);
-    // As the caller's mouth makes it: the voice's samples as the cache keeps them, trimmed.
-    let mut line = voicesim::speech::Espeak::new()
-        .unwrap()
-        .synthesize("That is all, thank you. Goodbye.", &Voice::default())
-        .unwrap();
-    line.samples
-        .iter_mut()
-        .for_each(|s| *s = voicesim::audio::quantize_i16(*s));
-    let line = line.trim_silence();
-    let mut caller = Vec::new();
-    for frame in 0..495 {
-        if frame == 238 {
-            mic.say(line.clone()).unwrap();
-        }
-        caller.extend(
-            mic.next_frame()
-                .samples
-                .iter()
-                .map(|&s| voicesim::audio::quantize_i16(s)),
-        );
-    }
+    let caller = common::espeak_in_a_car("That is all, thank you. Goodbye.", 238, 495);
     let sides = Sides::new(
         Clip::new(caller.clone(), RATE),
         Clip::new(vec![0.0; caller.len()], RATE),

@@ -57,6 +57,31 @@ pub async fn reference_agent(protocol: Protocol, voice: Arc<dyn Tts>) -> String 
     url
 }
 
+/// A caller's side of a `voicesim call` as it goes out over 16 kHz PCM: espeak saying
+/// `text` from frame `say_at` into a car at 20 dB (noise seed 1), `frames` frames in all. The
+/// line is made as the caller's mouth makes it (the voice's samples as the TTS cache keeps
+/// them, trimmed), so a recording of such a call is rebuilt sample for sample.
+pub fn espeak_in_a_car(text: &str, say_at: usize, frames: usize) -> Vec<f32> {
+    use voicesim::audio::quantize_i16;
+    use voicesim::noise::{LoadedNoise, MicTimeline, NoiseProfile};
+    let profile = NoiseProfile::find("car")
+        .unwrap()
+        .with_background_snr(20.0)
+        .unwrap();
+    let mut mic = MicTimeline::new(&LoadedNoise::load(&profile, 16_000).unwrap(), 1);
+    let mut line = espeak().synthesize(text, &Voice::default()).unwrap();
+    line.samples.iter_mut().for_each(|s| *s = quantize_i16(*s));
+    let line = line.trim_silence();
+    let mut sent = Vec::new();
+    for frame in 0..frames {
+        if frame == say_at {
+            mic.say(line.clone()).unwrap();
+        }
+        sent.extend(mic.next_frame().samples.iter().map(|&s| quantize_i16(s)));
+    }
+    sent
+}
+
 pub fn espeak() -> Arc<Espeak> {
     Arc::new(Espeak::new().expect("espeak-ng is installed by `make setup`"))
 }
