@@ -13,10 +13,13 @@ setup:
 setup-test:
 	@scripts/setup.sh --test
 
-# The models download while cargo builds: on a fresh machine half a minute sooner.
+# The crates download while the system packages install, the models while cargo builds: on a
+# fresh machine a minute sooner.
 build:
-	@scripts/setup.sh --packages
-	@mkdir -p target; scripts/setup.sh --models > target/setup-models.log 2>&1 & models=$$!; \
+	@mkdir -p target; $(CARGO) fetch --locked > target/fetch.log 2>&1 & fetch=$$!; \
+	scripts/setup.sh --packages || exit; \
+	wait $$fetch || { cat target/fetch.log >&2; exit 1; }
+	@scripts/setup.sh --models > target/setup-models.log 2>&1 & models=$$!; \
 	$(CARGO) build --release --locked; built=$$?; \
 	if ! wait $$models; then cat target/setup-models.log >&2; exit 1; fi; \
 	cat target/setup-models.log; exit $$built
