@@ -416,10 +416,19 @@ fn street_caller_side(snr: f64) -> Clip {
 /// What the reference agent's ear (its endpointer, then Whisper, as `voicesim agent` hears)
 /// makes of `lines` said one after another through `profile` from each of `seeds`: the
 /// hearing WER over all of them.
-fn heard_through(profile: &Path, lines: &[(String, Clip)], seeds: std::ops::Range<u64>) -> f64 {
+fn heard_through(
+    profile: &Path,
+    snr: f64,
+    lines: &[(String, Clip)],
+    seeds: std::ops::Range<u64>,
+) -> f64 {
     use voicesim::audio::{Endpointer, Heard};
     use voicesim::noise::{LoadedNoise, MicTimeline, NoiseProfile};
-    let noise = LoadedNoise::load(&NoiseProfile::load(profile).unwrap(), RATE).unwrap();
+    let profile = NoiseProfile::load(profile)
+        .unwrap()
+        .with_background_snr(snr)
+        .unwrap();
+    let noise = LoadedNoise::load(&profile, RATE).unwrap();
     let (mut said, mut heard) = (String::new(), String::new());
     for seed in seeds {
         let mut mic = MicTimeline::new(&noise, seed);
@@ -443,12 +452,14 @@ fn heard_through(profile: &Path, lines: &[(String, Clip)], seeds: std::ops::Rang
     voicesim::speech::wer::wer(&said, &heard)
 }
 
-/// The reference agent hears callers about as well through a room taken from a real call as
-/// through the noise that went into it, at the SNR the call had, over the same lines from the
-/// same seeds. Measured: 37.2 % against 47.7 % at 10 dB (the room taken reads 9.6 dB and hears
-/// harder by more than its 0.4 dB explains); the aim is within 5 points, held here to 15 (a
-/// profile at the wrong level by a few dB, or with the loud stretches of the room left out,
-/// as before long wordless stretches were kept, falls outside it).
+/// The reference agent hears callers as well through a room taken from a real call as through
+/// the noise that went into it, at the same SNR, over the same lines from the same seeds.
+/// Measured over 30 seeds: 41.2 % through the street recording at 10 dB, 42.8 % through the
+/// room taken from the call at 10 dB, and 45.8 % at the 9.6 dB the room reads (that level is
+/// `noise extract`'s SNR estimate, held to 1.5 dB by its own test). Eight seeds were too few:
+/// the same two rooms measured 37.2 % and 44.0 % there. The aim, within 5 points, is held here;
+/// a room with its loud stretches left out (as before long wordless stretches were kept)
+/// hears easier and falls outside it.
 #[test]
 fn the_agent_hears_as_well_through_an_extracted_room_as_through_the_original() {
     const SNR: f64 = 10.0;
@@ -494,16 +505,16 @@ fn the_agent_hears_as_well_through_an_extracted_room_as_through_the_original() {
     .iter()
     .map(|t| (t.to_string(), Clip::new(say(t), RATE)))
     .collect();
-    let before = heard_through(&original, &lines, 1..9);
-    let after = heard_through(&extracted, &lines, 1..9);
+    let before = heard_through(&original, SNR, &lines, 1..31);
+    let after = heard_through(&extracted, SNR, &lines, 1..31);
     eprintln!(
-        "hearing WER through the street recording at {SNR} dB {:.1}%, through the room taken from the call {:.1}%",
+        "hearing WER at {SNR} dB through the street recording {:.1}%, through the room taken from the call {:.1}%",
         before * 100.0,
         after * 100.0,
     );
     assert!(
-        (before - after).abs() <= 0.15,
-        "hearing WER {:.1}% through the street recording, {:.1}% through the room taken from the call",
+        (before - after).abs() <= 0.05,
+        "hearing WER at {SNR} dB: {:.1}% through the street recording, {:.1}% through the room taken from the call",
         before * 100.0,
         after * 100.0
     );
