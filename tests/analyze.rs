@@ -457,9 +457,7 @@ fn heard_through(
 /// Measured over 30 seeds: 41.2 % through the street recording at 10 dB, 42.8 % through the
 /// room taken from the call at 10 dB, and 45.8 % at the 9.6 dB the room reads (that level is
 /// `noise extract`'s SNR estimate, held to 1.5 dB by its own test). Eight seeds were too few:
-/// the same two rooms measured 37.2 % and 44.0 % there. The aim, within 5 points, is held here;
-/// a room with its loud stretches left out (as before long wordless stretches were kept)
-/// hears easier and falls outside it.
+/// the same two rooms measured 37.2 % and 44.0 % there. The aim, within 5 points, is held here.
 #[test]
 fn the_agent_hears_as_well_through_an_extracted_room_as_through_the_original() {
     const SNR: f64 = 10.0;
