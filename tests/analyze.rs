@@ -147,10 +147,12 @@ fn audible(speech: &[f32], noise: &[f32], span: (f64, f64)) -> (f64, f64) {
 
 #[test]
 fn analyze_finds_the_latencies_the_cut_in_and_the_snr() {
-    // A bus engine that swells by 12 dB every 3.7 s: the end of a word sinking into the swell
-    // is lost by up to 100 ms. (In street traffic and office noise a loud noise within 0.7 s
-    // of the caller's words still joins their turn: see docs/analyze.md.)
-    for (noise, snr, within) in [("car.wav", 15.0, 100.0), ("car.wav", 20.0, 100.0)] {
+    // A bus engine that swells by 12 dB every 3.7 s, where a word's end sinks into the room.
+    // Measured: every latency within 25 ms of the truth (up to 85 ms off while an edge stopped
+    // at the first quiet 10 ms, a dip between a voice's pulses). (In street traffic and office
+    // noise a loud noise within 0.7 s of the caller's words still joins their turn: see
+    // docs/analyze.md.)
+    for (noise, snr, within) in [("car.wav", 15.0, 30.0), ("car.wav", 20.0, 30.0)] {
         let call = production(noise, snr);
         let found = analyze(&call.sides, Some(common::whisper().as_ref())).unwrap();
         let m = &found.metrics;

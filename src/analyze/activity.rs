@@ -202,11 +202,21 @@ pub fn detect(side: &Clip) -> Activity {
     let refine = |start: usize, end: usize| {
         let (mut first, mut last) = (start * frame, (end * frame).min(side.len()));
         let (floor, ceiling) = (first.saturating_sub(reach), (last + reach).min(side.len()));
-        while first >= floor + look && audible(first - look, first) {
-            first -= step;
+        // Past the last 10 ms that stands out, until a whole frame in a row does not: a voice
+        // dips between its pulses, and one quiet 10 ms is not yet the end of a word.
+        let mut at = first;
+        while at >= floor + look && first.saturating_sub(at) < frame {
+            if audible(at - look, at) {
+                first = at - look;
+            }
+            at -= step;
         }
-        while last + look <= ceiling && audible(last, last + look) {
-            last += step;
+        let mut at = last;
+        while at + look <= ceiling && at.saturating_sub(last) < frame {
+            if audible(at, at + look) {
+                last = at + look;
+            }
+            at += step;
         }
         Span {
             start_ms: first as f64 * 1000.0 / side.rate as f64,
