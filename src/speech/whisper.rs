@@ -67,22 +67,38 @@ impl Drop for Lane<'_> {
     }
 }
 
-/// Whisper's output on a tone or noise: one word over and over ("Be Be Be Be ...").
+/// Whisper's output on a tone or noise: one word over and over ("Be Be Be Be ..."), or a
+/// short phrase said back to back ("I can't. I can't. I can't. I can't." in a cafe's babble),
+/// filling half of what it wrote.
 fn is_loop(text: &str) -> bool {
-    let words: Vec<&str> = text.split_whitespace().collect();
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .collect();
     if words.len() < 8 {
         return false;
     }
     let mut counts = std::collections::HashMap::new();
     for w in &words {
-        *counts
-            .entry(
-                w.trim_matches(|c: char| !c.is_alphanumeric())
-                    .to_lowercase(),
-            )
-            .or_insert(0) += 1;
+        *counts.entry(w).or_insert(0) += 1;
     }
-    counts.values().any(|&n| n * 2 >= words.len())
+    if counts.values().any(|&n| n * 2 >= words.len()) {
+        return true;
+    }
+    (2..=4).any(|n| {
+        words.windows(n).enumerate().any(|(at, phrase)| {
+            let repeats = words
+                .get(at..)
+                .unwrap_or_default()
+                .chunks_exact(n)
+                .take_while(|next| *next == phrase)
+                .count();
+            repeats >= 3 && repeats * n * 2 >= words.len()
+        })
+    })
 }
 
 /// Threads a transcription gets by default: one on a machine of up to four cores, where a
@@ -263,9 +279,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_word_over_and_over_is_a_loop_a_sentence_is_not() {
+    fn a_word_or_a_phrase_over_and_over_is_a_loop_a_sentence_is_not() {
         assert!(is_loop("( Be Be Be Be Be Be Be Be Be Be"));
         assert!(is_loop("bell, bell, bell, bell, bell. Bell bell bell"));
+        assert!(is_loop("are a few. I can't. I can't. I can't. I can't."));
+        assert!(!is_loop("I can't. I can't. I really can't find my order number."));
         assert!(!is_loop(
             "I would like to check the status of my order. The number is 4521."
         ));
