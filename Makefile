@@ -29,12 +29,14 @@ demo: build
 	./target/release/voicesim demo
 
 ## The full test suite: clippy (no panics in library code), unit, property, integration, CLI
-## and doc tests, each benchmark run once, and a short seeded run of every fuzz target.
+## and doc tests, each benchmark run once, the Python wheel built and its tests run in a fresh
+## venv, and a short seeded run of every fuzz target.
 test: setup-test
 	$(CARGO) clippy --locked --all-targets --features test-hooks -- -D warnings
 	$(CARGO) test --locked --all-targets --features test-hooks
 	$(CARGO) test --locked --doc
 	$(CARGO) check --locked --no-default-features
+	scripts/test-python.sh
 	fuzz/run.sh --smoke $(FUZZ_SMOKE_SECONDS)
 
 ## The tests beside BUSY_LOOPS busy processes (two: both cores of a small CI machine taken),

@@ -49,7 +49,9 @@ scripts/fetch-whisper-model.sh
 scripts/fetch-piper.sh
 # The chat model of the offline LLM caller and judge (Qwen2.5-Coder 1.5B Instruct, GGUF).
 scripts/fetch-llm.sh
-# With --test: the pinned Pipecat the interop tests run against (tests/pipecat.rs).
+# With --test: the pinned Pipecat the interop tests run against (tests/pipecat.rs), and the
+# tools the Python wheel is built and checked with (scripts/test-python.sh).
 if [ -n "$test" ]; then
   tests/pipecat/venv.sh >/dev/null
+  tests/python/venv.sh >/dev/null
 fi

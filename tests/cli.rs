@@ -582,6 +582,75 @@ fn run_exits_0_when_every_call_passes_and_1_when_one_fails() {
     }
 }
 
+/// `run --list` prints the calls a run would make, calling no one; `--only` keeps tests and
+/// conditions as reports name them, `--noise` replaces the suite's conditions; names the suite
+/// lacks are errors that list what it has.
+#[test]
+fn run_list_only_and_noise_pick_the_calls() {
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/orders.yaml");
+    let suite = suite.to_str().unwrap();
+    let calls = |args: &[&str]| -> Vec<String> {
+        let o = voicesim(&[&["run", suite, "--list"], args].concat());
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                format!(
+                    "{}/{}/{}",
+                    v["test"].as_str().unwrap(),
+                    v["label"].as_str().unwrap(),
+                    v["run"]
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        calls(&[
+            "--only",
+            "order-status-llm/cafe@20dB",
+            "--only",
+            "unknown-order"
+        ]),
+        ["unknown-order/clean/1", "order-status-llm/cafe@20dB/1"]
+    );
+    assert_eq!(
+        calls(&[
+            "--noise",
+            "clean,cafe@10",
+            "--only",
+            "human-handoff",
+            "--runs",
+            "2"
+        ]),
+        [
+            "human-handoff/clean/1",
+            "human-handoff/clean/2",
+            "human-handoff/cafe@10dB/1",
+            "human-handoff/cafe@10dB/2"
+        ]
+    );
+    for (args, says) in [
+        (
+            &["--only", "nope"][..],
+            "--only nope: the suite has no test \"nope\" (defined: order-status,",
+        ),
+        (
+            &["--only", "order-status/cafe@20dB"],
+            "test order-status runs under no condition \"cafe@20dB\" (it runs under clean)",
+        ),
+        (&["--noise", "kitchen"], "unknown noise profile \"kitchen\""),
+        (
+            &["--noise", "cafe@loud"],
+            "--noise cafe@loud: \"loud\" is not an SNR in dB",
+        ),
+    ] {
+        let o = voicesim(&[&["run", suite, "--list"], args].concat());
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains(says), "{}", text(&o));
+    }
+}
+
 #[test]
 fn run_and_validate_errors_have_their_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
@@ -641,7 +710,7 @@ fn run_and_validate_errors_have_their_exit_codes() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         text(&o).contains(&format!(
-            "LLM model {}: no model file there; run `make setup`",
+            "LLM model {}: no model file there; run `voicesim setup`",
             none.display()
         )),
         "{}",

@@ -1,4 +1,4 @@
-//! Interop with Pipecat's own code: a small bot (tests/pipecat/bot.py) on Pipecat's
+//! Interop with Pipecat's own code: a small bot (examples/python/bot.py) on Pipecat's
 //! FastAPIWebsocketTransport with Pipecat's serializer for each protocol, Silero VAD, and a
 //! processor that greets, answers each caller turn with prepared audio and interrupts itself
 //! when the caller cuts in. Every protocol voicesim speaks that Pipecat serves is called with
@@ -69,7 +69,7 @@ impl Bot {
         let port = free_port();
         let log = dir.join("bot.log");
         let mut child = Command::new(&python)
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pipecat/bot.py"))
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/python/bot.py"))
             .args(["--port", &port.to_string(), "--replies"])
             .arg(&replies)
             .stdout(Stdio::piped())

@@ -157,6 +157,8 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
             seed: args.seed,
             runs: Some(1),
             tags: Vec::new(),
+            only: Vec::new(),
+            noise: Vec::new(),
             tts: voice_name.to_lowercase(),
             stt: "whisper".into(),
             fast: false,

@@ -10,6 +10,7 @@ mod load;
 mod noise;
 mod results;
 mod run;
+mod setup;
 mod speech;
 
 use std::process::ExitCode;
@@ -75,6 +76,10 @@ enum Command {
     /// as it is heard.
     #[cfg(feature = "devices")]
     Listen(live::ListenArgs),
+    /// Fetch the speech models (and the local chat model) into the cache folder, as `make
+    /// setup` does in a source checkout: what an installed voicesim needs once before its first
+    /// call.
+    Setup(setup::SetupArgs),
     /// Speak text to a WAV file.
     Tts(speech::TtsArgs),
     /// Transcribe an audio file.
@@ -167,6 +172,7 @@ pub fn main() -> ExitCode {
         Command::Report(cmd) => results::report(cmd),
         Command::Export(args) => results::export(args),
         Command::Merge(args) => results::merge(args),
+        Command::Setup(args) => setup::setup(args),
         Command::Tts(args) => speech::tts(args),
         Command::Stt(args) => speech::stt(args),
         Command::JudgeEval(args) => judge::judge_eval(args),

@@ -18,7 +18,7 @@ use crate::sim::gate::Gate;
 use crate::sim::run::{self, Plan, Target};
 use crate::sim::Senses;
 use crate::speech::{SttEngine, TtsEngine, Voice};
-use crate::suite::Suite;
+use crate::suite::{NoiseCondition, Snr, SnrSweep, Suite};
 use crate::transport::Protocol;
 
 #[derive(Args)]
@@ -38,6 +38,24 @@ pub struct RunArgs {
     /// Only tests with one of these tags (comma-separated or repeated).
     #[arg(long, value_delimiter = ',')]
     tags: Vec<String>,
+    /// Only these calls: `TEST` (all its conditions) or `TEST/CONDITION` with the condition as
+    /// reports name it (`clean`, `cafe@20dB`); repeat for more.
+    #[arg(long, value_name = "TEST[/CONDITION]")]
+    only: Vec<String>,
+    /// Every test under these noise conditions instead of the suite's (comma-separated or
+    /// repeated): a profile (`clean`, `cafe`, a profile file) at its own SNR, or at one
+    /// (`cafe@10`). For `threshold`: the profiles to find the threshold under.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "PROFILE[@SNR]",
+        allow_negative_numbers = true
+    )]
+    noise: Vec<String>,
+    /// Print the calls the run would make, one JSON object a line (test, condition, run,
+    /// tags), and call no one.
+    #[arg(long)]
+    list: bool,
     /// Fixes noise, bursts and ids of every call: same seed, same audio.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -174,10 +192,6 @@ impl StaircaseArgs {
 pub struct ThresholdArgs {
     #[command(flatten)]
     run: RunArgs,
-    /// Measure under these profiles (comma-separated or repeated) [default: every noisy
-    /// profile of the suite].
-    #[arg(long, value_delimiter = ',', value_name = "PROFILE")]
-    noise: Vec<String>,
 }
 
 /// The language model of an LLM-played caller and an LLM judge.
@@ -453,15 +467,56 @@ fn parallel(s: &str) -> Result<Parallel, String> {
 const AUTO_MAX: u64 = 64;
 
 pub fn run(args: RunArgs) -> Result<Exit, CliError> {
-    let suite = load(&args.suite)?;
+    let mut suite = load(&args.suite)?;
+    if !args.noise.is_empty() {
+        let conditions = args
+            .noise
+            .iter()
+            .map(|n| noise_condition(n, &suite))
+            .collect::<Result<_, _>>()?;
+        suite.set_noise(conditions);
+    }
     run_suite(args, suite)
+}
+
+/// `--noise cafe@10`: a profile the suite can find, at an SNR voicesim mixes.
+fn noise_condition(spec: &str, suite: &Suite) -> Result<NoiseCondition, CliError> {
+    let (profile, snr) = match spec.rsplit_once('@') {
+        Some((profile, snr)) => {
+            let db = snr
+                .trim_end_matches("dB")
+                .trim_end_matches("db")
+                .parse::<f64>()
+                .map_err(|_| {
+                    CliError::bad_input(format!(
+                        "--noise {spec}: {snr:?} is not an SNR in dB; write PROFILE@SNR, as cafe@10"
+                    ))
+                })?;
+            let db = Snr::try_from(db)
+                .map_err(|e| CliError::bad_input(format!("--noise {spec}: {e}")))?;
+            (profile, Some(SnrSweep::One(db)))
+        }
+        None => (spec, None),
+    };
+    if profile != "clean" {
+        crate::noise::NoiseProfile::find(&suite.resolve_profile(profile))?;
+    }
+    Ok(NoiseCondition {
+        profile: profile.to_string(),
+        snr,
+    })
 }
 
 /// `voicesim threshold`: `run` with every noisy profile (or those named) adaptive.
 pub fn threshold(args: ThresholdArgs) -> Result<Exit, CliError> {
     let mut suite = load(&args.run.suite)?;
     args.run.staircase.staircases()?;
-    for profile in &args.noise {
+    if let Some(spec) = args.run.noise.iter().find(|n| n.contains('@')) {
+        return Err(CliError::bad_input(format!(
+            "--noise {spec}: a threshold finds the SNR itself; name the profile alone"
+        )));
+    }
+    for profile in &args.run.noise {
         if profile == "clean" {
             return Err(CliError::bad_input(
                 "--noise clean: a threshold needs noise to vary; name a profile such as cafe",
@@ -469,7 +524,7 @@ pub fn threshold(args: ThresholdArgs) -> Result<Exit, CliError> {
         }
         crate::noise::NoiseProfile::find(&suite.resolve_profile(profile))?;
     }
-    suite.all_adaptive(&args.noise);
+    suite.all_adaptive(&args.run.noise);
     if crate::sim::adaptive::groups(&suite, &args.run.tags, None).is_empty() {
         return Err(CliError::bad_input(format!(
             "{}: no test runs under noise, so there is no threshold to find; add a noise \
@@ -480,7 +535,11 @@ pub fn threshold(args: ThresholdArgs) -> Result<Exit, CliError> {
     run_suite(args.run, suite)
 }
 
-fn run_suite(args: RunArgs, suite: Suite) -> Result<Exit, CliError> {
+fn run_suite(args: RunArgs, mut suite: Suite) -> Result<Exit, CliError> {
+    suite.narrow(&args.only).map_err(CliError::bad_input)?;
+    if args.list {
+        return list(&suite, &args);
+    }
     let target = args.target.target(&args.suite, &suite, args.fast)?;
     let staircases = args.staircase.staircases()?;
     // Never more at once than there are calls.
@@ -521,6 +580,8 @@ fn run_suite(args: RunArgs, suite: Suite) -> Result<Exit, CliError> {
             seed: args.seed,
             runs: args.runs,
             tags: args.tags.clone(),
+            only: args.only.clone(),
+            noise: args.noise.clone(),
             tts: args.target.engines().0,
             stt: args.target.engines().1,
             fast: args.fast,
@@ -549,6 +610,26 @@ fn run_suite(args: RunArgs, suite: Suite) -> Result<Exit, CliError> {
     let senses = args.target.senses()?;
     let (_, exit) = execute(suite, target, plan, senses, llm, output)?;
     Ok(exit)
+}
+
+/// `run --list`: the calls, one JSON object a line, for tools that drive voicesim (the pytest
+/// plugin makes an item of each).
+fn list(suite: &Suite, args: &RunArgs) -> Result<Exit, CliError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for job in crate::sim::job::jobs(suite, &args.tags, args.runs, args.seed, args.shard) {
+        let line = serde_json::json!({
+            "test": job.test.name,
+            "condition": job.condition,
+            "label": job.condition.label(),
+            "run": job.run,
+            "tags": job.test.tags,
+        });
+        if writeln!(out, "{line}").is_err() {
+            break;
+        }
+    }
+    Ok(Exit::Ok)
 }
 
 /// Hex sha256 of `bytes`.

@@ -196,6 +196,12 @@ pub struct RunPlan {
     pub seed: u64,
     pub runs: Option<u32>,
     pub tags: Vec<String>,
+    /// `--only`: the tests and conditions the run kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub only: Vec<String>,
+    /// `--noise`: the conditions that replaced the suite's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub noise: Vec<String>,
     pub tts: String,
     pub stt: String,
     pub fast: bool,

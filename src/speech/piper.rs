@@ -55,7 +55,7 @@ fn missing(reason: String) -> SpeechError {
         engine: ENGINE.into(),
         reason,
         fix:
-            "run `make setup` (scripts/fetch-piper.sh) to fetch the voice and ONNX Runtime, or set \
+            "run `voicesim setup` (in a source checkout `make setup`) to fetch the voice and ONNX Runtime, or set \
               VOICESIM_PIPER_MODEL and VOICESIM_ONNXRUNTIME"
                 .into(),
     }

@@ -136,7 +136,7 @@ impl Whisper {
             return Err(SpeechError::Missing {
                 engine: ENGINE.into(),
                 reason: format!("no model at {}", model.display()),
-                fix: "run `make setup` (scripts/fetch-whisper-model.sh) to fetch and convert tiny.en, \
+                fix: "run `voicesim setup` (in a source checkout `make setup`) to fetch and convert tiny.en, \
                       or set VOICESIM_WHISPER_MODEL to a whisper.cpp ggml model"
                     .into(),
             });
@@ -283,7 +283,9 @@ mod tests {
         assert!(is_loop("( Be Be Be Be Be Be Be Be Be Be"));
         assert!(is_loop("bell, bell, bell, bell, bell. Bell bell bell"));
         assert!(is_loop("are a few. I can't. I can't. I can't. I can't."));
-        assert!(!is_loop("I can't. I can't. I really can't find my order number."));
+        assert!(!is_loop(
+            "I can't. I can't. I really can't find my order number."
+        ));
         assert!(!is_loop(
             "I would like to check the status of my order. The number is 4521."
         ));

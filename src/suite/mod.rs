@@ -582,6 +582,82 @@ impl Suite {
         Ok(())
     }
 
+    /// Every test runs under `conditions` instead of the suite's and its own (`run --noise`).
+    pub fn set_noise(&mut self, conditions: Vec<NoiseCondition>) {
+        self.noise = conditions;
+        for test in &mut self.tests {
+            test.noise = None;
+        }
+    }
+
+    /// Keeps only the calls `only` names (`run --only`): `TEST`, every call of the test, or
+    /// `TEST/CONDITION`, its calls under one condition as reports name it (`clean`,
+    /// `cafe@20dB`). A test named with conditions keeps just those (no staircase of its
+    /// `snr: adaptive` profiles). A name that is not in the suite is an error that lists
+    /// what is.
+    pub fn narrow(&mut self, only: &[String]) -> Result<(), String> {
+        if only.is_empty() {
+            return Ok(());
+        }
+        // Per test: None keeps all its conditions, Some the labels named.
+        let mut keep: BTreeMap<String, Option<Vec<String>>> = BTreeMap::new();
+        let is_test = |name: &str| self.tests.iter().any(|t| t.name == name);
+        for pick in only {
+            let (test, condition) = match pick.rsplit_once('/') {
+                Some((test, condition)) if is_test(test) && !is_test(pick) => {
+                    (test, Some(condition))
+                }
+                _ if is_test(pick) => (pick.as_str(), None),
+                _ => {
+                    return Err(format!(
+                        "--only {pick}: the suite has no test {:?} ({})",
+                        pick.rsplit_once('/').map_or(pick.as_str(), |(t, _)| t),
+                        known(self.tests.iter().map(|t| &t.name))
+                    ))
+                }
+            };
+            let entry = keep.entry(test.to_string()).or_insert(Some(Vec::new()));
+            match (condition, entry.as_mut()) {
+                (None, _) => *entry = None,
+                (Some(label), Some(labels)) => labels.push(label.to_string()),
+                (Some(_), None) => {}
+            }
+        }
+        let mut tests = Vec::new();
+        for mut test in std::mem::take(&mut self.tests) {
+            let Some(labels) = keep.get(&test.name) else {
+                continue;
+            };
+            if let Some(labels) = labels {
+                let conditions = self.conditions(&test);
+                for label in labels {
+                    if !conditions.iter().any(|c| &c.label() == label) {
+                        let there: Vec<String> = conditions.iter().map(|c| c.label()).collect();
+                        return Err(format!(
+                            "--only {}/{label}: test {} runs under no condition {label:?} (it runs under {})",
+                            test.name,
+                            test.name,
+                            there.join(", ")
+                        ));
+                    }
+                }
+                test.noise = Some(
+                    conditions
+                        .into_iter()
+                        .filter(|c| labels.contains(&c.label()))
+                        .map(|c| NoiseCondition {
+                            profile: c.profile,
+                            snr: c.snr.map(|db| SnrSweep::One(Snr(db))),
+                        })
+                        .collect(),
+                );
+            }
+            tests.push(test);
+        }
+        self.tests = tests;
+        Ok(())
+    }
+
     /// A profile name, or a profile file relative to the suite's folder.
     pub fn resolve_profile(&self, profile: &str) -> String {
         if profile.ends_with(".yaml") || profile.ends_with(".yml") {

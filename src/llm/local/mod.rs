@@ -75,12 +75,13 @@ impl LocalChat {
             message,
             fix: fix.to_string(),
         };
-        let refetch = "run `make setup` (scripts/fetch-llm.sh) to fetch it again, or point \
+        let refetch =
+            "run `voicesim setup` (in a source checkout `make setup`) to fetch it again, or point \
                        --llm-model / VOICESIM_LLM_MODEL_FILE at another GGUF file";
         if !file.is_file() {
             return Err(bad(
                 "no model file there".into(),
-                "run `make setup` (scripts/fetch-llm.sh fetches the default model), or point \
+                "run `voicesim setup` (in a source checkout `make setup`) to fetch the default model, or point \
                  --llm-model / VOICESIM_LLM_MODEL_FILE at a GGUF chat model",
             ));
         }

@@ -1,10 +1,12 @@
-"""A small Pipecat bot that voicesim's interop tests call (tests/pipecat.rs).
+"""A small Pipecat bot: the agent of the Python example (examples/python, `pytest` calls it in
+cafe noise) and of voicesim's interop tests (tests/pipecat.rs).
 
 Pipecat's own code end to end: FastAPIWebsocketTransport with Pipecat's serializer for the
 protocol (the telephony providers told apart by Pipecat's own parse_telephony_websocket, as
 its runner does), Silero VAD, and a processor that greets, answers each finished caller turn
 (or a key press ending in '#') with the next prepared recording, and interrupts itself with
-broadcast_interruption() when the caller starts speaking over it. No cloud services.
+broadcast_interruption() when the caller starts speaking over it. No cloud services: a real
+bot would put speech-to-text, an LLM and text-to-speech where the recordings are.
 
     python bot.py --port 8790 --replies DIR    # DIR holds 0.wav, 1.wav, ... (16-bit mono)
 
