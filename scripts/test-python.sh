@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The Python package's tests, as `make test` runs them: build the wheel with maturin (the dev
 # profile and the features `cargo test` built, so cargo reuses what it compiled), check it with
-# auditwheel, install it into a fresh venv with pytest and nothing else, and run
-# tests/python there (the pytest plugin, the Python API, the Pipecat example through the
+# auditwheel, install it into a fresh venv with pytest and nothing else, fetch the models with
+# `voicesim setup`, and run tests/python there (the pytest plugin, the Python API, the Pipecat example through the
 # agent fixture); mypy checks the package's types.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +23,11 @@ grep -q "manylinux_" target/wheels/auditwheel.txt
 venv=target/py-venv
 rm -rf "$venv"
 python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check "$wheel" "pytest==8.4.2"
-# What a user types after `pip install voicesim`; the models are in the cache already.
+"$venv/bin/pip" install --quiet --disable-pip-version-check "$wheel" pytest==8.4.2 pytest-xdist==3.8.0
+# What a user types after `pip install voicesim`, into a cache of its own: the tests then run
+# on the models it fetched.
+export VOICESIM_CACHE="$PWD/target/py-cache"
+rm -rf "$VOICESIM_CACHE"
 PATH="$PWD/$venv/bin:$PATH" voicesim setup --no-llm
-PIPECAT_PYTHON="$pipecat/bin/python" "$venv/bin/python" -m pytest -q tests/python "$@"
+# Two at a time: the calls are real time, mostly waiting.
+PIPECAT_PYTHON="$pipecat/bin/python" "$venv/bin/python" -m pytest -q -n 2 tests/python "$@"

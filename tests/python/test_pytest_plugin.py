@@ -55,19 +55,17 @@ def test_each_call_is_an_item_that_passes_or_fails_as_the_suite_says(
         "wrong-day[clean-run1]": "failed",
     }
 
+    # --lf makes only the failed call again.
+    again = suite_project.runpytest("--lf")
+    again.assert_outcomes(failed=1)
+    again.stdout.fnmatch_lines(["*rerun previous 1 failure*"])
+    assert calls_made(suite_project) == ["wrong-day/clean"]
+
 
 def test_k_selects_calls_and_only_the_selected_are_made(suite_project: pytest.Pytester) -> None:
     result = suite_project.runpytest("-k", "order-status and cafe")
     result.assert_outcomes(passed=1, deselected=2)
     assert calls_made(suite_project) == ["order-status/cafe"]
-
-
-def test_last_failed_makes_only_the_failed_call_again(suite_project: pytest.Pytester) -> None:
-    suite_project.runpytest("-m", "voicesim", "-k", "wrong-day").assert_outcomes(failed=1)
-    again = suite_project.runpytest("--lf")
-    again.assert_outcomes(failed=1)
-    again.stdout.fnmatch_lines(["*rerun previous 1 failure*"])
-    assert calls_made(suite_project) == ["wrong-day/clean"]
 
 
 def test_collect_only_calls_no_one(suite_project: pytest.Pytester) -> None:
