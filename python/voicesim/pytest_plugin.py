@@ -81,9 +81,14 @@ class Settings:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist: a suite's calls are made together, so its items go to one worker. `-n N`
+    # alone means `--dist load`, which is `loadgroup` for items without a group.
+    if getattr(config.option, "dist", "no") == "load":
+        config.option.dist = "loadgroup"
     config.stash[_settings] = Settings(config)
     config.stash[_runs] = {}
     config.addinivalue_line("markers", "voicesim: a call voicesim makes")
+    config.addinivalue_line("markers", "xdist_group(name): pytest-xdist's --dist loadgroup")
 
 
 _settings = pytest.StashKey[Settings]()
@@ -128,6 +133,8 @@ class CallItem(pytest.Item):
         super().__init__(**kwargs)
         self.call = call
         self.add_marker(pytest.mark.voicesim)
+        # With pytest-xdist (`--dist loadgroup`) a suite's calls go to one worker, together.
+        self.add_marker(pytest.mark.xdist_group(str(self.path)))
         for tag in call.tags:
             self.keywords[tag] = True
         self.result: Optional[CallResult] = None
@@ -135,10 +142,10 @@ class CallItem(pytest.Item):
     def runtest(self) -> None:
         runs = self.config.stash[_runs]
         suite = Path(str(self.path))
-        run = runs.get(suite)
-        if run is None:
-            mine = [i for i in self.session.items if isinstance(i, CallItem) and Path(str(i.path)) == suite]
-            run = runs[suite] = SuiteRun(self.config, suite, mine)
+        run = runs.get(suite) or SuiteRun(self.config, suite, [
+            i for i in self.session.items if isinstance(i, CallItem) and Path(str(i.path)) == suite
+        ])
+        runs[suite] = run
         self.result = run.wait(self.call.id)
         if self.result.recording:
             self.user_properties.append(("recording", str(self.result.recording)))
@@ -173,8 +180,7 @@ class SuiteRun:
 
     def __init__(self, config: pytest.Config, suite: Path, items: List[CallItem]):
         settings = config.stash[_settings]
-        name = suite.stem.replace(".voicesim", "")
-        self.out = settings.out / name
+        self.out = settings.out / suite.stem.replace(".voicesim", "")
         self.results: Dict[str, CallResult] = {}
         self.expected = len(items)
         self.done = threading.Event()

@@ -3,6 +3,7 @@ its command, calls it in cafe noise, and reports each call as a pytest item."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -39,11 +40,27 @@ def test_the_python_example_calls_its_pipecat_bot_in_cafe_noise(tmp_path: Path) 
         "order-status[cafe@20dB-run1]",
         "order-status[cafe@10dB-run1]",
     }, said
-    # On a clean line the bot answers; in the cafe it may not (its VAD takes the babble for the
-    # caller), and then the item fails with the judge's reasons.
-    assert cases["order-status[clean-run1]"] == "passed", said
-    assert "not met" in said or all(c == "passed" for c in cases.values()), said
-    # Each call's recording and the report are in the example's results folder.
+    # On a clean line the bot answers when asked (its audio may still come late on a loaded
+    # machine: a fault of the bot's, which fails the item); in the cafe its VAD may take the
+    # babble for the caller, and then the item fails with the judge's reasons.
     run = project / "voicesim-results" / "orders"
+    results = {
+        r["condition"]["profile"] + str(r["condition"]["snr"] or ""): r
+        for r in map(json.loads, (run / "results.jsonl").read_text().splitlines())
+    }
+    assert results["clean"]["steps"][0]["verdict"] == "met", said
+    for name, case in cases.items():
+        assert case == ("passed" if results[_key(name)]["outcome"] == "passed" else "failed"), said
+    assert "not met" in said or "fault" in said or all(c == "passed" for c in cases.values()), said
+    # Each call's recording and the report are in the example's results folder.
     assert (run / "report.html").is_file(), said
     assert len(list((run / "calls").rglob("call.wav"))) == 3, said
+
+
+def _key(item: str) -> str:
+    """`order-status[cafe@20dB-run1]` -> `cafe20.0`, as results are keyed above."""
+    label = item.split("[")[1].split("-run")[0]
+    if "@" not in label:
+        return label
+    profile, db = label.split("@")
+    return profile + str(float(db.removesuffix("dB")))

@@ -111,3 +111,11 @@ def test_a_missing_binary_says_how_to_install_it(
     result = pytester.runpytest()
     result.stdout.fnmatch_lines(["*VOICESIM_BIN names*no-such-voicesim*"])
     assert "Traceback" not in result.stdout.str()
+
+
+def test_with_xdist_a_suite_s_calls_go_to_one_worker_together(
+    suite_project: pytest.Pytester,
+) -> None:
+    result = suite_project.runpytest("-n", "2")
+    result.assert_outcomes(passed=2, failed=1)
+    assert calls_made(suite_project) == ["order-status/cafe", "order-status/clean", "wrong-day/clean"]
