@@ -82,8 +82,12 @@ class Settings:
 
 def pytest_configure(config: pytest.Config) -> None:
     # pytest-xdist: a suite's calls are made together, so its items go to one worker. `-n N`
-    # alone means `--dist load`, which is `loadgroup` for items without a group.
-    if getattr(config.option, "dist", "no") == "load":
+    # alone means `--dist load`, which is `loadgroup` for items without a group; a worker
+    # learns the mode from the command line only, so it is told here too (it then names each
+    # item by its group, which is how the controller keeps a group together).
+    if hasattr(config, "workerinput"):
+        config.option.loadgroup = True
+    elif getattr(config.option, "dist", "no") == "load":
         config.option.dist = "loadgroup"
     config.stash[_settings] = Settings(config)
     config.stash[_runs] = {}
