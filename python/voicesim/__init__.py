@@ -199,11 +199,9 @@ def run(
     finally:
         for name in keep:
             os.unlink(name)
-    if code in (EXIT_BAD_INPUT, EXIT_UNREACHABLE, EXIT_INTERNAL) and not (out_dir / "results.jsonl").exists():
-        raise VoicesimError("".join(said[-20:]).strip() or f"voicesim exited {code}", code)
     results = RunResults.read(out_dir, code)
-    if code == EXIT_BAD_INPUT or (code == EXIT_UNREACHABLE and not results.calls):
-        raise VoicesimError("".join(said[-20:]).strip(), code)
+    if code == EXIT_BAD_INPUT or (code in (EXIT_UNREACHABLE, EXIT_INTERNAL) and not results.calls):
+        raise VoicesimError("".join(said[-20:]).strip() or f"voicesim exited {code}", code)
     return results
 
 

@@ -12,7 +12,6 @@ and where the recording and report are.
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
 import shlex
 import shutil
@@ -29,7 +28,7 @@ import pytest
 
 import voicesim
 from voicesim._binary import BinaryNotFound, find_binary
-from voicesim.results import CallResult
+from voicesim.results import CallResult, read_calls
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -220,14 +219,8 @@ class SuiteRun:
         self.done.set()
 
     def _read(self) -> None:
-        path = self.out / "results.jsonl"
-        if not path.exists():
-            return
-        with path.open(encoding="utf-8") as f:
-            for line in f:
-                if line.endswith("\n"):
-                    r = CallResult.from_json(json.loads(line), self.out)
-                    self.results[r.id] = r
+        for r in read_calls(self.out / "results.jsonl", self.out):
+            self.results[r.id] = r
 
     def wait(self, call_id: str) -> CallResult:
         while True:

@@ -177,12 +177,13 @@ class RunResults:
 
 
 def read_calls(path: Path, base: Path) -> List[CallResult]:
+    """The calls of a `results.jsonl` as far as they are written: a last line without its
+    newline is a call still being written (or cut off by a crash), and is left out."""
     calls: List[CallResult] = []
     if not path.exists():
         return calls
     with path.open(encoding="utf-8") as f:
         for line in f:
-            line = line.strip()
-            if line:
+            if line.endswith("\n") and line.strip():
                 calls.append(CallResult.from_json(json.loads(line), base))
     return calls

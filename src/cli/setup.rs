@@ -38,11 +38,7 @@ pub struct SetupArgs {
 
 pub fn setup(args: SetupArgs) -> Result<Exit, CliError> {
     let need = |tool: &str, fix: &str| -> Result<(), CliError> {
-        let found = Command::new(tool)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if found {
+        if installed(tool) {
             Ok(())
         } else {
             Err(CliError::bad_input(format!(
@@ -77,17 +73,21 @@ pub fn setup(args: SetupArgs) -> Result<Exit, CliError> {
     }
     let cache = crate::cache_dir();
     println!("voicesim is set up: models in {}", cache.display());
-    let espeak = Command::new("espeak-ng")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !espeak {
+    if !installed("espeak-ng") {
         println!(
             "  espeak-ng is not installed: the caller speaks with Piper (the default); for \
              `--tts espeak` install it (`apt-get install espeak-ng`, `brew install espeak-ng`)"
         );
     }
     Ok(Exit::Ok)
+}
+
+/// Whether `tool --version` runs.
+fn installed(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// The scripts written out to a temporary folder, removed when done.
