@@ -268,6 +268,11 @@ async fn a_dropped_connection_is_a_broken_call_with_what_was_said_so_far() {
         |_| {},
     )
     .await;
+    eprintln!(
+        "DEBUG {:#?} {:?}",
+        record.turns,
+        record.outcome.agent.duration()
+    );
     let [Fault::Broken { message }] = &record.faults[..] else {
         panic!("{:?}", record.faults)
     };
@@ -557,4 +562,50 @@ fn the_agent_hears_again_a_sentence_whisper_heard_nothing_in() {
     };
     let heard = voicesim::agent::hear(whisper().as_ref(), utterance).unwrap();
     assert!(normalize(&heard).contains("goodbye"), "{heard:?}");
+}
+
+/// A real bot sends ahead of real time and lets the line buffer it, so a caller held back for
+/// a moment (a busy machine) hears no dropout. The reference agent's clock is the caller's
+/// stream: once the caller stops sending, all that has come of a reply is its lead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_sends_a_reply_ahead_of_the_callers_stream() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let (url, _logs) = start_agent(AgentConfig::new(Protocol::RawPcm)).await;
+    let (socket, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    let (mut tx, mut rx) = socket.split();
+    let silence = vec![0u8; Frame::samples_per_frame(16_000) * 2];
+    let audio_ms = |m: &Message| match m {
+        Message::Binary(b) => b.len() as f64 / 2.0 / 16.0,
+        _ => 0.0,
+    };
+    // The caller's stream until the greeting starts (it is synthesized meanwhile) ...
+    let mut heard_ms = 0.0;
+    let first = async {
+        loop {
+            tx.send(Message::binary(silence.clone())).await.unwrap();
+            let reply = tokio::time::timeout(Duration::from_millis(20), rx.next()).await;
+            if let Ok(Some(Ok(m))) = reply {
+                heard_ms += audio_ms(&m);
+                if heard_ms > 0.0 {
+                    break;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), first)
+        .await
+        .expect("the agent never greeted");
+    // ... then nothing: what else comes is what was sent ahead with that first frame.
+    while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(1), rx.next()).await {
+        heard_ms += audio_ms(&m);
+    }
+    // At least 200 ms ahead, and 20 ms for each frame the caller sent before it read the first of it; but
+    // not the whole greeting (3 s) at once.
+    assert!(
+        (200.0..1_500.0).contains(&heard_ms),
+        "{heard_ms} ms of the greeting came for the caller's first frames"
+    );
 }

@@ -4,7 +4,10 @@
 //! can show that voicesim reports each failure clearly.
 //!
 //! Its clock is the caller's stream: each 20 ms of caller audio received moves it 20 ms and
-//! lets 20 ms of reply audio out, as a real agent pacing its output against the call does.
+//! lets 20 ms of reply audio out, as a real agent pacing its output against the call does. A
+//! reply's first [`LEAD_MS`] go out at once, as real bots send ahead of real time and let the
+//! line buffer it: a busy machine that holds either side back for less than that makes no
+//! dropout.
 //! Latency injected with `delay_ms` is counted from the end of the caller's speech as the
 //! agent's endpointer heard it.
 
@@ -58,6 +61,9 @@ pub struct Faults {
     /// (`audio::SnrMeter`), is below this many dB: answer as to words not caught.
     pub deaf_below_snr: Option<f64>,
 }
+
+/// How far ahead of real time a reply is sent (all of it on a slow drip is late on purpose).
+pub const LEAD_MS: f64 = 300.0;
 
 /// What a chatty agent keeps saying, and the pause before it says it again.
 const CHATTER: &str = "And one more thing while I have you.";
@@ -155,6 +161,8 @@ struct Speaking {
     turn: AgentTurn,
     hangup: bool,
     left: VecDeque<f32>,
+    /// Samples sent so far: the reply plays out until `replied_at_ms` plus their length.
+    sent: usize,
 }
 
 impl ReferenceAgent {
@@ -218,6 +226,8 @@ impl ReferenceAgent {
         let mut hangup_at: Option<f64> = None;
         let mut awaiting_mark: Option<String> = None;
         let mut replies = 0u32;
+        // Where the last reply ends playing, on the stream clock (sent ahead, it ends later).
+        let mut played = 0.0f64;
         let mut fate = ChaCha8Rng::seed_from_u64(self.calls.fetch_add(1, Ordering::Relaxed));
         let close_at = faults.close_within_ms.map(|within| {
             (
@@ -343,7 +353,11 @@ impl ReferenceAgent {
                                 },
                                 hangup: p.reply.hangup,
                                 left: p.audio.into(),
+                                sent: 0,
                             });
+                            if !faults.slow_drip {
+                                budget += LEAD_MS / 1000.0 * wire.rate() as f64;
+                            }
                         }
                         budget += samples.len() as f64 * if faults.slow_drip { 0.25 } else { 1.0 };
                         let frame = Frame::samples_per_frame(wire.rate());
@@ -355,11 +369,15 @@ impl ReferenceAgent {
                                     let chunk: Vec<f32> = s.left.drain(..n).collect();
                                     out.extend(wire.audio(&chunk));
                                     budget -= n as f64;
+                                    s.sent += n;
                                 }
                             }
                             None => budget = budget.min(frame as f64),
                         }
                         if let Some(s) = speaking.take_if(|s| s.left.is_empty()) {
+                            // Counted from where the reply ends playing, not from its last send.
+                            let length_ms = s.sent as f64 * 1000.0 / wire.rate() as f64;
+                            played = now.max(s.turn.replied_at_ms + length_ms);
                             out.extend(wire.reply_sent(&s.turn.said));
                             log.turns.push(s.turn);
                             replies += 1;
@@ -367,7 +385,7 @@ impl ReferenceAgent {
                                 if wire.echoes_marks() {
                                     awaiting_mark = Some(format!("reply-{replies}"));
                                 }
-                                hangup_at = Some(now + 300.0);
+                                hangup_at = Some(played + 300.0);
                             } else if faults.chatty {
                                 let more = Reply {
                                     text: CHATTER.into(),
@@ -376,7 +394,7 @@ impl ReferenceAgent {
                                 let ask = Ask {
                                     generation: newest,
                                     heard_end_ms: None,
-                                    due_ms: now + CHATTER_GAP_MS,
+                                    due_ms: played + CHATTER_GAP_MS,
                                     rate: wire.rate(),
                                 };
                                 self.think(None, Some(more), ask, &ready_tx, &dialogue);
@@ -392,7 +410,7 @@ impl ReferenceAgent {
                             log.ended = format!("closed at {now:.0} ms");
                             return Ok(log);
                         }
-                        if faults.drop_after.is_some_and(|n| replies >= n) {
+                        if faults.drop_after.is_some_and(|n| replies >= n) && now >= played {
                             for m in out.drain(..) {
                                 tx.send(m).await?;
                             }
