@@ -53,10 +53,10 @@ fn room(calls: u64) {
     rlimit::increase_nofile_limit(calls * 2 + 64).expect("the open-file limit");
 }
 
-/// Accepts PACED_CALLS streams, prints its port first and the lateness of all frames last.
+/// Accepts streams until its stdin closes (the sender is done), then prints the lateness of all
+/// frames; its port goes out first.
 fn sink() {
-    let calls: usize = var("PACED_CALLS");
-    room(calls as u64);
+    room(var("PACED_CALLS"));
     // One thread: the sink should take as little of the two cores from the sender as it can.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -66,9 +66,13 @@ fn sink() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         println!("{}", listener.local_addr().unwrap().port());
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<(Instant, f64)>>();
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let open_ = open.clone();
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
                 let tx = tx.clone();
+                let open = open_.clone();
+                open.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 tokio::spawn(async move {
                     let mut arrivals = Vec::new();
                     let _ = socket.set_nodelay(true);
@@ -89,12 +93,25 @@ fn sink() {
                     }
                     let late = lateness(&arrivals);
                     let _ = tx.send(arrivals.into_iter().zip(late).collect());
+                    open.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                 });
             }
         });
+        let (done, sender_done) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+            let _ = done.send(());
+        });
+        let _ = sender_done.await;
+        // The sender has gone: its last streams are closing.
+        let drained = Instant::now() + Duration::from_secs(10);
+        while open.load(std::sync::atomic::Ordering::SeqCst) > 0 && Instant::now() < drained {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let (mut all, mut calls_up) = (Vec::new(), Vec::new());
-        for _ in 0..calls {
-            let frames = rx.recv().await.unwrap_or_default();
+        let mut streams = 0;
+        while let Ok(frames) = rx.try_recv() {
+            streams += 1;
             calls_up.extend(frames.first().zip(frames.last()).map(|(a, b)| (a.0, b.0)));
             all.extend(frames);
         }
@@ -106,6 +123,22 @@ fn sink() {
             .filter(|(at, _)| from.zip(to).is_some_and(|(f, t)| *at >= f && *at <= t))
             .map(|f| f.1)
             .collect();
+        // Calls started and ended a second in the window PACED_WINDOW ("from,to" in seconds
+        // after the first frame): the churn at full load.
+        let window: Vec<f64> = std::env::var("PACED_WINDOW")
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        let first = calls_up.iter().map(|c| c.0).min();
+        let rate = |pick: fn(&(Instant, Instant)) -> Instant| match (first, &window[..]) {
+            (Some(first), &[from, to]) if to > from => {
+                let within = |at: Instant| (from..to).contains(&at.duration_since(first).as_secs_f64());
+                calls_up.iter().filter(|c| within(pick(c))).count() as f64 / (to - from)
+            }
+            _ => 0.0,
+        };
+        let (started_per_s, ended_per_s) = (rate(|c| c.0), rate(|c| c.1));
         let mut all: Vec<f64> = all.into_iter().map(|f| f.1).collect();
         all.sort_by(f64::total_cmp);
         steady.sort_by(f64::total_cmp);
@@ -116,8 +149,9 @@ fn sink() {
         };
         println!(
             "{}",
-            json!({"frames": all.len(), "p50": at(&all, 0.5), "p99": at(&all, 0.99),
-                   "max": all.last().copied().unwrap_or(0.0), "p99_all_up": at(&steady, 0.99)})
+            json!({"streams": streams, "frames": all.len(), "p50": at(&all, 0.5), "p99": at(&all, 0.99),
+                   "max": all.last().copied().unwrap_or(0.0), "p99_all_up": at(&steady, 0.99),
+                   "started_per_s": started_per_s, "ended_per_s": ended_per_s})
         );
     });
 }
@@ -250,6 +284,29 @@ fn python() -> String {
     format!("{}/bin/python", String::from_utf8_lossy(&out.stdout).trim())
 }
 
+/// The sink, started for up to `calls` streams at once, and its URL.
+fn start_sink(me: &Path, calls: u64, window: (u32, u32)) -> (std::process::Child, String) {
+    let mut sink = Command::new(me)
+        .env("PACED_ROLE", "sink")
+        .env("PACED_WINDOW", format!("{},{}", window.0, window.1))
+        .env("PACED_CALLS", calls.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the sink starts");
+    let mut port = String::new();
+    BufReader::new(sink.stdout.as_mut().expect("piped"))
+        .read_line(&mut port)
+        .expect("the sink's port");
+    (sink, format!("ws://127.0.0.1:{}/", port.trim()))
+}
+
+/// What the sink measured, once the sender is done.
+fn sink_report(mut sink: std::process::Child) -> Value {
+    drop(sink.stdin.take());
+    report(sink, "the sink")
+}
+
 fn compare() {
     let bench = std::env::args().any(|a| a == "--bench");
     let (levels, seconds): (Vec<u64>, f64) = if bench {
@@ -271,17 +328,7 @@ fn compare() {
     println!("| --- | --- | --- | --- | --- | --- | --- |");
     for &calls in &levels {
         for sender in ["voicesim", "python asyncio"] {
-            let mut sink = Command::new(&me)
-                .env("PACED_ROLE", "sink")
-                .env("PACED_CALLS", calls.to_string())
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("the sink starts");
-            let mut port = String::new();
-            BufReader::new(sink.stdout.as_mut().expect("piped"))
-                .read_line(&mut port)
-                .expect("the sink's port");
-            let url = format!("ws://127.0.0.1:{}/", port.trim());
+            let (sink, url) = start_sink(&me, calls, (0, 0));
             let child = if sender == "voicesim" {
                 Command::new(&me)
                     .env("PACED_ROLE", "voicesim")
@@ -306,7 +353,7 @@ fn compare() {
             }
             .expect("the sender starts");
             let sent = report(child, sender);
-            let got = report(sink, "the sink");
+            let got = sink_report(sink);
             let frames = got["frames"].as_u64().unwrap_or(0);
             // Every frame of every call reached the sink (the smoke run's one check).
             assert_eq!(
@@ -334,6 +381,217 @@ fn compare() {
                 f("p99"),
                 f("max"),
                 f("p99_all_up")
+            );
+        }
+    }
+    churn(bench, &me, &python);
+}
+
+/// How long the calls of the churn table last: a line, then the agent's silence for one of
+/// these (s), so calls end at different moments and are replaced at once.
+const CHURN_TIMEOUTS: [u32; 4] = [3, 5, 7, 9];
+
+/// The suite of the churn table: four callers, each saying a line in a cafe at 20 dB and then
+/// waiting for an answer that never comes.
+fn churn_suite(dir: &Path, scale: u32) -> std::path::PathBuf {
+    let lines = [
+        "Hi, I'm calling about my order, number four five two one.",
+        "Hello, can you tell me when my parcel arrives?",
+        "Good morning, I would like to change my delivery address.",
+        "Hi there, I think I was charged twice for the same order.",
+    ];
+    let tests: String = (lines.iter().zip(CHURN_TIMEOUTS).enumerate())
+        .map(|(i, (line, timeout))| {
+            format!(
+                "  - name: caller-{i}\n    scenario: first\n    stop: {{ answer_timeout_seconds: {}, max_seconds: 60 }}\n    \
+                 noise: [{{ profile: cafe, snr: 20 }}]\n    steps:\n      - goal: Ask\n        \
+                 static_utterance: \"{line}\"\n        check: {{ contains: order }}\n",
+                timeout / scale
+            )
+        })
+        .collect();
+    let path = dir.join("churn.yaml");
+    std::fs::write(
+        &path,
+        format!("name: churn\nscenarios:\n  first:\n    objective: Ask.\n    first: caller\ntests:\n{tests}"),
+    )
+    .expect("the churn suite");
+    path
+}
+
+/// CPU seconds (user + system) of a process, and whether it has exited (its times are final
+/// then, until it is reaped), from /proc.
+fn proc_cpu(pid: u32) -> Option<(f64, bool)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command's closing parenthesis: state first, utime and stime 12th
+    // and 13th, in clock ticks (100 a second).
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |k: usize| fields.get(k).and_then(|f| f.parse::<f64>().ok());
+    Some((
+        (ticks(11)? + ticks(12)?) / 100.0,
+        fields.first() == Some(&"Z"),
+    ))
+}
+
+/// A memory figure of a running process from /proc, in kB.
+fn proc_kb(pid: u32, field: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+}
+
+/// A real `voicesim load` of the churn suite, calls ending and replaced throughout, beside the
+/// Python sender keeping as many calls up with the same churn.
+fn churn(bench: bool, me: &Path, python: &str) {
+    let (levels, ramp, hold, scale): (Vec<u64>, u32, u32, u32) = if bench {
+        let levels = std::env::var("PACED_CHURN_LEVELS").unwrap_or_else(|_| "1000,2000".into());
+        let levels = levels.split(',').filter_map(|l| l.trim().parse().ok());
+        (levels.collect(), 5, 20, 1)
+    } else {
+        (vec![4], 1, 4, 4)
+    };
+    let work = tempfile::tempdir().expect("a folder for the load runs");
+    let suite = churn_suite(work.path(), scale);
+    let sender_py = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/paced_sender.py");
+    println!();
+    println!("| calls up | sender | calls started / ended a second at full load | frame lateness p50 / p99 / max | CPU-s per call-second | memory per call | voicesim's own account |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for &calls in &levels {
+        for sender in ["voicesim load", "python asyncio"] {
+            let (sink, url) = start_sink(me, calls, (ramp, ramp + hold));
+            let out = work.path().join(format!("load-{calls}"));
+            let mut child = if sender == "voicesim load" {
+                Command::new(env!("CARGO_BIN_EXE_voicesim"))
+                    .arg("load")
+                    .arg(&suite)
+                    .args([
+                        "--agent",
+                        &url,
+                        "--protocol",
+                        "twilio",
+                        "--transcribe",
+                        "0%",
+                    ])
+                    .args(["--stage", &format!("{ramp}s:{calls}")])
+                    .args(["--stage", &format!("{hold}s:{calls}")])
+                    .arg("--out")
+                    .arg(&out)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+            } else {
+                // The same lengths: the line (about 3 s) and the wait for an answer.
+                let lengths: Vec<String> = CHURN_TIMEOUTS
+                    .iter()
+                    .map(|t| (t / scale + 3).to_string())
+                    .collect();
+                Command::new(python)
+                    .arg(&sender_py)
+                    .args([&url, &calls.to_string(), &lengths.join(",")])
+                    .args([ramp.to_string(), hold.to_string()])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+            }
+            .expect("the sender starts");
+            let pid = child.id();
+            // The sender's memory before its first call: voicesim's as the load begins (its
+            // engines loaded), Python's as it says.
+            let base_kb = std::sync::Arc::new(std::sync::Mutex::new(None::<u64>));
+            let stderr = child.stderr.take().expect("piped");
+            let base = base_kb.clone();
+            let said = std::thread::spawn(move || {
+                let mut text = String::new();
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if line.starts_with("load on ") {
+                        *base.lock().unwrap() = proc_kb(pid, "VmRSS");
+                    }
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+                text
+            });
+            let stdout = child.stdout.take().expect("piped");
+            let printed =
+                std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
+            let (mut cpu, mut peak_kb) = (0.0, 0);
+            // Until it exits (its times final, not yet reaped).
+            while let Some((c, exited)) = proc_cpu(pid) {
+                cpu = c;
+                if exited {
+                    break;
+                }
+                peak_kb = proc_kb(pid, "VmHWM").unwrap_or(peak_kb);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let status = child.wait().expect("the sender ran");
+            let (printed, said) = (printed.join().unwrap(), said.join().unwrap());
+            let got = sink_report(sink);
+            let streams = got["streams"].as_u64().unwrap_or(0);
+            let (call_seconds, base_kb, own) = if sender == "voicesim load" {
+                // It ran to the end (1: calls the agent never answered failed their checks).
+                assert!(
+                    matches!(status.code(), Some(0 | 1)),
+                    "voicesim load: {status}\n{printed}\n{said}"
+                );
+                let results =
+                    std::fs::read_to_string(out.join("results.jsonl")).expect("the load's results");
+                let results: Vec<Value> = results
+                    .lines()
+                    .map(|l| serde_json::from_str(l).expect("a result line"))
+                    .collect();
+                // Every call it made streamed to the sink, and calls were replaced as they ended.
+                assert_eq!(
+                    results.len() as u64,
+                    streams,
+                    "calls made and streams received"
+                );
+                assert!(
+                    streams > calls,
+                    "{streams} calls for {calls} at once: none replaced"
+                );
+                let seconds: f64 = results
+                    .iter()
+                    .map(|r| r["metrics"]["duration_s"].as_f64().unwrap_or(0.0))
+                    .sum();
+                let warned = printed
+                    .lines()
+                    .chain(said.lines())
+                    .find(|l| l.contains("itself was late"));
+                let own = match warned.and_then(|w| w.split(" calls (").next()) {
+                    Some(w) => w
+                        .trim_start_matches("warning: voicesim itself was ")
+                        .to_string(),
+                    None => format!("on time in all {} calls", results.len()),
+                };
+                let base = base_kb
+                    .lock()
+                    .unwrap()
+                    .expect("voicesim load said it began");
+                (seconds, base, own)
+            } else {
+                assert!(status.success(), "the Python sender: {status}\n{said}");
+                let sent: Value = serde_json::from_str(printed.lines().last().unwrap_or_default())
+                    .unwrap_or_else(|e| panic!("the Python sender printed {printed:?}: {e}"));
+                let seconds = sent["call_seconds"].as_f64().unwrap_or(0.0);
+                (
+                    seconds,
+                    sent["base_kb"].as_u64().unwrap_or(0),
+                    "not measured".into(),
+                )
+            };
+            let f = |k: &str| got[k].as_f64().unwrap_or(0.0);
+            println!(
+                "| {calls} | {sender} | {:.0} / {:.0} | {:.1} / {:.1} / {:.1} ms | {:.4} | {:.2} MB | {own} |",
+                f("started_per_s"),
+                f("ended_per_s"),
+                f("p50"),
+                f("p99"),
+                f("max"),
+                cpu / call_seconds.max(1.0),
+                peak_kb.saturating_sub(base_kb) as f64 / 1024.0 / calls as f64,
             );
         }
     }

@@ -111,7 +111,7 @@ impl CallRecord {
         std::fs::create_dir_all(dir)?;
         let wav = dir.join("call.wav");
         // A call taped into this folder has its recording and event log here already.
-        let taped = self.outcome.tape.as_deref() == Some(wav.as_path());
+        let taped = self.outcome.tape.as_ref().is_some_and(|t| t.path == wav);
         if !taped {
             self.outcome
                 .write_wav(&wav)
@@ -120,7 +120,7 @@ impl CallRecord {
         }
         let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
         std::fs::write(dir.join("call.json"), json)?;
-        let (caller, agent) = self.outcome.envelopes().map_err(std::io::Error::other)?;
+        let (caller, agent) = self.outcome.envelopes();
         let envelope = Waveform { caller, agent };
         let json = serde_json::to_vec(&envelope).map_err(std::io::Error::other)?;
         std::fs::write(dir.join(WAVEFORM), json)

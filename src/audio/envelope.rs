@@ -20,37 +20,11 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    /// At most [`MAX_POINTS`] slices, no shorter than 20 ms each.
+    /// At most [`MAX_POINTS`] slices of whole 20 ms frames.
     pub fn of(clip: &Clip) -> Envelope {
-        Envelope::of_samples(clip.samples.len(), clip.rate, clip.samples.iter().copied())
-    }
-
-    /// The envelope of `len` samples at `rate` as they stream by (a recording read from disk).
-    pub fn of_samples(len: usize, rate: u32, samples: impl Iterator<Item = f32>) -> Envelope {
-        let ms = len as f64 * 1000.0 / rate.max(1) as f64;
-        let points = ((ms / 20.0).ceil() as usize).clamp(1, MAX_POINTS);
-        let per = len.div_ceil(points).max(1);
-        let level = |peak: f32| {
-            let level = (peak * 63.0).round().clamp(0.0, 63.0) as usize;
-            LEVELS.get(level).copied().map_or('A', char::from)
-        };
-        let mut peaks = String::with_capacity(points);
-        let (mut peak, mut in_slice) = (0.0f32, 0);
-        for s in samples {
-            peak = peak.max(s.abs());
-            in_slice += 1;
-            if in_slice == per {
-                peaks.push(level(peak));
-                (peak, in_slice) = (0.0, 0);
-            }
-        }
-        if in_slice > 0 {
-            peaks.push(level(peak));
-        }
-        Envelope {
-            ms_per_point: per as f64 * 1000.0 / rate.max(1) as f64,
-            peaks,
-        }
+        let mut peaks = Peaks::new(clip.rate);
+        peaks.push(&clip.samples);
+        peaks.envelope()
     }
 
     /// The level of each slice, 0..=63.
@@ -60,6 +34,66 @@ impl Envelope {
             .map(|c| LEVELS.iter().position(|&l| l == c).unwrap_or(0) as u8)
             .collect()
     }
+}
+
+/// An envelope made as samples stream by (a recording as it is written): the level of each
+/// 20 ms frame, a byte each, grouped into the envelope's slices at the end.
+#[derive(Debug, Clone)]
+pub struct Peaks {
+    frame: usize,
+    /// One level (0..=63) per whole frame so far.
+    levels: Vec<u8>,
+    peak: f32,
+    in_frame: usize,
+}
+
+impl Peaks {
+    pub fn new(rate: u32) -> Peaks {
+        Peaks {
+            frame: (rate as usize / 50).max(1),
+            levels: Vec::new(),
+            peak: 0.0,
+            in_frame: 0,
+        }
+    }
+
+    pub fn push(&mut self, samples: &[f32]) {
+        for s in samples {
+            self.peak = self.peak.max(s.abs());
+            self.in_frame += 1;
+            if self.in_frame == self.frame {
+                self.levels.push(level(self.peak));
+                (self.peak, self.in_frame) = (0.0, 0);
+            }
+        }
+    }
+
+    /// The envelope so far: the loudest frame of each slice (a level is the rounded peak, so
+    /// the slice's level is its loudest frame's).
+    pub fn envelope(&self) -> Envelope {
+        let last = (self.in_frame > 0).then(|| level(self.peak));
+        let frames: Vec<u8> = self.levels.iter().copied().chain(last).collect();
+        let per = frames.len().div_ceil(MAX_POINTS).max(1);
+        let peaks = frames
+            .chunks(per)
+            .map(|slice| {
+                let loudest = slice.iter().copied().max().unwrap_or(0);
+                LEVELS
+                    .get(usize::from(loudest))
+                    .copied()
+                    .map_or('A', char::from)
+            })
+            .collect::<String>();
+        Envelope {
+            ms_per_point: per as f64 * 20.0,
+            peaks,
+        }
+    }
+}
+
+/// The level 0..=63 of a peak.
+fn level(peak: f32) -> u8 {
+    (peak * 63.0).round().clamp(0.0, 63.0) as u8
 }
 
 #[cfg(test)]
@@ -81,5 +115,23 @@ mod tests {
             "{levels:?}"
         );
         assert!(levels.iter().skip(50).all(|&l| l == 0));
+    }
+
+    #[test]
+    fn a_long_call_streamed_in_pieces_draws_as_the_whole_clip_does() {
+        let rate = 8_000;
+        // 30 s: 1,500 frames, so each of the 400 slices is four frames.
+        let samples: Vec<f32> = (0..rate * 30)
+            .map(|i| ((i / 4_000) % 7) as f32 / 7.0 * (i as f32 * 0.01).sin())
+            .collect();
+        let whole = Envelope::of(&Clip::new(samples.clone(), rate as u32));
+        assert_eq!(whole.peaks.len(), 375);
+        assert!((whole.ms_per_point - 80.0).abs() < 1e-9);
+        let mut streamed = Peaks::new(rate as u32);
+        for piece in samples.chunks(2_001) {
+            streamed.push(piece);
+        }
+        assert_eq!(streamed.envelope(), whole);
+        assert_eq!(Envelope::of(&Clip::new(Vec::new(), 8_000)).peaks, "");
     }
 }

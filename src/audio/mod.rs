@@ -20,7 +20,7 @@ pub use endpoint::{Endpointer, Heard, SnrMeter};
 pub use envelope::Envelope;
 pub use frame::{Frame, FRAME_MS};
 pub use resample::{Resampler, StreamResampler, RATES, SUPPORTED_RATES};
-pub use tape::Tape;
+pub use tape::{Tape, Taped};
 pub use wav::{wav_bytes, write_wav};
 
 use std::path::PathBuf;

@@ -7,13 +7,25 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use super::codec::to_i16;
+use super::envelope::Peaks;
 use super::{AudioError, Clip, Envelope};
 
 /// The stereo WAV being written: caller left, agent right (as [`super::write_wav`] writes a
-/// finished call's).
+/// finished call's), and each channel's envelope drawn as it goes (read back, a ten-second call
+/// took more of a load run's CPU than streaming it).
 pub struct Tape {
     writer: hound::WavWriter<BufWriter<File>>,
     path: PathBuf,
+    caller: Peaks,
+    agent: Peaks,
+}
+
+/// A finished recording: where it is, and how each channel looks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Taped {
+    pub path: PathBuf,
+    pub caller: Envelope,
+    pub agent: Envelope,
 }
 
 impl Tape {
@@ -29,12 +41,23 @@ impl Tape {
             sample_format: hound::SampleFormat::Int,
         };
         let writer = hound::WavWriter::create(&path, spec).map_err(|e| write_error(&path, e))?;
-        Ok(Tape { writer, path })
+        Ok(Tape {
+            writer,
+            path,
+            caller: Peaks::new(rate),
+            agent: Peaks::new(rate),
+        })
     }
 
     /// Appends a stretch of both channels; the shorter is padded with silence.
     pub fn append(&mut self, caller: &[f32], agent: &[f32]) -> Result<(), AudioError> {
         let n = caller.len().max(agent.len());
+        self.caller.push(caller);
+        self.agent.push(agent);
+        // Both channels are as long as the longer.
+        for (peaks, channel) in [(&mut self.caller, caller), (&mut self.agent, agent)] {
+            peaks.push(&vec![0.0; n - channel.len()]);
+        }
         // hound's buffered writer: one write for the stretch, not one per sample.
         let mut out = self.writer.get_i16_writer(2 * n as u32);
         for i in 0..n {
@@ -46,11 +69,15 @@ impl Tape {
     }
 
     /// Writes the header's lengths: the file is a complete WAV from here on.
-    pub fn finish(self) -> Result<PathBuf, AudioError> {
+    pub fn finish(self) -> Result<Taped, AudioError> {
         self.writer
             .finalize()
             .map_err(|e| write_error(&self.path, e))?;
-        Ok(self.path)
+        Ok(Taped {
+            path: self.path,
+            caller: self.caller.envelope(),
+            agent: self.agent.envelope(),
+        })
     }
 }
 
@@ -100,32 +127,6 @@ pub fn channel_between(
     Ok(Clip::new(samples, rate))
 }
 
-/// The envelope of each channel of a WAV the tape wrote, read one channel at a time.
-pub fn envelopes(path: &Path) -> Result<Vec<Envelope>, AudioError> {
-    let channels = usize::from(open(path)?.spec().channels.max(1));
-    (0..channels)
-        .map(|channel| {
-            let mut reader = open(path)?;
-            let (frames, rate) = (reader.duration() as usize, reader.spec().sample_rate);
-            let mut broken = None;
-            let samples = reader
-                .samples::<i16>()
-                .skip(channel)
-                .step_by(channels)
-                .map_while(|s| s.map_err(|e| broken = Some(e)).ok())
-                .map(super::codec::from_i16);
-            let envelope = Envelope::of_samples(frames, rate, samples);
-            match broken {
-                Some(e) => Err(AudioError::Corrupt {
-                    path: path.into(),
-                    reason: e.to_string(),
-                }),
-                None => Ok(envelope),
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,7 +144,7 @@ mod tests {
                 .unwrap_or_default();
             tape.append(c, a).unwrap();
         }
-        tape.finish().unwrap();
+        let taped = tape.finish().unwrap();
         let whole = dir.path().join("whole.wav");
         let (caller, agent) = (Clip::new(caller, 8_000), Clip::new(agent, 8_000));
         crate::audio::write_wav(&whole, &[&caller, &agent]).unwrap();
@@ -163,14 +164,13 @@ mod tests {
             channel_between(&path, 0, 900.0, 5_000.0).unwrap().len(),
             800
         );
-        let envelopes = envelopes(&path).unwrap();
         let padded = Clip::new(
             agent.samples.iter().copied().chain([0.0; 1_000]).collect(),
             8_000,
         );
         assert_eq!(
-            envelopes,
-            vec![Envelope::of(&caller), Envelope::of(&padded)]
+            (taped.caller, taped.agent),
+            (Envelope::of(&caller), Envelope::of(&padded))
         );
     }
 }

@@ -133,6 +133,7 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
         parallel: crate::sim::gate::Gate::fixed(args.parallel as usize),
         watch: Default::default(),
         metronome: Default::default(),
+        noise: Default::default(),
         tags: Vec::new(),
         seed: args.seed,
         out: args.out.clone(),

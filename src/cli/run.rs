@@ -559,6 +559,7 @@ fn run_suite(args: RunArgs, mut suite: Suite) -> Result<Exit, CliError> {
         },
         watch: Default::default(),
         metronome: Default::default(),
+        noise: Default::default(),
         tags: args.tags.clone(),
         seed: args.seed,
         out: args.out.clone(),

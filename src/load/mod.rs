@@ -23,12 +23,14 @@ use tokio::task::JoinSet;
 
 use crate::guard;
 use crate::judge::{self, Judgement, StepResult};
+use crate::noise::Shelf;
 use crate::record::{CallRecord, Line, Speaker};
 use crate::report::folder::{self, ResultsFile};
 use crate::report::{ExpectationResult, Origin, Outcome, RunResult};
 use crate::sim::job::{jobs, mix, Job};
 use crate::sim::run::{keep, prepare, Prepared, Target};
-use crate::sim::{converse, Caller, Script, Senses, SimError};
+use crate::sim::{converse, Caller, Script, Senses, SimError, Utterance};
+use crate::speech::RehearsedTts;
 use crate::suite::load::Schedule;
 use crate::suite::Suite;
 use crate::transport::call;
@@ -85,6 +87,13 @@ pub async fn run_load(
             aborted: None,
         };
     }
+    // The lines made once, at the wire rate, for every call.
+    let mut senses = senses;
+    let rate = target
+        .protocol
+        .adapter(0, Default::default(), target.rate)
+        .rate();
+    senses.tts = Arc::new(RehearsedTts::new(senses.tts, rate));
     let origin = Origin {
         voicesim: env!("CARGO_PKG_VERSION").into(),
         agent: folder::redact_url(&target.url),
@@ -105,7 +114,30 @@ pub async fn run_load(
         deck: Deck::start(),
         watch: StallWatch::new(),
         metronome: Metronome::new(),
+        noise: Shelf::default(),
     });
+    // Every profile decoded and every line said before the first call, not beside calls up.
+    let (warm, warm_jobs) = (shared.clone(), jobs.clone());
+    let _ = tokio::task::spawn_blocking(move || {
+        for job in warm_jobs.iter() {
+            let made = prepare(
+                &warm.suite,
+                job,
+                &warm.target,
+                &warm.senses,
+                "",
+                None,
+                &warm.noise,
+            );
+            let Ok(p) = made else { continue };
+            for line in p.caller.script().unwrap_or_default() {
+                if let Utterance::Text(text) = line {
+                    let _ = p.senses.tts.synthesize(&text, &p.senses.voice);
+                }
+            }
+        }
+    })
+    .await;
     let (beats, mut heard) = mpsc::unbounded_channel::<Beat>();
     let mut tally = Tally::default();
     let mut calls = JoinSet::new();
@@ -210,6 +242,8 @@ struct Shared {
     watch: StallWatch,
     /// The calls' shared frame clocks.
     metronome: Metronome,
+    /// The noise the calls share.
+    noise: Shelf,
 }
 
 /// One call of the load, from dialing to its result in `results.jsonl`.
@@ -231,8 +265,8 @@ async fn one_call(
     );
     result.origin = shared.origin.clone();
     let call = talk(&shared, &job, &mut result, &beats);
-    let record = match guard::catch_async(call).await {
-        Ok(record) => record,
+    let made = match guard::catch_async(call).await {
+        Ok(made) => made,
         Err(panic) => {
             result = result.crashed(panic);
             None
@@ -240,34 +274,80 @@ async fn one_call(
     };
     shared.active.fetch_sub(1, Ordering::Relaxed);
     let _ = beats.send(Beat::Ended);
+    // What is left is written on the deck, which yields to the calls still up.
+    let mut judge = None;
+    if let Some((record, broke)) = made {
+        let (suite, out, job_, before) = (
+            shared.suite.clone(),
+            shared.out.clone(),
+            job.clone(),
+            result.clone(),
+        );
+        let kept = shared
+            .deck
+            .run(move || {
+                keep(&record, &mut result, &suite, &out, &job_);
+                (record, result)
+            })
+            .await;
+        match kept {
+            Ok((record, kept)) => {
+                result = kept;
+                match broke {
+                    Some(error) => result.error = Some(error),
+                    None => judge = Some(record),
+                }
+            }
+            Err(panic) => result = before.crashed(panic),
+        }
+    }
     if result.error.is_some() {
         let _ = beats.send(Beat::Failed);
     }
-    if let Some(record) = record {
-        if let Err(panic) =
-            guard::catch_async(judge_after(&shared, &job, record, &mut result)).await
-        {
+    if let Some(record) = judge {
+        let judged = judge_after(&shared, &job, record, &mut result);
+        if let Err(panic) = guard::catch_async(judged).await {
             result = result.crashed(panic);
         }
     }
     result.decide();
-    if let Err(e) = shared.results.append(&result) {
-        result.error.get_or_insert(format!(
-            "{}: cannot write: {e}",
-            shared.results.path().display()
-        ));
-        result.outcome = Outcome::Error;
+    let results = shared.results.clone();
+    let written = shared
+        .deck
+        .run(move || {
+            let written = results.append(&result);
+            (result, written)
+        })
+        .await;
+    match written {
+        Ok((mut result, Err(e))) => {
+            result.error.get_or_insert(format!(
+                "{}: cannot write: {e}",
+                shared.results.path().display()
+            ));
+            result.outcome = Outcome::Error;
+            result
+        }
+        Ok((result, Ok(()))) => result,
+        Err(panic) => RunResult::new(
+            &shared.suite.name,
+            &job.test,
+            &job.condition,
+            job.run,
+            job.seed,
+        )
+        .crashed(panic),
     }
-    result
 }
 
-/// Makes the call with a caller that does not listen; the record, or the error in `result`.
+/// Makes the call with a caller that does not listen: its record, with the error that broke it
+/// off if one did; or nothing, with the error in `result`.
 async fn talk(
     shared: &Shared,
     job: &Job,
     result: &mut RunResult,
     beats: &mpsc::UnboundedSender<Beat>,
-) -> Option<CallRecord> {
+) -> Option<(CallRecord, Option<String>)> {
     let Prepared {
         adapter,
         mic,
@@ -281,6 +361,7 @@ async fn talk(
         &shared.senses,
         &result.call_id,
         None,
+        &shared.noise,
     ) {
         Ok(p) => p,
         Err(e) => {
@@ -312,20 +393,14 @@ async fn talk(
     let watching = tokio::spawn(watch(events, beats.clone()));
     let conversation = converse(options, adapter, mic, &mut script, &senses, None).await;
     watching.abort();
-    let record = match conversation {
-        Ok(record) => record,
-        Err(SimError::Broke { error, record }) => {
-            keep(&record, result, &shared.suite, &shared.out, job);
-            result.error = Some(error.to_string());
-            return None;
-        }
+    match conversation {
+        Ok(record) => Some((record, None)),
+        Err(SimError::Broke { error, record }) => Some((*record, Some(error.to_string()))),
         Err(e) => {
             result.error = Some(e.to_string());
-            return None;
+            None
         }
-    };
-    keep(&record, result, &shared.suite, &shared.out, job);
-    Some(record)
+    }
 }
 
 /// Turns a call's events into beats as they happen: connected, and each answer's latency.
@@ -430,8 +505,8 @@ async fn judge_after(shared: &Shared, job: &Job, mut record: CallRecord, result:
         });
     }
     // The call's own record, now with the agent's words.
-    if let Some(dir) = &result.recording {
-        let _ = record.save(dir);
+    if let Some(dir) = result.recording.clone().filter(|_| heard.is_some()) {
+        let _ = shared.deck.run(move || record.save(&dir)).await;
     }
 }
 

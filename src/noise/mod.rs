@@ -14,10 +14,12 @@ mod bundled;
 mod layer;
 mod line;
 mod profile;
+mod shelf;
 mod timeline;
 
 pub use line::{GilbertElliott, Line};
 pub use profile::{Background, Base, Burst, NoiseProfile, Snr, Source, Timing};
+pub use shelf::Shelf;
 pub use timeline::{LoadedNoise, MicEvent, MicTimeline};
 
 use std::path::PathBuf;

@@ -73,6 +73,16 @@ impl LoadedNoise {
         })
     }
 
+    /// Whether both play the very same decoded sounds (loaded once, shared).
+    pub fn shares_sounds_with(&self, other: &LoadedNoise) -> bool {
+        let sounds = |n: &LoadedNoise| -> Vec<*const Vec<f32>> {
+            (n.backgrounds.iter().chain(&n.bursts))
+                .map(|s| Arc::as_ptr(&s.samples))
+                .collect()
+        };
+        !self.backgrounds.is_empty() && sounds(self) == sounds(other)
+    }
+
     /// (label, duration in seconds, RMS dBFS, peak dBFS) of each background loop, then each burst.
     pub fn levels(&self) -> Vec<(String, f64, f64, f64)> {
         (self.backgrounds.iter().chain(&self.bursts))

@@ -16,7 +16,7 @@ use super::{converse, Senses, SimError, StepCaller};
 use crate::guard;
 use crate::judge::{self, kpi, Judgement, Metrics};
 use crate::llm::Chat;
-use crate::noise::{LoadedNoise, MicTimeline, NoiseProfile};
+use crate::noise::{MicTimeline, Shelf};
 use crate::record::CallRecord;
 use crate::report::folder::{self, ResultsFile, Shard};
 use crate::report::{ExpectationResult, Origin, Outcome, RunResult, Trial};
@@ -48,6 +48,8 @@ pub struct Plan {
     pub watch: StallWatch,
     /// The frame clocks the run's calls share.
     pub metronome: Metronome,
+    /// The noise the run's calls share.
+    pub noise: Shelf,
     pub tags: Vec<String>,
     pub seed: u64,
     /// Per-call folders go in `out/calls/`.
@@ -221,6 +223,7 @@ pub(crate) fn prepare(
     senses: &Senses,
     call_id: &str,
     llm: Option<Arc<dyn Chat>>,
+    shelf: &Shelf,
 ) -> Result<Prepared, String> {
     let test = &job.test;
     let persona = test
@@ -240,14 +243,13 @@ pub(crate) fn prepare(
     let mut parameters: BTreeMap<String, String> = test.session_parameters.clone();
     parameters.insert("voicesim_call".into(), call_id.to_string());
     let adapter = target.protocol.adapter(job.seed, parameters, target.rate);
-    let noise = (|| {
-        let mut profile = NoiseProfile::find(&suite.resolve_profile(&job.condition.profile))?;
-        if let Some(snr) = job.condition.snr {
-            profile = profile.with_background_snr(snr)?;
-        }
-        LoadedNoise::load(&profile, adapter.rate())
-    })()
-    .map_err(|e| e.to_string())?;
+    let noise = shelf
+        .get(
+            &suite.resolve_profile(&job.condition.profile),
+            job.condition.snr,
+            adapter.rate(),
+        )
+        .map_err(|e| e.to_string())?;
     let mic = MicTimeline::new(&noise, job.seed);
     let mut options = CallOptions::new(&target.url);
     options.headers = target.headers.clone();
@@ -291,7 +293,15 @@ async fn one_call(
         mut options,
         senses,
         mut caller,
-    } = match prepare(suite, job, target, senses, &result.call_id, llm.clone()) {
+    } = match prepare(
+        suite,
+        job,
+        target,
+        senses,
+        &result.call_id,
+        llm.clone(),
+        &plan.noise,
+    ) {
         Ok(prepared) => prepared,
         Err(e) => {
             result.error = Some(e);

@@ -9,6 +9,7 @@ mod cache;
 mod espeak;
 mod openai;
 mod piper;
+mod rehearsed;
 pub mod wer;
 mod whisper;
 
@@ -16,6 +17,7 @@ pub use cache::CachedTts;
 pub use espeak::Espeak;
 pub use openai::{OpenAiConfig, OpenAiStt, OpenAiTts};
 pub use piper::Piper;
+pub use rehearsed::RehearsedTts;
 pub use whisper::Whisper;
 
 use serde::{Deserialize, Serialize};

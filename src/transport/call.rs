@@ -23,7 +23,7 @@ use super::recorder::{Deck, Recording};
 use super::slip::Slip;
 use super::stalls::StallWatch;
 use super::{Adapter, AgentEvent};
-use crate::audio::{Clip, Envelope, FRAME_MS};
+use crate::audio::{Clip, Envelope, Taped, FRAME_MS};
 use crate::noise::{MicEvent, MicTimeline};
 
 /// How to reach the agent and how to run the call.
@@ -134,7 +134,7 @@ pub struct CallOutcome {
     /// What the caller heard of the agent, on the same timeline (empty when taped).
     pub agent: Clip,
     /// The WAV the call was recorded into as it ran, with `events.jsonl` beside it.
-    pub tape: Option<std::path::PathBuf>,
+    pub tape: Option<Taped>,
     /// How late voicesim sent its frames (nothing in fast mode).
     pub slip: Slip,
     /// The longest the whole runtime stalled during the call, ms (with a watch).
@@ -149,31 +149,22 @@ impl CallOutcome {
     ) -> Result<(), crate::audio::AudioError> {
         let path = path.as_ref();
         match &self.tape {
-            Some(tape) if tape == path => Ok(()),
-            Some(tape) => {
-                std::fs::copy(tape, path)
-                    .map(drop)
-                    .map_err(|e| crate::audio::AudioError::Write {
-                        path: path.into(),
-                        reason: e.to_string(),
-                    })
-            }
+            Some(tape) if tape.path == path => Ok(()),
+            Some(tape) => std::fs::copy(&tape.path, path).map(drop).map_err(|e| {
+                crate::audio::AudioError::Write {
+                    path: path.into(),
+                    reason: e.to_string(),
+                }
+            }),
             None => crate::audio::write_wav(path, &[&self.caller, &self.agent]),
         }
     }
 
-    /// The envelope of each channel, caller then agent, from the tape or from memory.
-    pub fn envelopes(&self) -> Result<(Envelope, Envelope), crate::audio::AudioError> {
-        let Some(tape) = &self.tape else {
-            return Ok((Envelope::of(&self.caller), Envelope::of(&self.agent)));
-        };
-        let mut channels = crate::audio::tape::envelopes(tape)?.into_iter();
-        match (channels.next(), channels.next()) {
-            (Some(caller), Some(agent)) => Ok((caller, agent)),
-            _ => Err(crate::audio::AudioError::Corrupt {
-                path: tape.clone(),
-                reason: "not stereo".into(),
-            }),
+    /// The envelope of each channel, caller then agent, as taped or from memory.
+    pub fn envelopes(&self) -> (Envelope, Envelope) {
+        match &self.tape {
+            Some(tape) => (tape.caller.clone(), tape.agent.clone()),
+            None => (Envelope::of(&self.caller), Envelope::of(&self.agent)),
         }
     }
 
@@ -184,7 +175,7 @@ impl CallOutcome {
         to_ms: f64,
     ) -> Result<Clip, crate::audio::AudioError> {
         match &self.tape {
-            Some(tape) => crate::audio::tape::channel_between(tape, 1, from_ms, to_ms),
+            Some(tape) => crate::audio::tape::channel_between(&tape.path, 1, from_ms, to_ms),
             None => Ok(self.agent.between(from_ms, to_ms)),
         }
     }
@@ -216,7 +207,7 @@ impl Recorder {
         ear: &mut Ear,
         rate: u32,
         duration_ms: f64,
-    ) -> Result<(Clip, Clip, Option<std::path::PathBuf>), crate::audio::AudioError> {
+    ) -> Result<(Clip, Clip, Option<Taped>), crate::audio::AudioError> {
         let empty = || Clip::new(Vec::new(), rate);
         match self {
             Recorder::Memory(caller) => {

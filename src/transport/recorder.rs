@@ -1,7 +1,8 @@
 //! Recording calls to disk while they run. The call loop must never wait on the disk (a
 //! kernel flushing dirty pages can hold a `write` for a long time, and every call sharing the
 //! worker thread would go late), so a [`Deck`] thread does the writing: calls hand it a
-//! quarter second of samples at a time and their event lines as they happen.
+//! quarter second of samples at a time and their event lines as they happen, and what is left
+//! to write when a call ends ([`Deck::run`]).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -13,7 +14,8 @@ use std::sync::{mpsc, Arc};
 use tokio::sync::oneshot;
 
 use super::event::CallEvent;
-use crate::audio::{AudioError, Tape};
+use crate::audio::{AudioError, Tape, Taped};
+use crate::guard::Panic;
 
 /// The writer thread; cloned into every call that records through it.
 #[derive(Debug, Clone)]
@@ -26,8 +28,9 @@ enum Op {
     Load(u64, PathBuf, u32),
     Samples(u64, Vec<f32>, Vec<f32>),
     Event(u64, Vec<u8>),
-    Finish(u64, oneshot::Sender<Result<PathBuf, AudioError>>),
+    Finish(u64, oneshot::Sender<Result<Taped, AudioError>>),
     CloseLog(u64, oneshot::Sender<()>),
+    Run(Box<dyn FnOnce() + Send>),
 }
 
 impl Deck {
@@ -59,6 +62,25 @@ impl Deck {
             agent: Vec::new(),
             chunk: rate as usize / 4,
         }
+    }
+
+    /// Runs `job` on the deck's thread, behind the writes already handed to it, at the
+    /// priority that yields to the calls: a call's files written when it ends (its record,
+    /// its result) make no other call's frame late.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Panic> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Op::Run(Box::new(move || {
+            let _ = tx.send(crate::guard::catch(job));
+        })));
+        rx.await.unwrap_or_else(|_| {
+            Err(Panic {
+                message: "the recording thread stopped".into(),
+                location: file!().into(),
+            })
+        })
     }
 
     fn send(&self, op: Op) {
@@ -113,8 +135,8 @@ impl Recording {
         }
     }
 
-    /// Writes what is left and closes the WAV; its path, or the first write error.
-    pub async fn finish(mut self) -> Result<PathBuf, AudioError> {
+    /// Writes what is left and closes the WAV; what was taped, or the first write error.
+    pub async fn finish(mut self) -> Result<Taped, AudioError> {
         self.flush();
         let (tx, rx) = oneshot::channel();
         self.deck.send(Op::Finish(self.id, tx));
@@ -198,7 +220,34 @@ fn write_all(ops: mpsc::Receiver<Op>) {
                 }
                 let _ = done.send(());
             }
+            Op::Run(job) => job(),
         }
+    }
+}
+
+#[cfg(test)]
+mod jobs {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_job_runs_on_the_deck_after_the_writes_before_it_and_a_panic_is_told() {
+        let deck = Deck::start();
+        let dir = tempfile::tempdir().unwrap();
+        let mut recording = deck.record(dir.path().join("call.wav"), 8_000);
+        recording.append(&[0.5; 2_000], &[0.0; 2_000]);
+        let wav = dir.path().join("call.wav");
+        // The deck made the recording's file before it ran the job handed to it after.
+        assert!(deck.run(move || wav.exists()).await.unwrap());
+        let thread = deck
+            .run(|| std::thread::current().name().map(String::from))
+            .await;
+        assert_eq!(thread.unwrap().as_deref(), Some("voicesim-deck"));
+        #[allow(clippy::panic, reason = "the panic the deck must survive")]
+        let broken = deck.run(|| panic!("a broken job")).await;
+        assert!(broken.is_err_and(|p| p.message.contains("a broken job")));
+        // ... and the deck goes on.
+        assert_eq!(deck.run(|| 7).await.unwrap(), 7);
+        recording.finish().await.unwrap();
     }
 }
 

@@ -121,6 +121,7 @@ pub async fn run_at(
         parallel: voicesim::sim::gate::Gate::fixed(parallel),
         watch: Default::default(),
         metronome: Default::default(),
+        noise: Default::default(),
         tags: Vec::new(),
         seed,
         out: out.path().to_path_buf(),
