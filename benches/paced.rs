@@ -170,14 +170,9 @@ fn lateness(arrivals: &[Instant]) -> Vec<f64> {
     offsets.iter().map(|o| o - anchor).collect()
 }
 
-/// From /proc/self/status, in kB.
+/// This process's memory figure `field`, in kB.
 fn vm(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
+    proc_kb(std::process::id(), field).unwrap_or(0)
 }
 
 /// voicesim's sender: PACED_CALLS calls through its own call loop (a silent microphone on
@@ -391,6 +386,11 @@ fn compare() {
 /// these (s), so calls end at different moments and are replaced at once.
 const CHURN_TIMEOUTS: [u32; 4] = [3, 5, 7, 9];
 
+/// The `k`th caller's wait for an answer, in whole seconds, shortened `scale` times (at least 1).
+fn churn_timeout(k: usize, scale: u32) -> u32 {
+    CHURN_TIMEOUTS[k % CHURN_TIMEOUTS.len()].div_ceil(scale)
+}
+
 /// The suite of the churn table: four callers, each saying a line in a cafe at 20 dB and then
 /// waiting for an answer that never comes.
 fn churn_suite(dir: &Path, scale: u32) -> std::path::PathBuf {
@@ -400,13 +400,13 @@ fn churn_suite(dir: &Path, scale: u32) -> std::path::PathBuf {
         "Good morning, I would like to change my delivery address.",
         "Hi there, I think I was charged twice for the same order.",
     ];
-    let tests: String = (lines.iter().zip(CHURN_TIMEOUTS).enumerate())
-        .map(|(i, (line, timeout))| {
+    let tests: String = (lines.iter().enumerate())
+        .map(|(i, line)| {
             format!(
                 "  - name: caller-{i}\n    scenario: first\n    stop: {{ answer_timeout_seconds: {}, max_seconds: 60 }}\n    \
                  noise: [{{ profile: cafe, snr: 20 }}]\n    steps:\n      - goal: Ask\n        \
                  static_utterance: \"{line}\"\n        check: {{ contains: order }}\n",
-                timeout / scale
+                churn_timeout(i, scale)
             )
         })
         .collect();
@@ -483,9 +483,8 @@ fn churn(bench: bool, me: &Path, python: &str) {
                     .spawn()
             } else {
                 // The same lengths: the line (about 3 s) and the wait for an answer.
-                let lengths: Vec<String> = CHURN_TIMEOUTS
-                    .iter()
-                    .map(|t| (t / scale + 3).to_string())
+                let lengths: Vec<String> = (0..CHURN_TIMEOUTS.len())
+                    .map(|k| (churn_timeout(k, scale) + 3).to_string())
                     .collect();
                 Command::new(python)
                     .arg(&sender_py)

@@ -74,7 +74,8 @@ impl LoadedNoise {
     }
 
     /// Whether both play the very same decoded sounds (loaded once, shared).
-    pub fn shares_sounds_with(&self, other: &LoadedNoise) -> bool {
+    #[cfg(test)]
+    pub(crate) fn shares_sounds_with(&self, other: &LoadedNoise) -> bool {
         let sounds = |n: &LoadedNoise| -> Vec<*const Vec<f32>> {
             (n.backgrounds.iter().chain(&n.bursts))
                 .map(|s| Arc::as_ptr(&s.samples))

@@ -4,7 +4,7 @@
 //! each reading, trimming and resampling their line took the cores the calls up needed).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{SpeechError, Tts, Voice};
 use crate::audio::Clip;
@@ -16,7 +16,7 @@ type Line = (String, String);
 pub struct RehearsedTts {
     inner: Arc<dyn Tts>,
     rate: u32,
-    lines: Mutex<HashMap<Line, Arc<OnceLock<Clip>>>>,
+    lines: Mutex<HashMap<Line, Clip>>,
 }
 
 impl RehearsedTts {
@@ -40,20 +40,17 @@ impl Tts for RehearsedTts {
             text.to_string(),
             serde_json::to_string(voice).unwrap_or_default(),
         );
-        let line = {
-            let mut lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
-            lines.entry(key).or_default().clone()
-        };
-        if let Some(clip) = line.get() {
+        let lines = || self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(clip) = lines().get(&key) {
             return Ok(clip.clone());
         }
-        // Made outside the OnceLock so a failure is not kept: the next call tries again.
+        // Made without the lock, so other lines are not held up; a failure is not kept.
         let clip = self
             .inner
             .synthesize(text, voice)?
             .trim_silence()
             .resample(self.rate)?;
-        Ok(line.get_or_init(|| clip).clone())
+        Ok(lines().entry(key).or_insert(clip).clone())
     }
 }
 
