@@ -1491,6 +1491,39 @@ fn a_load_run_ramps_calls_up_and_writes_its_figures_second_by_second() {
     assert!(refused > 0 && started >= 2, "{seconds:?}");
 }
 
+/// What a call leaves to do when it ends (its record, its result) is done where it cannot hold
+/// up the calls still up: made slow by a hook, no other call sends a frame late.
+#[test]
+fn a_load_run_keeps_its_pace_however_slow_a_call_ending_is() {
+    let (_agent, url) = agent(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let suite = suite_file(dir.path(), "suite", ONE_CALL);
+    let out = dir.path().join("out");
+    // Calls started 250 ms apart end apart, each while the others are still up.
+    let o = Command::new(env!("CARGO_BIN_EXE_voicesim"))
+        .args([
+            "load",
+            &suite,
+            "--agent",
+            &url,
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(["--stage", "1s:4", "--stage", "1s:4", "--transcribe", "0"])
+        .env("VOICESIM_TEST_SLOW_END_MS", "1000")
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    let results = json_lines(&out.join("results.jsonl"));
+    assert!(results.len() >= 4, "{t}");
+    // Held up by a call ending, frames would go hundreds of ms late (the hook takes 1 s).
+    for r in &results {
+        let slip = r["metrics"]["send_slip_max_ms"].as_f64();
+        assert!(slip.is_some_and(|ms| ms < 250.0), "{r}");
+    }
+}
+
 #[test]
 fn a_load_run_stops_when_an_abort_rule_fires_and_refuses_bad_plans() {
     let dir = tempfile::tempdir().unwrap();

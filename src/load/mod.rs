@@ -286,6 +286,8 @@ async fn one_call(
         let kept = shared
             .deck
             .run(move || {
+                #[cfg(feature = "test-hooks")]
+                slow_end_for_test();
                 keep(&record, &mut result, &suite, &out, &job_);
                 (record, result)
             })
@@ -337,6 +339,18 @@ async fn one_call(
             job.seed,
         )
         .crashed(panic),
+    }
+}
+
+/// `VOICESIM_TEST_SLOW_END_MS`: what a call leaves to do when it ends takes that much longer, as
+/// on a slow disk; the calls still up must not feel it.
+#[cfg(feature = "test-hooks")]
+fn slow_end_for_test() {
+    if let Some(ms) = std::env::var("VOICESIM_TEST_SLOW_END_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        std::thread::sleep(Duration::from_millis(ms));
     }
 }
 
