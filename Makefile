@@ -4,7 +4,7 @@ CARGO ?= cargo
 .PHONY: demo test test-busy bench setup setup-test build fuzz
 
 # Seconds each fuzz target runs: briefly in `make test`, longer in `make fuzz`.
-FUZZ_SMOKE_SECONDS ?= 10
+FUZZ_SMOKE_SECONDS ?= 5
 FUZZ_SECONDS ?= 300
 
 setup:
