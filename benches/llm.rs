@@ -2,7 +2,7 @@
 //! caller's line (first and next turns), a verdict, and resident memory.
 //!
 //! `cargo bench --bench llm` (beside a busy core: `scripts/busy.sh 1 cargo bench --bench llm`)
-//! prints a Markdown table for the README; `-- --llm-model FILE` measures another model.
+//! prints a Markdown table for docs/benchmarks.md; `-- --llm-model FILE` measures another model.
 //! Under `cargo test` it runs a short smoke version so it cannot rot.
 
 use std::time::Instant;

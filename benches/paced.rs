@@ -573,7 +573,10 @@ fn churn(bench: bool, me: &Path, python: &str) {
             } else {
                 // Past what it can carry, the Python sender gives up; the table says how.
                 if bench && !status.success() {
-                    let why = said.lines().rfind(|l| !l.starts_with(' ')).unwrap_or_default();
+                    let why = said
+                        .lines()
+                        .rfind(|l| !l.starts_with(' '))
+                        .unwrap_or_default();
                     println!("| {calls} | {sender} | failed: {why} | | | | |");
                     continue;
                 }

@@ -2,7 +2,7 @@
 //! through every bundled noise profile, on an 8 kHz phone line: WER by SNR, and STT cost per
 //! utterance.
 //!
-//! `cargo bench --bench speech` (or `make bench`) prints a Markdown table for the README.
+//! `cargo bench --bench speech` (or `make bench`) prints a Markdown table for docs/speech.md.
 //! Under `cargo test` it runs a two-sentence smoke version so it cannot rot.
 
 use cpu_time::ProcessTime;

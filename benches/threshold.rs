@@ -3,7 +3,7 @@
 //! rate is a logistic in the SNR (thresholds drawn over 0-25 dB; the slope of the reference
 //! agent's measured curve, about 2.5 per dB, and a shallow 0.5 per dB).
 //!
-//! `cargo bench --bench threshold` prints a Markdown table for the README. Under `cargo test`
+//! `cargo bench --bench threshold` prints a Markdown table for docs/benchmarks.md. Under `cargo test`
 //! it runs a short smoke version so it cannot rot.
 
 use rand::{RngExt, SeedableRng};

@@ -23,7 +23,7 @@ use std::task::{Context, Poll};
 use serde::{Deserialize, Serialize};
 
 /// A caught panic.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Panic {
     pub message: String,
     /// `file:line:column` of the panic.

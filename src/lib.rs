@@ -44,6 +44,7 @@ pub mod noise;
 pub mod psychometric;
 pub mod record;
 pub mod report;
+pub mod schema;
 pub mod sim;
 pub mod speech;
 pub mod suite;

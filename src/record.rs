@@ -12,7 +12,7 @@ use crate::transport::event::{CallEvent, EndReason};
 use crate::transport::turns::{Fault, Turn};
 
 /// Who spoke a line of the transcript.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Speaker {
     Caller,
@@ -21,7 +21,7 @@ pub enum Speaker {
 
 /// A line of the call's transcript: for the caller, what it said; for the agent, what the
 /// caller's STT heard in the whole turn once it had ended (what the judge reads).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Line {
     pub speaker: Speaker,
     pub text: String,
@@ -55,7 +55,7 @@ pub struct Waveform {
 /// How soon the caller answered one agent turn, and where the time went. Times are ms; the
 /// parts are wall-clock time spent on the caller's side, what is left of `reaction_ms` is
 /// waiting for the target (or for a frame).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Reaction {
     /// When the agent's voice stopped (call time).
     pub agent_stopped_ms: f64,

@@ -314,6 +314,13 @@ fn demo_runs_the_example_suite_through_a_noise_sweep() {
     assert!(o.status.success(), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout).to_string();
     let results = std::fs::read_to_string(dir.path().join("results.jsonl")).unwrap();
+    // Passed, failed and LLM-judged calls, for `make test`'s check of results lines against
+    // the published schema (scripts/test-docs.sh).
+    std::fs::write(
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("results-demo.jsonl"),
+        &results,
+    )
+    .unwrap();
     assert_eq!(
         results.lines().count(),
         17,
@@ -657,7 +664,17 @@ fn run_and_validate_errors_have_their_exit_codes() {
     let suite = suite_file(dir.path(), "suite", ONE_CALL);
     let o = voicesim(&["validate", &suite]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(text(&o).contains("ok: 1 tests, 1 calls per run"));
+    assert!(text(&o).contains("ok: 1 test, 1 call per run"));
+    // Noise profiles too, told apart by their fields, several files at once.
+    let cafe = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/noise/cafe.yaml");
+    let o = voicesim(&["validate", &suite, cafe]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("cafe.yaml: ok: noise profile, 1 background layer, 2 bursts"));
+    let missing = dir.path().join("room.yaml");
+    std::fs::write(&missing, "name: room\nbackground: [{ file: room.wav, snr: 10 }]\n").unwrap();
+    let o = voicesim(&["validate", cafe, missing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("room.wav"), "{}", text(&o));
 
     let closed = format!("ws://127.0.0.1:{}/", free_port());
     let o = voicesim(&[

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use common::whisper;
@@ -456,7 +457,7 @@ tests:
         .contains("Criterion: The agent says when the order arrives."));
 }
 
-/// The bundled example suite against the reference agent on a clean line, as the README's first
+/// The bundled example suite against the reference agent on a clean line, as the book's first
 /// commands run it, with the agent speaking each of its voices: every call passes, the caller
 /// heard every agent turn as it played just as it heard the whole turn (hearing drift 0), and
 /// each agent line of the transcript is what Whisper hears in that turn's audio, cut from the
@@ -523,5 +524,10 @@ async fn the_example_suite_passes_on_a_clean_line_in_either_agent_voice_heard_tu
                 assert_eq!(said.heard, None, "{name} {}", r.test);
             }
         }
+        // Real result lines for `make test`'s check of them against the published schema
+        // (scripts/test-docs.sh, with an independent validator).
+        let sample: String = ran.lines.iter().map(|l| format!("{l}\n")).collect();
+        let kept = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("results-{name}.jsonl"));
+        std::fs::write(kept, sample).unwrap();
     }
 }

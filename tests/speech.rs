@@ -521,7 +521,7 @@ fn the_reference_agents_lines_come_through_a_phone_line_in_either_voice() {
                 );
             }
         }
-        // The README's figure for each agent voice (`-- --nocapture` shows it).
+        // docs/speech.md's figure for each agent voice (`-- --nocapture` shows it).
         eprintln!(
             "{name}: WER {:.1}% over the agent's lines on a clean 8 kHz line",
             wer(&said.join(" "), &all_heard.join(" ")) * 100.0

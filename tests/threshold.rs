@@ -242,7 +242,7 @@ fn threshold_refuses_what_it_cannot_measure() {
     let o = voicesim(&["validate", &adaptive]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(
-        text(&o).contains("1 calls per run and up to 40 staircase calls"),
+        text(&o).contains("1 call per run and up to 40 staircase calls"),
         "{}",
         text(&o)
     );

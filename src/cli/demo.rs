@@ -200,7 +200,7 @@ pub fn run(args: DemoArgs) -> Result<Exit, CliError> {
         .map_err(|e| CliError::bad_input(format!("{}: cannot write: {e}", out.display())))?;
     println!(
         "\nas the {} noise gets louder, every test together (WER: the agent's hearing, what its \
-         Whisper heard against what the caller said; the KPIs are defined in the README):\n{}",
+         Whisper heard against what the caller said; what each KPI counts: docs/noise-kpis.md):\n{}",
         args.noise,
         sweep_table(&results)
     );

@@ -29,6 +29,18 @@ struct Cli {
     command: Command,
 }
 
+/// The command line as clap describes it: its help, and the CLI reference made from it.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
+#[derive(clap::Args)]
+struct SchemaArgs {
+    /// Which file's schema.
+    #[arg(value_enum)]
+    document: crate::schema::Document,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the built-in reference voice agent (an order-status line) with optional faults.
@@ -50,8 +62,11 @@ enum Command {
     /// Put the suite's calls on the agent many at once (ramp, hold, spike, soak, or an arrival
     /// rate) and follow its answers second by second.
     Load(load::LoadArgs),
-    /// Check a suite file without calling anyone.
+    /// Check suite and noise profile files without calling anyone.
     Validate(run::ValidateArgs),
+    /// Print the JSON Schema of a suite, a noise profile or a line of `results.jsonl`, for an
+    /// editor's completion and checking (the YAML language server) or any validator.
+    Schema(SchemaArgs),
     /// Score the LLM judge on a labelled set of transcripts: accuracy, false passes (near
     /// misses apart), false fails, seconds a verdict.
     JudgeEval(judge::JudgeEvalArgs),
@@ -168,6 +183,10 @@ pub fn main() -> ExitCode {
         Command::Threshold(args) => run::threshold(args),
         Command::Load(args) => load::load(args),
         Command::Validate(args) => run::validate(args),
+        Command::Schema(args) => {
+            print!("{}", args.document.text());
+            Ok(Exit::Ok)
+        }
         Command::Diff(args) => results::diff(args),
         Command::Report(cmd) => results::report(cmd),
         Command::Export(args) => results::export(args),

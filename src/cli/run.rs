@@ -8,6 +8,7 @@ use clap::Args;
 
 use super::{CliError, Exit};
 use crate::llm::{self, Chat, Engine, LlmError};
+use crate::noise::{LoadedNoise, NoiseProfile};
 use crate::psychometric::{Rule, Settings};
 use crate::report::diff::{self, Diff, Thresholds};
 use crate::report::folder::{self, ResultsFile, Reuse, RunPlan, Shard};
@@ -409,16 +410,45 @@ pub struct Output {
 
 #[derive(Args)]
 pub struct ValidateArgs {
-    /// The suite file.
-    suite: PathBuf,
+    /// Suite files, and noise profile files (told apart by their fields: a profile has
+    /// `background`, `bursts` or `line` and no `tests`).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
 }
 
 pub fn load(path: &Path) -> Result<Suite, CliError> {
     Suite::load(path).map_err(|e| CliError::bad_input(e.to_string()))
 }
 
+/// Checks every file named, says what each holds, and fails (exit 2) if any is wrong, after
+/// naming every mistake.
 pub fn validate(args: ValidateArgs) -> Result<Exit, CliError> {
-    let suite = load(&args.suite)?;
+    let mut wrong = Vec::new();
+    for file in &args.files {
+        match validate_file(file) {
+            Ok(said) => println!("{}: ok: {said}", file.display()),
+            Err(e) => wrong.push(e.message),
+        }
+    }
+    if wrong.is_empty() {
+        Ok(Exit::Ok)
+    } else {
+        Err(CliError::bad_input(wrong.join("\n")))
+    }
+}
+
+fn validate_file(path: &Path) -> Result<String, CliError> {
+    if is_profile(path) {
+        let profile = NoiseProfile::load(path)?;
+        // Every recording it names is there and decodes.
+        LoadedNoise::load(&profile, 16_000)?;
+        return Ok(format!(
+            "noise profile, {}, {}",
+            counted(profile.background.len(), "background layer"),
+            counted(profile.bursts.len(), "burst")
+        ));
+    }
+    let suite = load(path)?;
     let calls = run::count(&suite, &[], None, None);
     let trials = run::most_trials(&suite, &[], &Staircases::default(), None);
     let staircases = if trials > 0 {
@@ -426,13 +456,28 @@ pub fn validate(args: ValidateArgs) -> Result<Exit, CliError> {
     } else {
         String::new()
     };
-    println!(
-        "{}: ok: {} tests, {} calls per run{staircases}",
-        args.suite.display(),
-        suite.tests.len(),
-        calls
-    );
-    Ok(Exit::Ok)
+    Ok(format!(
+        "{}, {} per run{staircases}",
+        counted(suite.tests.len(), "test"),
+        counted(calls, "call")
+    ))
+}
+
+fn counted(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
+/// A noise profile rather than a suite: a mapping with a profile's own fields and no tests.
+/// Anything else, unreadable files too, is read as a suite, whose errors say what is wrong.
+fn is_profile(path: &Path) -> bool {
+    let Ok(text) = crate::file::read_text(path) else {
+        return false;
+    };
+    let Ok(serde_norway::Value::Mapping(top)) = serde_norway::from_str(&text) else {
+        return false;
+    };
+    let has = |key: &str| top.contains_key(key);
+    !has("tests") && (has("background") || has("bursts") || has("line"))
 }
 
 /// `--parallel`.

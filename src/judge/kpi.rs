@@ -1,6 +1,6 @@
 //! The noise KPIs of one call: what noise does to a conversation short of failing it. Each is
-//! read off the call's record (events, turns, transcript) and its step results; the README
-//! defines them for users, with what counts and what does not.
+//! read off the call's record (events, turns, transcript) and its step results;
+//! docs/noise-kpis.md defines them for users, with what counts and what does not.
 
 use crate::judge::{StepResult, Verdict};
 use crate::noise::MicEvent;

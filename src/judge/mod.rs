@@ -13,7 +13,7 @@ use crate::speech::wer::normalize;
 use crate::suite::{Metric, Rule};
 use crate::transport::event::CallEventKind;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Met,
@@ -22,7 +22,7 @@ pub enum Verdict {
     NotJudged,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Judgement {
     pub verdict: Verdict,
     pub justification: String,
@@ -42,7 +42,7 @@ impl Judgement {
 }
 
 /// The numbers of one call that thresholds can be put on.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct Metrics {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -232,7 +232,7 @@ pub const LATE_MS: f64 = 100.0;
 pub const ANSWER_LATE_MS: f64 = 1_000.0;
 
 /// How one step went.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StepResult {
     pub goal: String,
     pub verdict: Verdict,

@@ -3,7 +3,7 @@ use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
 /// Impairments of the phone line, applied after speech and noise are mixed.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Line {
     /// Band-limit to the 300–3400 Hz of a narrowband phone call.
@@ -18,7 +18,7 @@ pub struct Line {
 }
 
 /// The Gilbert-Elliott two-state packet-loss model, one step per 20 ms frame.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GilbertElliott {
     /// Probability of moving from the good to the bad state.

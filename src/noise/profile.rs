@@ -6,16 +6,20 @@ use super::{bundled, line::Line, NoiseError};
 use crate::audio::{AudioError, Clip};
 
 /// A named noisy setting: background layers, burst sounds and line impairments.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoiseProfile {
+    /// How reports and conditions name it (`cafe@10dB`).
     pub name: String,
     #[serde(default)]
     pub description: String,
+    /// Recordings looped under the whole call; together at the suite's SNR when it gives one.
     #[serde(default)]
     pub background: Vec<Background>,
+    /// Short sounds at given or seeded moments, each at its own SNR.
     #[serde(default)]
     pub bursts: Vec<Burst>,
+    /// Impairments of the line, applied after mixing.
     #[serde(default)]
     pub line: Line,
     /// Where the profile's files live; not part of the YAML.
@@ -24,10 +28,12 @@ pub struct NoiseProfile {
 }
 
 /// A recording looped for the whole call from a seeded random offset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Background {
+    /// A recording (WAV, FLAC, MP3, OGG) relative to the profile's folder, or a bundled sound.
     pub file: String,
+    /// dB over the speech's level, or a `[min, max]` range each call draws from.
     pub snr: Snr,
     /// Length of the equal-power crossfade where the loop wraps around.
     #[serde(default = "default_crossfade_ms")]
@@ -39,10 +45,12 @@ fn default_crossfade_ms() -> u32 {
 }
 
 /// A short sound placed at explicit times or at seeded random times.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Burst {
+    /// A recording (WAV, FLAC, MP3, OGG) relative to the profile's folder, or a bundled sound.
     pub file: String,
+    /// dB over the speech's level, or a `[min, max]` range each call draws from.
     pub snr: Snr,
     /// Seconds from the start of the call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,7 +78,7 @@ impl Burst {
 }
 
 /// An SNR in dB, or a `[min, max]` range from which each call draws one value.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Snr {
     Db(f64),

@@ -26,7 +26,7 @@ use crate::transport::event::EndReason;
 use crate::transport::turns::Fault;
 
 /// How one call of one test came out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Every step and expectation met, no fault.
@@ -39,7 +39,7 @@ pub enum Outcome {
     Error,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExpectationResult {
     pub name: String,
     #[serde(flatten)]
@@ -47,7 +47,7 @@ pub struct ExpectationResult {
 }
 
 /// Where a call's result comes from: enough to head a report made from results alone.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct Origin {
     pub voicesim: String,
@@ -59,7 +59,7 @@ pub struct Origin {
 }
 
 /// A call made as one trial of a staircase (see [`crate::psychometric`]).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Trial {
     /// 1-based: which of the test and profile's staircases.
     pub staircase: u32,
@@ -70,7 +70,7 @@ pub struct Trial {
 }
 
 /// One finished call: a line of `results.jsonl`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunResult {
     pub suite: String,
     pub test: String,

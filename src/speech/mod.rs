@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::audio::{AudioError, Clip};
 
 /// How a voice should sound. Every field is optional; engines use their defaults.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Voice {
     /// Engine-specific voice name (espeak-ng: `en-us`, `en-gb`; OpenAI: `alloy`, ...).

@@ -541,7 +541,7 @@ mod tests {
             ("um, I uh want it [BLANK_AUDIO]", "i want it", "i want it"),
             ("(laughs) yes <noise>", "yes", "yes"),
             ("I am here", "i am here", "i am here"),
-            // The README's table.
+            // The table of docs/speech.md.
             ("Um, yes [BLANK_AUDIO]", "yes", "yes"),
             (
                 "It's, won't, gonna",

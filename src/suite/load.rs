@@ -17,10 +17,12 @@ use serde::{Deserialize, Serialize};
 
 /// Reach `target` calls at once by the end of `duration`, linearly from where the previous
 /// stage ended (0 before the first). Written `DURATION:TARGET` (`30s:50`, `5m:50`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Stage {
+    /// How long: `30s`, `5m`, `1h`, `1m 30s`.
     #[serde(with = "humantime_serde_compat")]
+    #[schemars(with = "String")]
     pub duration: Duration,
     pub target: u32,
 }
@@ -45,19 +47,21 @@ impl std::str::FromStr for Stage {
 
 /// New calls arrive at random (a Poisson process, seeded) at `rate` a second for `duration`,
 /// whether or not earlier ones have ended; never more than `max` at once.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Arrival {
     /// Calls a second, on average.
     pub rate: f64,
+    /// How long: `30s`, `5m`, `1h`, `1m 30s`.
     #[serde(with = "humantime_serde_compat")]
+    #[schemars(with = "String")]
     pub duration: Duration,
     /// The most calls at once; an arrival beyond it is counted as refused, not started.
     pub max: u32,
 }
 
 /// A suite's `load:`: stages or an arrival rate.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoadSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

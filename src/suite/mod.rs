@@ -47,17 +47,20 @@ pub struct SuiteError {
 /// The hard cap on turns in one call, whatever a suite says.
 pub const MAX_TURNS: u32 = 50;
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Suite {
+    /// The suite's name, in reports and results.
     pub name: String,
     #[serde(default)]
     pub description: String,
     /// Defaults for `--agent` and `--protocol`.
     #[serde(default)]
     pub agent: AgentTarget,
+    /// Who calls, by name; a test names one.
     #[serde(default)]
     pub personas: BTreeMap<String, Persona>,
+    /// What callers want, by name; a test names one.
     #[serde(default)]
     pub scenarios: BTreeMap<String, Scenario>,
     /// Noise conditions every test runs under; none means a clean line.
@@ -72,6 +75,7 @@ pub struct Suite {
     /// repeat" KPI); English defaults when absent.
     #[serde(default)]
     pub asked_to_repeat: AskedToRepeat,
+    /// The simulated calls: each test runs under every noise condition, `runs` times.
     pub tests: Vec<TestCase>,
     /// How `voicesim load` puts these tests on the agent (the command line may override it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,7 +85,7 @@ pub struct Suite {
     pub dir: PathBuf,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentTarget {
     pub url: Option<String>,
@@ -95,7 +99,7 @@ pub struct AgentTarget {
 }
 
 /// Who the simulated caller is.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Persona {
     #[serde(default)]
@@ -120,7 +124,7 @@ pub struct Persona {
 }
 
 /// A range of reaction times, `[from, to]` ms.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(try_from = "[f64; 2]", into = "[f64; 2]")]
 pub struct Reaction {
     pub from_ms: f64,
@@ -155,7 +159,9 @@ impl From<Reaction> for [f64; 2] {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Patience {
     Low,
@@ -165,18 +171,23 @@ pub enum Patience {
 }
 
 /// What the caller wants and how the call opens.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
+    /// What the caller wants from the call (templated; told to an LLM caller).
     #[serde(default)]
     pub objective: String,
+    /// How the caller should go about it (for an LLM caller).
     #[serde(default)]
     pub instructions: String,
+    /// Who speaks first: the agent greets (default), or the caller opens.
     #[serde(default)]
     pub first: FirstSpeaker,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FirstSpeaker {
     #[default]
@@ -185,7 +196,7 @@ pub enum FirstSpeaker {
 }
 
 /// A noise profile at one SNR, or a sweep over several.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoiseCondition {
     /// A bundled profile, `clean`, or a profile file relative to the suite.
@@ -194,7 +205,7 @@ pub struct NoiseCondition {
     pub snr: Option<SnrSweep>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum SnrSweep {
     One(Snr),
@@ -203,14 +214,14 @@ pub enum SnrSweep {
     Adaptive(Adaptive),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Adaptive {
     Adaptive,
 }
 
 /// An SNR in dB, -30..=60.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(try_from = "f64")]
 pub struct Snr(pub f64);
 
@@ -226,7 +237,7 @@ impl TryFrom<f64> for Snr {
 }
 
 /// One noise setting a test runs under.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Condition {
     pub profile: String,
     /// The background's SNR; `None` keeps the profile's own (or there is no noise).
@@ -257,7 +268,7 @@ impl Condition {
 }
 
 /// How many runs, 1..=100.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(try_from = "u32")]
 pub struct Runs(pub u32);
 
@@ -281,7 +292,7 @@ fn english() -> String {
 }
 
 /// Turns, 1..=50.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(try_from = "u32")]
 pub struct Turns(pub u32);
 
@@ -297,7 +308,7 @@ impl TryFrom<u32> for Turns {
 }
 
 /// A probability, 0..=1.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(try_from = "f64")]
 pub struct Probability(pub f64);
 
@@ -313,7 +324,7 @@ impl TryFrom<f64> for Probability {
 }
 
 /// When a call stops before the caller runs out of steps.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StopRules {
     /// Caller turns in the whole call (at most 50).
@@ -344,7 +355,9 @@ impl Default for StopRules {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Match {
     #[default]
@@ -363,21 +376,29 @@ fn fifteen() -> u32 {
 }
 
 /// One simulated call, run `runs` times under every noise condition.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestCase {
+    /// The test's name, unique in the suite; reports and `--only` use it.
     pub name: String,
+    /// Picked with `--tags`.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// A persona of the suite's `personas`.
     pub persona: Option<String>,
+    /// A scenario of the suite's `scenarios`.
     pub scenario: Option<String>,
     /// Template variables for every text of the test (`{{ order }}`).
     #[serde(default)]
+    #[schemars(schema_with = "crate::schema::scalar_map")]
     pub inputs: BTreeMap<String, String>,
     /// Sent to the agent when the call starts (Twilio `customParameters`).
     #[serde(default)]
+    #[schemars(schema_with = "crate::schema::scalar_map")]
     pub session_parameters: BTreeMap<String, String>,
+    /// Goals the caller pursues in order, each judged after every agent turn.
     pub steps: Vec<Step>,
+    /// Judged once, on the whole call.
     #[serde(default)]
     pub expectations: Vec<Expectation>,
     /// Overrides the suite's runs.
@@ -390,9 +411,10 @@ pub struct TestCase {
 
 /// A goal the caller pursues until the agent meets its success criterion or the step's turns
 /// run out.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
+    /// What the caller is after in this step (templated; told to an LLM caller).
     pub goal: String,
     /// What the agent must do for the step to pass, in words (for an LLM judge).
     pub success_criteria: Option<String>,
@@ -406,9 +428,12 @@ pub struct Step {
     pub audio: Option<PathBuf>,
     /// Press these keys (0-9, *, #, A-D; templated) instead of speaking: the protocol's
     /// key-press message where it has one, the tones in-band where it has not.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::schema::scalar_text")]
     pub dtmf: Option<String>,
     /// Variables added for this and later steps (templated themselves).
     #[serde(default)]
+    #[schemars(schema_with = "crate::schema::scalar_map")]
     pub inject_variables: BTreeMap<String, String>,
     /// A rule that decides the success criterion without an LLM.
     pub check: Option<Rule>,
@@ -426,9 +451,10 @@ impl Step {
 }
 
 /// Judged once, after the call.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expectation {
+    /// Its name in reports.
     pub name: String,
     /// What should be true of the call, in words (for an LLM judge).
     pub description: Option<String>,

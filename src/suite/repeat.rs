@@ -33,7 +33,7 @@ pub const DEFAULT_PHRASES: [&str; 17] = [
 const GAP_WORDS: usize = 4;
 
 /// The suite's `asked_to_repeat` phrases, normalized; [`DEFAULT_PHRASES`] when it has none.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(from = "Vec<String>", into = "Vec<String>")]
 pub struct AskedToRepeat {
     written: Vec<String>,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 /// check: { all_of: [ { contains: order }, { not: { contains: sorry } } ] }
 /// check: { metric: "latency_p95_ms < 1500" }
 /// ```
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", try_from = "RuleMap")]
 pub enum Rule {
     Contains(String),
@@ -35,7 +35,7 @@ impl Rule {
 }
 
 /// A rule as written: a map with exactly one key.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RuleMap {
     contains: Option<String>,
@@ -72,7 +72,7 @@ impl TryFrom<RuleMap> for Rule {
 
 /// A regular expression, checked when the suite is read; matched case-insensitively against
 /// the normalized text.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Pattern(pub regex::Regex);
 
@@ -94,7 +94,7 @@ impl From<Pattern> for String {
 }
 
 /// `metric < value` and the like, e.g. `latency_p95_ms < 1500`, `wer <= 0.15`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Threshold {
     pub metric: Metric,

@@ -88,7 +88,7 @@ pub enum CallEventKind {
 }
 
 /// Why a call ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "by", rename_all = "snake_case")]
 pub enum EndReason {
     CallerHungUp,

@@ -138,7 +138,7 @@ pub fn turns(events: &[CallEvent]) -> Vec<Turn> {
 
 /// What went wrong with a call as a call, whatever was said: the errors a voice agent's users
 /// would notice before any words are judged.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "fault", rename_all = "snake_case")]
 pub enum Fault {
     /// The agent broke its protocol or the connection failed (dropped without a close, ...).
