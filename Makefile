@@ -1,7 +1,7 @@
 # The two commands of the README. Everything else is cargo.
 CARGO ?= cargo
 
-.PHONY: demo test test-busy bench setup setup-test build fuzz
+.PHONY: demo test test-busy bench setup setup-test build fuzz docs
 
 # Seconds each fuzz target runs: briefly in `make test`, longer in `make fuzz`.
 FUZZ_SMOKE_SECONDS ?= 5
@@ -30,13 +30,15 @@ demo: build
 
 ## The full test suite: clippy (no panics in library code), unit, property, integration, CLI
 ## and doc tests, each benchmark run once, the Python wheel built and its tests run in a fresh
-## venv, and a short seeded run of every fuzz target.
+## venv, the book built and its links and examples checked, and a short seeded run of every
+## fuzz target.
 test: setup-test
 	$(CARGO) clippy --locked --all-targets --features test-hooks -- -D warnings
 	$(CARGO) test --locked --all-targets --features test-hooks
 	$(CARGO) test --locked --doc
 	$(CARGO) check --locked --no-default-features
 	scripts/test-python.sh
+	scripts/test-docs.sh
 	fuzz/run.sh --smoke $(FUZZ_SMOKE_SECONDS)
 
 ## The tests beside BUSY_LOOPS busy processes (two: both cores of a small CI machine taken),
@@ -48,6 +50,12 @@ test-busy: setup-test
 ## Every fuzz target for FUZZ_SECONDS each (their corpora grow in fuzz/target/work).
 fuzz: setup
 	fuzz/run.sh $(FUZZ_SECONDS)
+
+## The manual: the CLI reference and the JSON Schemas regenerated, the book built offline into
+## target/book (open target/book/index.html).
+docs:
+	@scripts/setup.sh --packages
+	scripts/docs.sh
 
 ## Criterion benchmarks (timing lives here, never in tests).
 bench: setup

