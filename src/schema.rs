@@ -56,20 +56,21 @@ impl Document {
     }
 }
 
+/// What voicesim accepts when it reads a `T`.
 fn reading<T: JsonSchema>() -> serde_json::Value {
-    let schema = SchemaSettings::draft2020_12()
-        .for_deserialize()
-        .into_generator()
-        .into_root_schema_for::<T>();
-    schema.to_value()
+    schema_of::<T>(SchemaSettings::draft2020_12().for_deserialize())
 }
 
+/// What voicesim writes when it writes a `T`.
 fn writing<T: JsonSchema>() -> serde_json::Value {
-    let schema = SchemaSettings::draft2020_12()
-        .for_serialize()
+    schema_of::<T>(SchemaSettings::draft2020_12().for_serialize())
+}
+
+fn schema_of<T: JsonSchema>(settings: SchemaSettings) -> serde_json::Value {
+    settings
         .into_generator()
-        .into_root_schema_for::<T>();
-    schema.to_value()
+        .into_root_schema_for::<T>()
+        .to_value()
 }
 
 /// A map of YAML scalars read as text: voicesim takes `order: 4521` as it takes `"4521"`.
