@@ -671,7 +671,11 @@ fn run_and_validate_errors_have_their_exit_codes() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("cafe.yaml: ok: noise profile, 1 background layer, 2 bursts"));
     let missing = dir.path().join("room.yaml");
-    std::fs::write(&missing, "name: room\nbackground: [{ file: room.wav, snr: 10 }]\n").unwrap();
+    std::fs::write(
+        &missing,
+        "name: room\nbackground: [{ file: room.wav, snr: 10 }]\n",
+    )
+    .unwrap();
     let o = voicesim(&["validate", cafe, missing.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("room.wav"), "{}", text(&o));
@@ -793,13 +797,19 @@ fn and_test(name: &str, word: &str, max_turns: u32) -> String {
     )
 }
 
-/// `voicesim run SUITE --agent URL --out OUT` with a test hook's variable set.
-fn run_with_hook(suite: &str, url: &str, out: &Path, hook: (&str, &str)) -> std::process::Output {
+/// `voicesim` with `args` to the end, a test hook's variable set.
+fn voicesim_with_hook(args: &[&str], hook: (&str, &str)) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_voicesim"))
-        .args(["run", suite, "--agent", url, "--out", out.to_str().unwrap()])
+        .args(args)
         .env(hook.0, hook.1)
         .output()
         .unwrap()
+}
+
+/// `voicesim run SUITE --agent URL --out OUT` with a test hook's variable set.
+fn run_with_hook(suite: &str, url: &str, out: &Path, hook: (&str, &str)) -> std::process::Output {
+    let out = out.to_str().unwrap();
+    voicesim_with_hook(&["run", suite, "--agent", url, "--out", out], hook)
 }
 
 #[test]
@@ -1517,19 +1527,23 @@ fn a_load_run_keeps_its_pace_however_slow_a_call_ending_is() {
     let suite = suite_file(dir.path(), "suite", ONE_CALL);
     let out = dir.path().join("out");
     // Calls started 250 ms apart end apart, each while the others are still up.
-    let o = Command::new(env!("CARGO_BIN_EXE_voicesim"))
-        .args([
+    let o = voicesim_with_hook(
+        &[
             "load",
             &suite,
             "--agent",
             &url,
             "--out",
             out.to_str().unwrap(),
-        ])
-        .args(["--stage", "1s:4", "--stage", "1s:4", "--transcribe", "0"])
-        .env("VOICESIM_TEST_SLOW_END_MS", "1000")
-        .output()
-        .unwrap();
+            "--stage",
+            "1s:4",
+            "--stage",
+            "1s:4",
+            "--transcribe",
+            "0",
+        ],
+        ("VOICESIM_TEST_SLOW_END_MS", "1000"),
+    );
     let t = text(&o);
     assert_eq!(o.status.code(), Some(0), "{t}");
     let results = json_lines(&out.join("results.jsonl"));
