@@ -513,7 +513,7 @@ impl ReferenceAgent {
         tokio::task::spawn_blocking(move || {
             let result = crate::guard::catch(|| -> Result<Option<Prepared>, SpeechError> {
                 let heard = match &utterance {
-                    Some(clip) => hear(&*stt, clip)?,
+                    Some(clip) => stt.transcribe(clip)?.text,
                     None => String::new(),
                 };
                 #[cfg(feature = "test-hooks")]
@@ -550,25 +550,6 @@ impl ReferenceAgent {
             }
         });
     }
-}
-
-/// An utterance at least this long that the recognizer heard nothing in is listened to again.
-const RELISTEN_MIN_S: f64 = 1.0;
-
-/// What the agent makes of an utterance its endpointer cut. Whisper's tiny model now and then
-/// hears nothing at all in a clear sentence cut one way (an espeak "That is all, thank you.
-/// Goodbye." over a car at 20 dB, its first sample on one 20 ms frame of sixty) and the whole
-/// sentence with 100 ms of silence either side; an agent that took that for a noise would never
-/// answer. Shorter sounds (a knock, a bark) get no second hearing, so one is not talked into
-/// words.
-pub fn hear(stt: &dyn Stt, utterance: &Clip) -> Result<String, SpeechError> {
-    let text = stt.transcribe(utterance)?.text;
-    if !text.trim().is_empty() || utterance.duration() < RELISTEN_MIN_S {
-        return Ok(text);
-    }
-    let air = vec![0.0; utterance.rate as usize / 10];
-    let padded = [&air[..], &utterance.samples[..], &air[..]].concat();
-    Ok(stt.transcribe(&Clip::new(padded, utterance.rate))?.text)
 }
 
 /// Synthesized speech at the wire rate, without the engine's leading and trailing silence.
