@@ -28,7 +28,7 @@ import pytest
 
 import voicesim
 from voicesim._binary import BinaryNotFound, find_binary
-from voicesim.results import CallResult, read_calls
+from voicesim.results import CallResult, ResultsTail
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -185,6 +185,7 @@ class SuiteRun:
         settings = config.stash[_settings]
         self.out = settings.out / suite.stem.replace(".voicesim", "")
         self.results: Dict[str, CallResult] = {}
+        self.tail = ResultsTail(self.out / "results.jsonl", self.out)
         self.expected = len(items)
         self.done = threading.Event()
         self.exit_code: Optional[int] = None
@@ -219,7 +220,7 @@ class SuiteRun:
         self.done.set()
 
     def _read(self) -> None:
-        for r in read_calls(self.out / "results.jsonl", self.out):
+        for r in self.tail.read():
             self.results[r.id] = r
 
     def wait(self, call_id: str) -> CallResult:

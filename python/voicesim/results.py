@@ -179,11 +179,28 @@ class RunResults:
 def read_calls(path: Path, base: Path) -> List[CallResult]:
     """The calls of a `results.jsonl` as far as they are written: a last line without its
     newline is a call still being written (or cut off by a crash), and is left out."""
-    calls: List[CallResult] = []
-    if not path.exists():
-        return calls
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            if line.endswith("\n") and line.strip():
-                calls.append(CallResult.from_json(json.loads(line), base))
-    return calls
+    return ResultsTail(path, base).read()
+
+
+class ResultsTail:
+    """Follows a `results.jsonl` as voicesim writes it: each `read` returns the calls finished
+    since the last, reading only what was added (a run of a thousand calls writes megabytes,
+    and a waiting test asks several times a second)."""
+
+    def __init__(self, path: Path, base: Path):
+        self.path, self.base, self.offset = path, base, 0
+
+    def read(self) -> List[CallResult]:
+        try:
+            with self.path.open("rb") as f:
+                f.seek(self.offset)
+                added = f.read()
+        except FileNotFoundError:
+            return []
+        whole = added.rfind(b"\n") + 1  # a line still being written waits for its newline
+        self.offset += whole
+        return [
+            CallResult.from_json(json.loads(line), self.base)
+            for line in added[:whole].splitlines()
+            if line.strip()
+        ]

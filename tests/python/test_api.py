@@ -68,3 +68,25 @@ def test_plan_lists_the_calls_and_a_bad_suite_raises_with_the_place(tmp_path: Pa
         voicesim.plan(path)
     assert e.value.exit_code == voicesim.EXIT_BAD_INPUT
     assert "orders.yaml:" in str(e.value) and "static_utterence" in str(e.value)
+
+
+def test_results_are_followed_as_written_and_a_half_written_line_waits(tmp_path: Path) -> None:
+    from voicesim.results import ResultsTail
+
+    path = tmp_path / "results.jsonl"
+    tail = ResultsTail(path, tmp_path)
+    assert tail.read() == []  # not written yet
+
+    def line(test: str) -> bytes:
+        return f'{{"test": "{test}", "outcome": "passed", "run": 1}}\n'.encode()
+
+    with path.open("ab") as f:
+        f.write(line("a") + line("b")[:12])
+        f.flush()
+        assert [c.test for c in tail.read()] == ["a"]
+        f.write(line("b")[12:] + line("c"))
+        f.flush()
+        assert [c.test for c in tail.read()] == ["b", "c"]
+        assert tail.read() == []
+    # Read whole, the same file gives every call once.
+    assert [c.test for c in voicesim.RunResults.read(tmp_path).calls] == ["a", "b", "c"]
