@@ -543,8 +543,8 @@ async fn a_slow_ear_drops_the_pauses_an_agent_has_spoken_past() {
 
 /// The utterances the reference agent's endpointer cuts from a caller's espeak line over a car
 /// at 20 dB, said from frames 223, 228 and 257 (as `voicesim call`s once had it, and the agent
-/// then never answered): Whisper's shortened window hears nothing in them as cut (228 not even
-/// with silence around it); heard again in its full window, the agent hears the goodbye.
+/// then never answered): Whisper's shortened window sends each into a loop ("... goodbye. Bye.
+/// Bye. Bye. ..."), dropped as no speech; heard again in its full window, each is the goodbye.
 #[test]
 fn the_agent_hears_a_sentence_whispers_short_window_heard_nothing_in() {
     use voicesim::audio::{Endpointer, Heard};

@@ -214,7 +214,7 @@ impl Stt for Whisper {
             .unwrap_or(((frames * 3 / 2 + 64).next_multiple_of(64)).min(FULL_WINDOW) as i32);
         let mut heard = self.decode(&audio, window)?;
         // Now and then the shortened window sends a clear sentence into a loop up to the token
-        // cap: an espeak "That is all, thank you. Goodbye." over a car at 20 dB, cut from 4
+        // cap: an espeak "That is all, thank you. Goodbye." over a car at 20 dB, cut from 3
         // frames of 250, came out as "till all thank you goodbye. Bye. Bye. Bye. Bye. Bye. Bye.
         // Bye. Bye.", and the agent that took the loop for a noise never answered. In the 30 s
         // window Whisper was trained on, each is "Thank you, goodbye.". Words that fall into a
